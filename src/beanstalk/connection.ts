@@ -1,0 +1,420 @@
+/**
+ * The only code in bsworker that talks to fivebeans. It turns fivebeans' callbacks into promises and
+ * mends what fivebeans leaves open:
+ * - fivebeans never calls pending callbacks when the socket closes, so this class keeps its own set of
+ *   pending calls and rejects them all with {@link ConnectionError}: no promise ever hangs;
+ * - fivebeans checks no argument, and a rejected `put` makes beanstalkd run the body as commands, so
+ *   every argument is validated before anything is written;
+ * - a `BAD_FORMAT`-like reply means the stream is out of step, so the connection is dropped.
+ */
+import FiveBeansClient from 'fivebeans/lib/client.js';
+import { formatAddress, type ServerAddress } from './address.js';
+import { ConnectionError, errorFromReply, isProtocolReply } from './errors.js';
+import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
+import {
+  assertBodySize,
+  assertInteger,
+  assertPriority,
+  assertSeconds,
+  assertTtr,
+  assertTubeName,
+  normaliseJobId,
+  UINT32_MAX,
+} from './validate.js';
+
+/** Options for {@link BeanstalkConnection.connect}. */
+export interface ConnectOptions {
+  /**
+   * How long to wait for the TCP connection before giving up.
+   * @defaultValue 10000
+   */
+  readonly connectTimeoutMs?: number;
+}
+
+type Reject = (error: Error) => void;
+
+/** One beanstalkd connection with a promise API. Create it with {@link BeanstalkConnection.connect}. */
+export class BeanstalkConnection implements Beanstalk {
+  readonly address: ServerAddress;
+  #maxJobSize = 65_535;
+  readonly #client: FiveBeansClient;
+  readonly #pending = new Set<Reject>();
+  #closed = false;
+  /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
+  #broken: Error | undefined;
+  #closeError: ConnectionError | undefined;
+  #usedTube = 'default';
+  readonly #whenClosed: Promise<void>;
+  #markClosed!: () => void;
+
+  private constructor(address: ServerAddress, client: FiveBeansClient) {
+    this.address = address;
+    this.#client = client;
+    this.#whenClosed = new Promise((resolve) => {
+      this.#markClosed = resolve;
+    });
+  }
+
+  /**
+   * Opens a connection and reads the server's `max-job-size`. Rejects with a {@link ConnectionError}
+   * that names the address (and how to start beanstalkd) when the server cannot be reached.
+   */
+  static async connect(address: ServerAddress, options: ConnectOptions = {}): Promise<BeanstalkConnection> {
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const where = formatAddress(address);
+    const client = new FiveBeansClient(address.host, address.port);
+    const connection = new BeanstalkConnection(address, client);
+
+    // An 'error' or 'close' ends the connection and rejects everything pending. Without an 'error'
+    // listener, a refused connection would crash the process.
+    client.on('error', (error: Error) => {
+      connection.#handleClose(
+        new ConnectionError(where, `lost the connection to beanstalkd at ${where}: ${error.message}`, { cause: error }),
+      );
+    });
+    client.on('close', () => {
+      connection.#handleClose(new ConnectionError(where, `the connection to beanstalkd at ${where} closed`));
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        fail(new ConnectionError(where, `could not connect to beanstalkd at ${where}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const fail = (error: ConnectionError): void => {
+        clearTimeout(timer);
+        client.removeListener('connect', onConnect);
+        connection.#handleClose(error);
+        client.stream?.destroy();
+        reject(error);
+      };
+      const onConnect = (): void => {
+        clearTimeout(timer);
+        client.removeListener('error', onEarlyError);
+        resolve();
+      };
+      const onEarlyError = (error: NodeJS.ErrnoException): void => fail(connectFailure(where, address, error));
+      client.once('connect', onConnect);
+      client.once('error', onEarlyError);
+      client.connect();
+    });
+
+    client.stream?.setNoDelay(true);
+    client.stream?.setKeepAlive(true, 30_000);
+
+    try {
+      const stats = await connection.stats();
+      const size = Number(stats['max-job-size']);
+      if (Number.isInteger(size) && size > 0) connection.#maxJobSize = size;
+    } catch (error) {
+      await connection.quit();
+      throw error;
+    }
+    return connection;
+  }
+
+  get maxJobSize(): number {
+    return this.#maxJobSize;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves once the socket has closed. */
+  get whenClosed(): Promise<void> {
+    return this.#whenClosed;
+  }
+
+  async put(body: Buffer, params: PutParams): Promise<string> {
+    this.#checkPut(body, params);
+    return this.#sendPut(body, params);
+  }
+
+  async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
+    assertTubeName(tube);
+    this.#checkPut(body, params);
+    // Both commands are written before either reply arrives; beanstalkd handles them in order, so the
+    // put lands in `tube` without waiting a round trip for `USING`.
+    const using = tube === this.#usedTube ? undefined : this.#sendUse(tube);
+    const put = this.#sendPut(body, params);
+    if (using) await using;
+    return put;
+  }
+
+  async use(tube: string): Promise<void> {
+    assertTubeName(tube);
+    await this.#sendUse(tube);
+  }
+
+  async watch(tube: string): Promise<number> {
+    assertTubeName(tube);
+    return Number(await this.#call<string>('watch', undefined, (cb) => this.#client.watch(tube, cb)));
+  }
+
+  async ignore(tube: string): Promise<number> {
+    assertTubeName(tube);
+    return Number(await this.#call<string>('ignore', undefined, (cb) => this.#client.ignore(tube, cb)));
+  }
+
+  async reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
+    assertSeconds(timeoutSeconds, 'timeoutSeconds');
+    try {
+      return await this.#call<ReservedJob>('reserve-with-timeout', undefined, (cb) =>
+        this.#client.reserve_with_timeout(timeoutSeconds, (err, id, body) => cb(err, { id, body })),
+      );
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'TIMED_OUT') return null;
+      throw error;
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    const jobId = normaliseJobId(id);
+    await this.#call('delete', jobId, (cb) => this.#client.destroy(jobId, (err) => cb(err, undefined)));
+  }
+
+  async release(id: string, priority: number, delaySeconds: number): Promise<void> {
+    const jobId = normaliseJobId(id);
+    assertPriority(priority);
+    assertSeconds(delaySeconds, 'delaySeconds');
+    await this.#call('release', jobId, (cb) => this.#client.release(jobId, priority, delaySeconds, (err) => cb(err, undefined)));
+  }
+
+  async bury(id: string, priority: number): Promise<void> {
+    const jobId = normaliseJobId(id);
+    assertPriority(priority);
+    await this.#call('bury', jobId, (cb) => this.#client.bury(jobId, priority, (err) => cb(err, undefined)));
+  }
+
+  async touch(id: string): Promise<void> {
+    const jobId = normaliseJobId(id);
+    await this.#call('touch', jobId, (cb) => this.#client.touch(jobId, (err) => cb(err, undefined)));
+  }
+
+  async kick(bound: number): Promise<number> {
+    assertInteger(bound, 'bound', 0, UINT32_MAX);
+    return Number(await this.#call<string>('kick', undefined, (cb) => this.#client.kick(bound, cb)));
+  }
+
+  async kickJob(id: string): Promise<void> {
+    const jobId = normaliseJobId(id);
+    await this.#call('kick-job', jobId, (cb) => this.#client.kick_job(jobId, (err) => cb(err, undefined)));
+  }
+
+  async peek(id: string): Promise<PeekedJob | null> {
+    const jobId = normaliseJobId(id);
+    return this.#peek('peek', jobId, (cb) => this.#client.peek(jobId, cb));
+  }
+
+  async peekReady(): Promise<PeekedJob | null> {
+    return this.#peek('peek-ready', undefined, (cb) => this.#client.peek_ready(cb));
+  }
+
+  async peekDelayed(): Promise<PeekedJob | null> {
+    return this.#peek('peek-delayed', undefined, (cb) => this.#client.peek_delayed(cb));
+  }
+
+  async peekBuried(): Promise<PeekedJob | null> {
+    return this.#peek('peek-buried', undefined, (cb) => this.#client.peek_buried(cb));
+  }
+
+  async stats(): Promise<ServerStats> {
+    const raw = await this.#call<unknown>('stats', undefined, (cb) => this.#client.stats(cb));
+    return toRecord(raw);
+  }
+
+  async statsTube(tube: string): Promise<TubeStats | null> {
+    assertTubeName(tube);
+    const raw = await this.#orNull(this.#call<unknown>('stats-tube', undefined, (cb) => this.#client.stats_tube(tube, cb)));
+    return raw === null ? null : toTubeStats(toRecord(raw), tube);
+  }
+
+  async statsJob(id: string): Promise<JobStats | null> {
+    const jobId = normaliseJobId(id);
+    const raw = await this.#orNull(this.#call<unknown>('stats-job', jobId, (cb) => this.#client.stats_job(jobId, cb)));
+    return raw === null ? null : toJobStats(toRecord(raw), jobId);
+  }
+
+  async listTubes(): Promise<string[]> {
+    return toNames(await this.#call<unknown>('list-tubes', undefined, (cb) => this.#client.list_tubes(cb)));
+  }
+
+  async listTubesWatched(): Promise<string[]> {
+    return toNames(await this.#call<unknown>('list-tubes-watched', undefined, (cb) => this.#client.list_tubes_watched(cb)));
+  }
+
+  async pauseTube(tube: string, seconds: number): Promise<void> {
+    assertTubeName(tube);
+    assertSeconds(seconds, 'seconds');
+    await this.#call('pause-tube', undefined, (cb) => this.#client.pause_tube(tube, seconds, (err) => cb(err, undefined)));
+  }
+
+  async quit(): Promise<void> {
+    if (this.#closed) return;
+    // end() sends FIN; the server then closes its side (a pending reserve answers TIMED_OUT first).
+    // A peer that never closes is cut off after a second so quit() cannot hang.
+    const force = setTimeout(() => this.#client.stream?.destroy(), 1_000);
+    force.unref();
+    this.#client.end();
+    await this.#whenClosed;
+    clearTimeout(force);
+  }
+
+  #checkPut(body: Buffer, params: PutParams): void {
+    if (!Buffer.isBuffer(body)) throw new TypeError('Expected the job body to be a Buffer');
+    assertPriority(params.priority);
+    assertSeconds(params.delaySeconds, 'delay');
+    assertTtr(params.ttrSeconds);
+    assertBodySize(body, this.#maxJobSize);
+  }
+
+  #sendPut(body: Buffer, params: PutParams): Promise<string> {
+    return this.#call<string>('put', undefined, (cb) =>
+      this.#client.put(params.priority, params.delaySeconds, params.ttrSeconds, body, cb),
+    );
+  }
+
+  #sendUse(tube: string): Promise<void> {
+    // Recorded when written, not when answered, so that a put pipelined right behind it knows the tube.
+    this.#usedTube = tube;
+    return this.#call<string>('use', undefined, (cb) => this.#client.use(tube, cb)).then(() => undefined);
+  }
+
+  async #peek(
+    command: string,
+    id: string | undefined,
+    invoke: (cb: (err: string | null, id: string, body: Buffer) => void) => void,
+  ): Promise<PeekedJob | null> {
+    return this.#orNull(this.#call<PeekedJob>(command, id, (cb) => invoke((err, jobId, body) => cb(err, { id: jobId, body }))));
+  }
+
+  async #orNull<T>(call: Promise<T>): Promise<T | null> {
+    try {
+      return await call;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'NOT_FOUND') return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Sends one command and settles its promise from fivebeans' callback. The callback runs inside
+   * fivebeans' data handler, so it only settles a promise: if it threw, the replies buffered behind it
+   * would be lost.
+   */
+  #call<T>(command: string, id: string | undefined, invoke: (cb: (err: string | null, value: T) => void) => void): Promise<T> {
+    if (this.#closed || this.#broken) {
+      return Promise.reject(this.#broken ?? this.#closeError ?? this.#closedError(command));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.add(reject);
+      const settle = (err: string | null, value: T): void => {
+        if (!this.#pending.delete(reject)) return;
+        if (this.#broken) reject(this.#broken);
+        else if (err === null) resolve(value);
+        else if (err === 'TIMED_OUT') reject(Object.assign(new Error('TIMED_OUT'), { code: 'TIMED_OUT' }));
+        else {
+          const error = errorFromReply(err, command, id);
+          if (isProtocolReply(err)) this.#breakStream(error);
+          reject(error);
+        }
+      };
+      try {
+        invoke(settle);
+      } catch (error) {
+        this.#pending.delete(reject);
+        reject(
+          new ConnectionError(formatAddress(this.address), `could not send ${command} to beanstalkd: ${(error as Error).message}`, {
+            command,
+            cause: error,
+          }),
+        );
+      }
+    });
+  }
+
+  #breakStream(cause: Error): void {
+    const where = formatAddress(this.address);
+    this.#broken = new ConnectionError(where, `the connection to beanstalkd at ${where} was closed after a protocol error`, { cause });
+    this.#client.stream?.destroy();
+  }
+
+  #closedError(command: string): ConnectionError {
+    const where = formatAddress(this.address);
+    return new ConnectionError(where, `the connection to beanstalkd at ${where} is closed`, { command });
+  }
+
+  #handleClose(error: ConnectionError): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#closeError = error;
+      this.#markClosed();
+    }
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const reject of pending) reject(error);
+  }
+}
+
+function connectFailure(where: string, address: ServerAddress, error: NodeJS.ErrnoException): ConnectionError {
+  const how =
+    error.code === 'ECONNREFUSED'
+      ? `: connection refused. Is beanstalkd running? Start one with \`beanstalkd -l ${address.host} -p ${address.port}\`, or point --url / BEANSTALKD_URL at your server`
+      : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+        ? `: the host ${address.host} could not be resolved`
+        : `: ${error.message}`;
+  return new ConnectionError(where, `could not connect to beanstalkd at ${where}${how}`, { cause: error });
+}
+
+function toRecord(raw: unknown): Record<string, string | number> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return {};
+  const out: Record<string, string | number> = {};
+  for (const [key, value] of Object.entries(raw)) out[key] = typeof value === 'number' ? value : String(value);
+  return out;
+}
+
+function toNames(raw: unknown): string[] {
+  return Array.isArray(raw) ? raw.map((name) => String(name)) : [];
+}
+
+function num(record: Record<string, string | number>, key: string): number {
+  const value = Number(record[key]);
+  return Number.isFinite(value) ? value : 0;
+}
+
+function toJobStats(r: Record<string, string | number>, id: string): JobStats {
+  return {
+    id,
+    tube: String(r.tube ?? ''),
+    state: String(r.state ?? ''),
+    priority: num(r, 'pri'),
+    ageSeconds: num(r, 'age'),
+    delaySeconds: num(r, 'delay'),
+    ttrSeconds: num(r, 'ttr'),
+    timeLeftSeconds: num(r, 'time-left'),
+    reserves: num(r, 'reserves'),
+    timeouts: num(r, 'timeouts'),
+    releases: num(r, 'releases'),
+    buries: num(r, 'buries'),
+    kicks: num(r, 'kicks'),
+  };
+}
+
+function toTubeStats(r: Record<string, string | number>, tube: string): TubeStats {
+  return {
+    // The name we asked for, not the YAML value: a tube named `1e3` would come back as a number.
+    name: tube,
+    urgent: num(r, 'current-jobs-urgent'),
+    ready: num(r, 'current-jobs-ready'),
+    reserved: num(r, 'current-jobs-reserved'),
+    delayed: num(r, 'current-jobs-delayed'),
+    buried: num(r, 'current-jobs-buried'),
+    total: num(r, 'total-jobs'),
+    using: num(r, 'current-using'),
+    watching: num(r, 'current-watching'),
+    waiting: num(r, 'current-waiting'),
+    deletes: num(r, 'cmd-delete'),
+    pauseSeconds: num(r, 'pause'),
+    pauseTimeLeftSeconds: num(r, 'pause-time-left'),
+  };
+}

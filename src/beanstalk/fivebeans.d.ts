@@ -1,0 +1,51 @@
+/**
+ * Types for the part of fivebeans 1.5.0 that bsworker uses: its client, imported directly from
+ * `fivebeans/lib/client.js` so that its bundled worker (and the old yargs/lodash it needs) never loads.
+ *
+ * fivebeans ships no types. Only `src/beanstalk/connection.ts` imports this module.
+ * Failure replies reach callbacks as bare strings (`'NOT_FOUND'`, `'TIMED_OUT'`, ...), never as Errors.
+ */
+declare module 'fivebeans/lib/client.js' {
+  import type { EventEmitter } from 'node:events';
+  import type { Socket } from 'node:net';
+
+  /** The error argument of a callback: a beanstalkd reply word such as `'NOT_FOUND'`, or null. */
+  type ReplyError = string | null;
+  type Done = (err: ReplyError) => void;
+  type With<T> = (err: ReplyError, value: T) => void;
+
+  class FiveBeansClient extends EventEmitter {
+    constructor(host?: string, port?: number);
+    /** The socket, set by `connect()`. */
+    stream: Socket | null;
+    /** Pending reply handlers, oldest first; never cleared when the socket closes. */
+    handlers: unknown[];
+    connect(): void;
+    end(): void;
+
+    use(tube: string, cb: With<string>): void;
+    put(priority: number, delay: number, ttr: number, body: Buffer, cb: With<string>): void;
+    watch(tube: string, cb: With<string>): void;
+    ignore(tube: string, cb: With<string>): void;
+    reserve_with_timeout(seconds: number, cb: (err: ReplyError, id: string, body: Buffer) => void): void;
+    destroy(id: string, cb: Done): void;
+    release(id: string, priority: number, delay: number, cb: Done): void;
+    bury(id: string, priority: number, cb: Done): void;
+    touch(id: string, cb: Done): void;
+    kick(bound: number, cb: With<string>): void;
+    kick_job(id: string, cb: Done): void;
+    peek(id: string, cb: (err: ReplyError, id: string, body: Buffer) => void): void;
+    peek_ready(cb: (err: ReplyError, id: string, body: Buffer) => void): void;
+    peek_delayed(cb: (err: ReplyError, id: string, body: Buffer) => void): void;
+    peek_buried(cb: (err: ReplyError, id: string, body: Buffer) => void): void;
+    pause_tube(tube: string, seconds: number, cb: Done): void;
+    list_tubes(cb: With<unknown>): void;
+    list_tubes_watched(cb: With<unknown>): void;
+    stats(cb: With<unknown>): void;
+    stats_tube(tube: string, cb: With<unknown>): void;
+    stats_job(id: string, cb: With<unknown>): void;
+    quit(cb: Done): void;
+  }
+
+  export default FiveBeansClient;
+}

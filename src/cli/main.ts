@@ -1,0 +1,28 @@
+/** The `bsworker` process: runs the program and turns its outcome into an exit code and one error line. */
+import { CommanderError } from 'commander';
+import { EXIT, exitCodeFor, formatError } from './errors.js';
+import { buildProgram } from './program.js';
+
+/** Runs `bsworker` with `argv` (as in process.argv) and exits. */
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  let code: number = EXIT.ok;
+  const program = buildProgram({
+    print: (line) => process.stdout.write(`${line}\n`),
+    exit: (exitCode) => {
+      code = exitCode;
+    },
+  });
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has printed its own message; help and version are successes.
+      code = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    } else {
+      process.stderr.write(`${formatError(error)}\n`);
+      code = exitCodeFor(error);
+    }
+  }
+  // Exit explicitly: task modules may hold open handles (their own JobQueue connections, timers).
+  process.exit(code);
+}

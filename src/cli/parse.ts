@@ -1,0 +1,77 @@
+/** Parsers for command-line values; each throws commander's InvalidArgumentError with a clear reason. */
+import { InvalidArgumentError } from 'commander';
+import { parseServerUrl } from '../beanstalk/address.js';
+import { assertTubeName, normaliseJobId, UINT32_MAX } from '../beanstalk/validate.js';
+import { LOG_LEVELS } from '../logging/logger.js';
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `a,b,c` -> validated, de-duplicated tube names. */
+export function parseTubes(value: string): string[] {
+  const tubes = [
+    ...new Set(
+      value
+        .split(',')
+        .map((tube) => tube.trim())
+        .filter((tube) => tube !== ''),
+    ),
+  ];
+  if (tubes.length === 0) throw new InvalidArgumentError('give at least one tube name, like --tubes emails,reports');
+  for (const tube of tubes) {
+    try {
+      assertTubeName(tube);
+    } catch (error) {
+      throw new InvalidArgumentError(reason(error));
+    }
+  }
+  return tubes;
+}
+
+/** One validated tube name. */
+export function parseTube(value: string): string {
+  try {
+    assertTubeName(value);
+  } catch (error) {
+    throw new InvalidArgumentError(reason(error));
+  }
+  return value;
+}
+
+/** A whole number in `min..max`. */
+export function integerIn(min: number, max = UINT32_MAX): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+  };
+}
+
+/** A beanstalkd URL (validated, returned as given). */
+export function parseUrl(value: string): string {
+  try {
+    parseServerUrl(value);
+  } catch (error) {
+    throw new InvalidArgumentError(reason(error));
+  }
+  return value;
+}
+
+/** A pino level name. */
+export function parseLogLevel(value: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value;
+}
+
+/** A job id (decimal digits). */
+export function parseJobId(value: string): string {
+  try {
+    return normaliseJobId(value.trim(), 'ID');
+  } catch (error) {
+    throw new InvalidArgumentError(reason(error));
+  }
+}

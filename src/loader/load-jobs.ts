@@ -1,0 +1,82 @@
+/**
+ * Imports a project's jobs directory so that its `queue.task(...)` calls fill the registry. TypeScript
+ * files go through tsx's loader, registered only when there is one, so a TypeScript project needs no
+ * build step to run a worker.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** The file extensions imported from the jobs directory. */
+export const JOB_EXTENSIONS: readonly string[] = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+
+/** A jobs module could not be found or imported. `file` names it, relative to the working directory. */
+export class JobLoadError extends Error {
+  readonly file: string;
+
+  constructor(file: string, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'JobLoadError';
+    this.file = file;
+  }
+}
+
+/**
+ * Lists the modules under `dir`, recursively, in a stable order. Skips `node_modules`, dot-folders,
+ * declaration files (`.d.ts`) and test files (`*.test.*`, `*.spec.*`).
+ */
+export async function findJobModules(dir: string): Promise<string[]> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) throw new JobLoadError(dir, `the jobs directory ${dir} does not exist (choose another with --jobs DIR)`);
+  if (!info.isDirectory()) throw new JobLoadError(dir, `the jobs path ${dir} is not a directory`);
+  const found: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    const entries = await readdir(folder, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile() && isJobModule(entry.name)) found.push(path);
+    }
+  };
+  await walk(dir);
+  return found;
+}
+
+function isJobModule(name: string): boolean {
+  if (!JOB_EXTENSIONS.includes(extname(name))) return false;
+  if (/\.d\.[mc]?ts$/.test(name)) return false;
+  return !/\.(test|spec)\.[^.]+$/.test(name);
+}
+
+let typescriptLoader: Promise<void> | undefined;
+
+/** Registers tsx's ESM loader once per process. */
+function enableTypeScript(): Promise<void> {
+  typescriptLoader ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  });
+  return typescriptLoader;
+}
+
+/**
+ * Imports every module under `dir`. Resolves to the files imported; rejects with {@link JobLoadError}
+ * naming the first file that throws on import.
+ */
+export async function loadJobs(dir: string): Promise<string[]> {
+  const files = await findJobModules(dir);
+  if (files.some((file) => TYPESCRIPT.has(extname(file)))) await enableTypeScript();
+  for (const file of files) {
+    const shown = relative(process.cwd(), file) || file;
+    try {
+      await import(pathToFileURL(file).href);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new JobLoadError(shown, `failed to load ${shown}: ${message}`, error);
+    }
+  }
+  return files;
+}

@@ -1,0 +1,66 @@
+/**
+ * Logging. The library never writes to the console: it logs through a pino logger that the user may
+ * pass in, and each job gets a child logger carrying `{ tube, jobId, task }`.
+ */
+import { type LevelWithSilent, type Logger as PinoLogger, pino } from 'pino';
+import pretty from 'pino-pretty';
+
+/** The logger type bsworker accepts: any pino logger. */
+export type Logger = PinoLogger;
+
+/** Options of {@link createLogger}. */
+export interface CreateLoggerOptions {
+  /**
+   * The lowest level written.
+   * @defaultValue `LOG_LEVEL` from the environment, else `'info'`
+   */
+  readonly level?: LevelWithSilent;
+  /**
+   * Human-readable lines instead of JSON.
+   * @defaultValue true when stdout is a terminal
+   */
+  readonly pretty?: boolean;
+  /** Where lines go. @defaultValue standard output */
+  readonly destination?: NodeJS.WritableStream;
+}
+
+/** The levels pino knows, for validating `--log-level`. */
+export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Makes bsworker's default logger: JSON lines (one object per event, for log shippers) unless stdout is
+ * a terminal, where pino-pretty runs in-process so that a crash cannot lose buffered lines in a worker
+ * thread.
+ */
+export function createLogger(options: CreateLoggerOptions = {}): Logger {
+  const level = options.level ?? (process.env.LOG_LEVEL as LevelWithSilent | undefined) ?? 'info';
+  const destination = options.destination ?? process.stdout;
+  const usePretty = options.pretty ?? (destination === process.stdout && process.stdout.isTTY === true);
+  if (usePretty) {
+    return pino(
+      { level },
+      pretty({
+        destination: destination as NodeJS.WritableStream & { fd?: number },
+        sync: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+      }),
+    );
+  }
+  return pino(
+    { level, base: { pid: process.pid } },
+    destination === process.stdout ? pino.destination({ fd: 1, sync: true }) : destination,
+  );
+}
+
+/** Coerces anything thrown into an Error, keeping the original value as `cause`. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return new Error(`non-Error thrown: ${text}`, { cause: value });
+}

@@ -1,0 +1,102 @@
+/**
+ * `queue.task(tube)`: one function that works as a wrapper for plain functions and as a decorator for
+ * static methods, in both the standard (TC39) and the legacy (`experimentalDecorators`) calling
+ * convention, so that users keep whichever their tsconfig has.
+ */
+import { assertTubeName } from '../beanstalk/validate.js';
+import { setTaskMetadata } from './metadata.js';
+import { validatePutOptions } from './put-options.js';
+import { type RegisteredTask, registerTask } from './registry.js';
+import type { PutOptions, Putter, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+
+/** What the decorator needs from its JobQueue: a way to put a task's job. */
+export interface TaskPutter {
+  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string>;
+}
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+/** Builds the decorator returned by `queue.task(tube, options)`. Validates tube and options at once. */
+export function createTaskDecorator(queue: TaskPutter, tube: string, options: TaskOptions = {}): TaskDecorator {
+  assertTubeName(tube);
+  validatePutOptions(options);
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(options.name)}\``);
+  }
+
+  function decorate(value: unknown, contextOrKey?: unknown, descriptor?: PropertyDescriptor): unknown {
+    if (isStandardContext(contextOrKey)) return decorateStandard(value, contextOrKey);
+    if (descriptor !== undefined) return decorateLegacy(value, contextOrKey, descriptor);
+    if (contextOrKey === undefined && typeof value === 'function') {
+      return register(value as AnyFunction, options.name ?? value.name, () => undefined);
+    }
+    throw new TypeError(`queue.task('${tube}') expects a function, or to decorate a static method; got ${typeof value}`);
+  }
+
+  function decorateStandard(
+    value: unknown,
+    context: ClassMethodDecoratorContext | { kind: string; name: unknown; static?: boolean },
+  ): unknown {
+    const where = `@queue.task('${tube}') on \`${String(context.name)}\``;
+    if (context.kind !== 'method' || typeof value !== 'function') {
+      throw new TypeError(`${where}: only functions and static methods can be tasks, not a ${context.kind}`);
+    }
+    if (!context.static) {
+      throw new TypeError(`${where}: make the method static; a worker has no instance to call it on`);
+    }
+    const name = options.name ?? (typeof context.name === 'string' ? context.name : '');
+    // The class does not exist yet while a standard decorator runs; an initializer hands it over once it
+    // does, so the worker can call the method with the right `this`.
+    const holder: { thisArg: unknown } = { thisArg: undefined };
+    (context as ClassMethodDecoratorContext).addInitializer(function (this: unknown) {
+      holder.thisArg = this;
+    });
+    return register(value as AnyFunction, name, () => holder.thisArg);
+  }
+
+  function decorateLegacy(target: unknown, key: unknown, descriptor: PropertyDescriptor): PropertyDescriptor {
+    const where = `@queue.task('${tube}') on \`${String(key)}\``;
+    if (typeof descriptor.value !== 'function') {
+      throw new TypeError(`${where}: only functions and static methods can be tasks`);
+    }
+    if (typeof target !== 'function') {
+      throw new TypeError(`${where}: make the method static; a worker has no instance to call it on`);
+    }
+    const name = options.name ?? (typeof key === 'string' ? key : '');
+    const putter = register(descriptor.value as AnyFunction, name, () => target);
+    return { ...descriptor, value: putter };
+  }
+
+  function register(fn: AnyFunction, name: string, thisArg: () => unknown): Putter<TaskFunction> {
+    if (name === '') {
+      throw new TypeError(`queue.task('${tube}'): the function has no name; pass one: queue.task('${tube}', { name: 'sendEmail' })`);
+    }
+    const metadata: TaskMetadata = Object.freeze({ tube, name, options: Object.freeze({ ...options }) });
+    const task: RegisteredTask = {
+      tube,
+      name,
+      fn,
+      options: metadata.options,
+      run: (kwargs) => fn.call(thisArg(), kwargs),
+    };
+    registerTask(task);
+
+    const putter = function (this: unknown, ...args: unknown[]): unknown {
+      return fn.apply(this ?? thisArg(), args);
+    } as unknown as Putter<TaskFunction>;
+    Object.defineProperties(putter, {
+      name: { value: name },
+      tube: { value: tube, enumerable: true },
+      taskName: { value: name, enumerable: true },
+      put: { value: (kwargs: unknown, putOptions?: PutOptions) => queue.putTask(metadata, kwargs, putOptions) },
+    });
+    setTaskMetadata(metadata, fn, putter);
+    return putter;
+  }
+
+  return decorate as TaskDecorator;
+}
+
+function isStandardContext(value: unknown): value is { kind: string; name: unknown; static?: boolean } {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}

@@ -1,0 +1,147 @@
+/**
+ * JobQueue: the producer side. It registers tasks (`queue.task(tube)`) and puts their jobs over one
+ * lazily opened connection that every concurrent `put` pipelines on; a lost connection is reopened by the
+ * next put. Never a connection per put: that costs a TCP handshake and a `stats` round trip each time.
+ */
+import { resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
+import { BeanstalkConnection } from '../beanstalk/connection.js';
+import type { Beanstalk } from '../beanstalk/types.js';
+import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { createTaskDecorator } from './decorator.js';
+import { getTaskMetadata } from './metadata.js';
+import { resolvePutParams, validatePutOptions } from './put-options.js';
+import { findTask } from './registry.js';
+import type { PutArgs, PutOptions, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+
+/** Options of {@link JobQueue}. */
+export interface JobQueueOptions {
+  /**
+   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`.
+   * @defaultValue `BEANSTALKD_URL` from the environment, else `127.0.0.1:11300`
+   */
+  readonly url?: string;
+  /** @defaultValue a pino logger at `info` (JSON, or pretty on a terminal) */
+  readonly logger?: Logger;
+  /** Priority, delay and TTR for every put of this queue, below task and call options. */
+  readonly defaults?: PutOptions;
+  /**
+   * Run tasks in-process on `put` instead of sending them to beanstalkd (for tests of user code; no
+   * server needed). The kwargs still go through the wire format, so tests see what a worker would.
+   * @defaultValue true when the environment has `BSWORKER_INLINE=1`
+   */
+  readonly inline?: boolean;
+  /**
+   * How long a put waits for the TCP connection before rejecting with ConnectionError.
+   * @defaultValue 10000
+   */
+  readonly connectTimeoutMs?: number;
+  /** Opens connections; replace it to test without a server. @defaultValue BeanstalkConnection.connect */
+  readonly connect?: (address: ServerAddress, options: { connectTimeoutMs: number }) => Promise<Beanstalk>;
+}
+
+/** Registers tasks and puts their jobs into beanstalkd. */
+export class JobQueue {
+  /** True when puts run tasks in-process instead of sending them. */
+  readonly inline: boolean;
+  /** The server this queue puts to. */
+  readonly address: ServerAddress;
+  readonly #options: JobQueueOptions;
+  readonly #defaults: PutOptions | undefined;
+  #logger: Logger | undefined;
+  #connection: Beanstalk | undefined;
+  #connecting: Promise<Beanstalk> | undefined;
+  #closed = false;
+  #inlineIds = 0;
+
+  constructor(options: JobQueueOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Expected JobQueue options to be an object');
+    validatePutOptions(options.defaults, 'defaults.');
+    this.#options = options;
+    this.#defaults = options.defaults;
+    this.#logger = options.logger;
+    this.address = resolveServerAddress(options.url);
+    this.inline = options.inline ?? process.env.BSWORKER_INLINE === '1';
+  }
+
+  /**
+   * Registers a task in `tube`. Use it as a wrapper, `queue.task('emails')(async function send(kw) {})`,
+   * which returns a Putter, or as a decorator on a static method, `@queue.task('emails')`.
+   */
+  task(tube: string, options?: TaskOptions): TaskDecorator {
+    return createTaskDecorator(this, tube, options);
+  }
+
+  /**
+   * Puts a job for a registered task: a Putter, a decorated static method or the original function.
+   * Fully typed, unlike `.put()` on a decorated method (TypeScript decorators cannot change a member's
+   * type). Resolves to the job id.
+   */
+  put<F extends TaskFunction>(task: F, ...args: PutArgs<F>): Promise<string> {
+    const metadata = getTaskMetadata(task);
+    if (!metadata) {
+      const name = typeof task === 'function' && task.name ? `\`${task.name}\`` : 'the value';
+      return Promise.reject(
+        new TypeError(`${name} is not a registered task: wrap it with queue.task(tube)(fn) or decorate it with @queue.task(tube)`),
+      );
+    }
+    const [kwargs, options] = args;
+    return this.putTask(metadata, kwargs, options);
+  }
+
+  /** Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. */
+  async putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
+    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+    validatePutOptions(options);
+    const params = resolvePutParams(options, metadata.options, this.#defaults);
+    const body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
+    if (this.inline) return this.#runInline(metadata, body);
+
+    const connection = this.#connection !== undefined && !this.#connection.isClosed ? this.#connection : await this.#connect();
+    return connection.putInTube(metadata.tube, body, params);
+  }
+
+  /** Closes the connection, if one is open. Later puts reject. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const connection = this.#connection ?? (await this.#connecting?.catch(() => undefined));
+    this.#connection = undefined;
+    await connection?.quit();
+  }
+
+  #connect(): Promise<Beanstalk> {
+    // Concurrent puts during a (re)connect share one attempt.
+    this.#connecting ??= (async () => {
+      const connect = this.#options.connect ?? BeanstalkConnection.connect;
+      try {
+        const connection = await connect(this.address, { connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000 });
+        if (this.#closed) {
+          await connection.quit();
+          throw new Error('This JobQueue is closed; create a new one to put more jobs');
+        }
+        this.#connection = connection;
+        this.#log().debug({ server: `${this.address.host}:${this.address.port}` }, 'producer connected');
+        return connection;
+      } finally {
+        this.#connecting = undefined;
+      }
+    })();
+    return this.#connecting;
+  }
+
+  async #runInline(metadata: TaskMetadata, body: Buffer): Promise<string> {
+    // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
+    const decoded = decodeEnvelope(body);
+    if (!decoded.ok) throw new Error(`inline put: ${decoded.message}`);
+    const task = findTask(metadata.tube, metadata.name);
+    if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);
+    this.#inlineIds += 1;
+    await task.run(decoded.envelope.kwargs);
+    return `inline-${this.#inlineIds}`;
+  }
+
+  #log(): Logger {
+    this.#logger ??= createLogger();
+    return this.#logger;
+  }
+}

@@ -1,0 +1,86 @@
+/** Types shared by the decorator, the Putter and the JobQueue. */
+
+/**
+ * A task: a function of one keyword-arguments object. Its return value is ignored by the worker; a throw
+ * or a rejection marks the job as failed.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: `any` lets every parameter type fit; KwargsOf<F> recovers it.
+export type TaskFunction = (kwargs: any) => unknown;
+
+/** The kwargs type of a task that takes none. */
+export type EmptyKwargs = Record<string, never>;
+
+/** The keyword arguments a task takes, as its first parameter declares them. */
+export type KwargsOf<F extends TaskFunction> = Parameters<F> extends [] ? EmptyKwargs : NonNullable<Parameters<F>[0]>;
+
+/** How one job is scheduled. Every field falls back to the task's, then the queue's defaults. */
+export interface PutOptions {
+  /**
+   * 0 is the most urgent, 2^32-1 the least; jobs below 1024 count as urgent in beanstalkd's stats.
+   * @defaultValue 1024
+   */
+  readonly priority?: number;
+  /**
+   * Seconds before the job becomes ready.
+   * @defaultValue 0
+   */
+  readonly delay?: number;
+  /**
+   * Time to run, in seconds: how long a worker may hold the job before beanstalkd gives it to another
+   * worker. At least 2.
+   * @defaultValue 60
+   */
+  readonly ttr?: number;
+}
+
+/** Options of `queue.task(tube, options)`. */
+export interface TaskOptions extends PutOptions {
+  /**
+   * The name jobs use to find this task (`func_name` on the wire). Needed for anonymous functions, and
+   * worth setting when a bundler or minifier renames functions.
+   * @defaultValue the function's or method's name
+   */
+  readonly name?: string;
+}
+
+/** The arguments of `put`: kwargs are optional only for a task that takes none or declares them optional. */
+export type PutArgs<F extends TaskFunction> =
+  [] extends Parameters<F> ? [kwargs?: KwargsOf<F>, options?: PutOptions] : [kwargs: KwargsOf<F>, options?: PutOptions];
+
+/**
+ * What `queue.task(tube)(fn)` returns. Calling it runs the function here and now; `.put()` sends the
+ * call to beanstalkd and resolves to the job id.
+ */
+export interface Putter<F extends TaskFunction> {
+  (...args: Parameters<F>): ReturnType<F>;
+  /** Puts a job that will run this task with `kwargs` in a worker; resolves to the job id. */
+  put(...args: PutArgs<F>): Promise<string>;
+  /** The tube the task is registered in. */
+  readonly tube: string;
+  /** The task's registered name (`func_name` on the wire). */
+  readonly taskName: string;
+}
+
+/**
+ * What `queue.task(tube)` returns: a wrapper for functions and a decorator for static methods, in both
+ * the standard (TC39) and the legacy (`experimentalDecorators`) form.
+ */
+export interface TaskDecorator {
+  /** Function form: registers `fn` and returns its Putter. */
+  <F extends TaskFunction>(fn: F): Putter<F>;
+  /** Standard decorator on a static method. The method gains `.put()` at run time. */
+  <F extends TaskFunction>(method: F, context: ClassMethodDecoratorContext<unknown, F>): F;
+  /** Legacy (`experimentalDecorators`) decorator on a static method. */
+  <F extends TaskFunction>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): TypedPropertyDescriptor<F> | undefined;
+}
+
+/** What reflect-metadata records on each task function (and on its Putter). */
+export interface TaskMetadata {
+  readonly tube: string;
+  readonly name: string;
+  readonly options: TaskOptions;
+}

@@ -1,0 +1,507 @@
+/**
+ * Test harness: throwaway beanstalkd servers plus a tiny raw-protocol client.
+ *
+ * Test-only. Nothing here may import from src/: the raw helpers exist precisely so that tests can
+ * bypass the project's validation (non-JSON bodies, hostile envelopes) and check the server's view
+ * of a job independently of the code under test.
+ *
+ * beanstalkd has no authentication, so every server is bound to 127.0.0.1 and every raw connection
+ * goes to 127.0.0.1 only.
+ */
+import { type ChildProcessByStdio, execFile, spawn } from 'node:child_process';
+import { createConnection, createServer, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+const HOST = '127.0.0.1' as const;
+
+/** How long a started server may take to accept its first connection. */
+const READY_TIMEOUT_MS = 5_000;
+/** Pause between readiness probes. */
+const PROBE_INTERVAL_MS = 20;
+/** A probe that gets no answer this fast is treated as "not ready yet" and retried. */
+const PROBE_TIMEOUT_MS = 500;
+/** Extra starts with a fresh port after losing a port race. */
+const PORT_RACE_RETRIES = 3;
+/** Raw helpers give up after this, so a command missing its CRLF fails the test instead of hanging it. */
+const RAW_REPLY_TIMEOUT_MS = 5_000;
+/** Enough of beanstalkd's stderr to explain a failed start, without growing without bound. */
+const STDERR_LIMIT = 16 * 1024;
+/** An apt-get install on a cold CI machine can be slow. */
+const ENSURE_SCRIPT_TIMEOUT_MS = 10 * 60_000;
+
+const ENSURE_SCRIPT = fileURLToPath(new URL('../../scripts/ensure-beanstalkd.sh', import.meta.url));
+
+/** A beanstalkd process started by {@link startBeanstalkd}. */
+export interface BeanstalkdServer {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  /** `"127.0.0.1:PORT"`. */
+  readonly url: string;
+  readonly pid: number;
+  readonly binlogDir: string | undefined;
+  /**
+   * Sends `signal` (default SIGTERM) and resolves once the process has exited. Safe to call more
+   * than once or after the process died on its own; a later call with another signal still sends it,
+   * so a test can escalate from SIGTERM to SIGKILL.
+   */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Options for {@link startBeanstalkd}. */
+export interface StartOptions {
+  /** Binlog directory (`-b DIR`), for durability and restart tests. */
+  binlogDir?: string;
+  /** A fixed port, e.g. to restart a server where clients expect it. Disables the port-race retry. */
+  port?: number;
+  /** Maximum job size in bytes (`-z N`). */
+  maxJobSize?: number;
+  /**
+   * Passed to beanstalkd before the harness's own options, so `-l` and `-p` here cannot move the
+   * server off 127.0.0.1 or off the port the harness reports.
+   */
+  extraArgs?: string[];
+}
+
+type ServerChild = ChildProcessByStdio<null, null, Readable>;
+
+/** Raised when beanstalkd could not bind its port; only this failure is worth a retry. */
+class PortInUseError extends Error {}
+
+let binaryPromise: Promise<string> | undefined;
+
+/**
+ * Resolves the beanstalkd binary once per test process, because the script may run apt-get and
+ * every test would otherwise pay for it. A failure is cached as well: trying again in the same run
+ * would only repeat a slow install that already failed.
+ *
+ * @returns the binary path printed by scripts/ensure-beanstalkd.sh
+ * @throws Error carrying the script's stderr (which says how to install beanstalkd) if none is usable
+ */
+export async function findBeanstalkd(): Promise<string> {
+  binaryPromise ??= new Promise<string>((resolve, reject) => {
+    // Run through bash so a checkout that lost the executable bit still works.
+    execFile(
+      'bash',
+      [ENSURE_SCRIPT],
+      { encoding: 'utf8', timeout: ENSURE_SCRIPT_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const path = stdout.trim().split('\n').pop()?.trim() ?? '';
+        if (error || path === '') {
+          const detail = stderr.trim() || (error ? error.message : 'ensure-beanstalkd.sh printed no path');
+          reject(new Error(`beanstalkd is not available: ${detail}`));
+          return;
+        }
+        resolve(path);
+      },
+    );
+  });
+  return binaryPromise;
+}
+
+/**
+ * Asks the kernel for a currently free port on 127.0.0.1. The port is released before returning,
+ * so another process can take it first; {@link startBeanstalkd} copes with that race.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: HOST, port: 0, exclusive: true }, () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') {
+    throw new Error('could not read the port of a temporary listener');
+  }
+  return address.port;
+}
+
+const running = new Set<ServerChild>();
+let exitHookInstalled = false;
+
+/**
+ * Children are unref'd so a test that forgets stop() cannot keep the test process alive forever;
+ * this hook then makes sure such a server dies with the process instead of lingering.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) {
+      if (child.pid === undefined) continue;
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone: nothing left to clean up.
+      }
+    }
+  });
+}
+
+/**
+ * Starts a private beanstalkd on 127.0.0.1 and resolves once it answers, so tests never race
+ * the server's startup.
+ *
+ * Readiness means "a `stats` reply names our pid": a bare TCP connect could succeed against some
+ * other process that grabbed the port between {@link freePort} and the bind.
+ *
+ * @throws if beanstalkd is missing, exits during startup (message has its exit code and stderr),
+ *   or does not answer within 5 s.
+ */
+export async function startBeanstalkd(options: StartOptions = {}): Promise<BeanstalkdServer> {
+  validateOptions(options);
+  const binary = await findBeanstalkd();
+  installExitHook();
+
+  const attempts = options.port === undefined ? 1 + PORT_RACE_RETRIES : 1;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await launch(binary, port, options);
+    } catch (error) {
+      if (!(error instanceof PortInUseError)) throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+function validateOptions(options: StartOptions): void {
+  const { port, maxJobSize } = options;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65_535)) {
+    throw new RangeError(`port must be an integer from 1 to 65535, got ${String(port)}`);
+  }
+  if (maxJobSize !== undefined && !(Number.isInteger(maxJobSize) && maxJobSize >= 1)) {
+    throw new RangeError(`maxJobSize must be a positive integer, got ${String(maxJobSize)}`);
+  }
+}
+
+async function launch(binary: string, port: number, options: StartOptions): Promise<BeanstalkdServer> {
+  // beanstalkd lets a later option override an earlier one, so ours go last.
+  const args = [...(options.extraArgs ?? []), '-l', HOST, '-p', String(port)];
+  if (options.binlogDir !== undefined) args.push('-b', options.binlogDir);
+  if (options.maxJobSize !== undefined) args.push('-z', String(options.maxJobSize));
+
+  const child: ServerChild = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    if (stderr.length < STDERR_LIMIT) stderr += chunk;
+  });
+
+  let spawnError: Error | undefined;
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      running.delete(child);
+      resolve();
+    });
+  });
+  // 'close' comes after stderr has been fully read, which a startup error message needs.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const failedToSpawn = new Promise<void>((resolve) => {
+    child.once('error', (error) => {
+      spawnError = error;
+      resolve();
+    });
+  });
+
+  if (child.pid !== undefined) running.add(child);
+
+  const describeExit = (): string => {
+    const how = exitInfo?.signal ? `signal ${exitInfo.signal}` : `code ${String(exitInfo?.code)}`;
+    const text = stderr.trim();
+    return `beanstalkd (${binary} ${args.join(' ')}) exited during startup with ${how}${text ? `: ${text}` : ''}`;
+  };
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (spawnError !== undefined) {
+      throw new Error(`could not spawn beanstalkd (${binary}): ${spawnError.message}`);
+    }
+    if (exitInfo !== undefined) {
+      await Promise.race([closed, sleep(200)]);
+      const message = describeExit();
+      if (/address already in use/i.test(stderr)) throw new PortInUseError(message);
+      throw new Error(message);
+    }
+    if (child.pid !== undefined && (await probe(port, child.pid))) break;
+    if (Date.now() >= deadline) {
+      child.kill('SIGKILL');
+      await Promise.race([exited, failedToSpawn]);
+      throw new Error(
+        `beanstalkd on ${HOST}:${port} did not answer within ${READY_TIMEOUT_MS} ms${stderr.trim() ? `: ${stderr.trim()}` : ''}`,
+      );
+    }
+    await sleep(PROBE_INTERVAL_MS);
+  }
+
+  const pid = child.pid as number;
+  child.unref();
+  (child.stderr as Readable & Partial<Pick<Socket, 'unref'>>).unref?.();
+
+  const server: BeanstalkdServer = {
+    host: HOST,
+    port,
+    url: `${HOST}:${port}`,
+    pid,
+    binlogDir: options.binlogDir,
+    async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+      if (exitInfo !== undefined) return;
+      // Keep the event loop alive until the exit event arrives, despite the unref above.
+      child.ref();
+      try {
+        process.kill(pid, signal);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+      await exited;
+    },
+  };
+  return Object.freeze(server);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True only if the server on `port` answers `stats` with our child's pid. */
+async function probe(port: number, pid: number): Promise<boolean> {
+  let connection: RawConnection | undefined;
+  try {
+    connection = await RawConnection.open(port, PROBE_TIMEOUT_MS);
+    const reply = await connection.request('stats\r\n', PROBE_TIMEOUT_MS);
+    return parseYamlReply(reply)?.pid === String(pid);
+  } catch {
+    return false;
+  } finally {
+    connection?.close();
+  }
+}
+
+/**
+ * Accepts `"127.0.0.1:PORT"` (what {@link BeanstalkdServer.url} gives) and also
+ * `"beanstalk://127.0.0.1:PORT"`, and refuses any other host so tests can only reach local servers.
+ */
+function portFromUrl(url: string): number {
+  const match = /^(?:beanstalkd?:\/\/)?([^:/]+):(\d{1,5})\/?$/.exec(url);
+  const host = match?.[1];
+  const port = Number(match?.[2]);
+  if (host !== HOST || !(Number.isInteger(port) && port >= 1 && port <= 65_535)) {
+    throw new TypeError(`expected "${HOST}:PORT", got ${JSON.stringify(url)}`);
+  }
+  return port;
+}
+
+/**
+ * Splits one complete reply off the front of `buffer`, or returns undefined if more bytes are needed.
+ * Replies that carry a body announce its size as their last word.
+ */
+function takeReply(buffer: Buffer): { reply: Buffer; rest: Buffer } | undefined {
+  const lineEnd = buffer.indexOf('\r\n');
+  if (lineEnd < 0) return undefined;
+  const line = buffer.subarray(0, lineEnd).toString('latin1');
+  let end = lineEnd + 2;
+  if (/^(?:OK|RESERVED|FOUND) /.test(line)) {
+    const bytes = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isSafeInteger(bytes) && bytes >= 0) {
+      end += bytes + 2;
+      if (buffer.length < end) return undefined;
+    }
+  }
+  return { reply: buffer.subarray(0, end), rest: buffer.subarray(end) };
+}
+
+interface PendingReply {
+  resolve(reply: string): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One socket, one outstanding request at a time: enough for tests, and easy to reason about. */
+class RawConnection {
+  private buffer: Buffer = Buffer.alloc(0);
+  private pending: PendingReply | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      this.deliver();
+    });
+    socket.on('error', (error) => this.fail(error));
+    socket.on('close', () => {
+      const partial = this.buffer.toString('utf8');
+      this.fail(new Error(`connection closed before a complete reply${partial ? ` (got ${JSON.stringify(partial)})` : ''}`));
+    });
+  }
+
+  static open(port: number, timeoutMs: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host: HOST, port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${HOST}:${port} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onError = (error: Error): void => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(new RawConnection(socket));
+      });
+    });
+  }
+
+  /** Writes `bytes` and resolves with the next complete reply, body included. */
+  request(bytes: string | Buffer, timeoutMs: number): Promise<string> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.pending !== undefined) return Promise.reject(new Error('RawConnection: one request at a time'));
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        const partial = this.buffer.toString('utf8');
+        reject(
+          new Error(
+            `no complete reply within ${timeoutMs} ms (does the command end with \\r\\n?)${partial ? `; got ${JSON.stringify(partial)}` : ''}`,
+          ),
+        );
+      }, timeoutMs);
+      this.pending = { resolve, reject, timer };
+      this.socket.write(bytes);
+      // A reply may already be buffered, e.g. the second reply to pipelined commands.
+      this.deliver();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private deliver(): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    const split = takeReply(this.buffer);
+    if (split === undefined) return;
+    this.buffer = split.rest;
+    this.pending = undefined;
+    clearTimeout(pending.timer);
+    pending.resolve(split.reply.toString('utf8'));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    const pending = this.pending;
+    if (pending === undefined) return;
+    this.pending = undefined;
+    clearTimeout(pending.timer);
+    pending.reject(error);
+  }
+}
+
+async function withConnection<T>(url: string, use: (connection: RawConnection) => Promise<T>): Promise<T> {
+  const connection = await RawConnection.open(portFromUrl(url), RAW_REPLY_TIMEOUT_MS);
+  try {
+    return await use(connection);
+  } finally {
+    connection.close();
+  }
+}
+
+function firstLine(reply: string): string {
+  const end = reply.indexOf('\r\n');
+  return end < 0 ? reply : reply.slice(0, end);
+}
+
+/**
+ * Parses the `OK <bytes>` + YAML body of a stats reply. beanstalkd's YAML is flat `key: value`
+ * lines, so a full YAML parser (and a dependency) is not needed. Returns undefined for other replies.
+ */
+function parseYamlReply(reply: string): Record<string, string> | undefined {
+  if (!reply.startsWith('OK ')) return undefined;
+  const body = reply.slice(reply.indexOf('\r\n') + 2);
+  const entries: [string, string][] = [];
+  for (const line of body.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (line === '---' || colon <= 0) continue;
+    let value = line.slice(colon + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    entries.push([line.slice(0, colon).trim(), value]);
+  }
+  // fromEntries defines own properties, so even a "__proto__" key cannot touch a prototype.
+  return Object.fromEntries(entries);
+}
+
+/**
+ * Sends raw bytes exactly as given, so tests can reproduce malformed or hostile input that the
+ * project's client would refuse to send. The command must carry its own `\r\n`.
+ *
+ * @returns the first complete reply, including its CRLF and, for `OK`/`RESERVED`/`FOUND`, the body
+ *   and its trailing CRLF. Replies to any further pipelined commands are discarded.
+ */
+export async function rawCommand(url: string, command: string | Buffer): Promise<string> {
+  return withConnection(url, (connection) => connection.request(command, RAW_REPLY_TIMEOUT_MS));
+}
+
+/**
+ * Puts a job without any validation of the body (non-JSON, hostile envelopes, odd encodings).
+ * `use` is confirmed before `put` is written, so a bad tube name cannot leave a body to be parsed
+ * as a command.
+ *
+ * @param opts priority defaults to 1024, delay to 0, ttr to 60
+ * @returns the new job id
+ * @throws Error whose message is the server's reply line if the job was not inserted
+ */
+export async function rawPut(
+  url: string,
+  tube: string,
+  body: Buffer | string,
+  opts: { priority?: number; delay?: number; ttr?: number } = {},
+): Promise<string> {
+  const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const { priority = 1024, delay = 0, ttr = 60 } = opts;
+  return withConnection(url, async (connection) => {
+    const using = firstLine(await connection.request(`use ${tube}\r\n`, RAW_REPLY_TIMEOUT_MS));
+    if (using !== `USING ${tube}`) throw new Error(using);
+    const header = Buffer.from(`put ${priority} ${delay} ${ttr} ${payload.length}\r\n`, 'latin1');
+    const reply = firstLine(await connection.request(Buffer.concat([header, payload, Buffer.from('\r\n')]), RAW_REPLY_TIMEOUT_MS));
+    const inserted = /^INSERTED (\d+)$/.exec(reply);
+    if (inserted?.[1] === undefined) throw new Error(reply);
+    return inserted[1];
+  });
+}
+
+async function rawStats(url: string, command: string): Promise<Record<string, string> | null> {
+  const reply = await rawCommand(url, command);
+  if (reply === 'NOT_FOUND\r\n') return null;
+  const stats = parseYamlReply(reply);
+  if (stats === undefined) throw new Error(firstLine(reply));
+  return stats;
+}
+
+/**
+ * The server's own view of a job (state, tube, counters), independent of the code under test.
+ *
+ * @returns every field as a string, e.g. `{ state: 'ready', tube: 'emails', reserves: '0', ... }`,
+ *   or null if the job does not exist
+ */
+export async function rawStatsJob(url: string, id: string): Promise<Record<string, string> | null> {
+  return rawStats(url, `stats-job ${id}\r\n`);
+}
+
+/**
+ * The server's counters for a tube.
+ *
+ * @returns every field as a string, e.g. `{ name: 'emails', 'current-jobs-ready': '1', ... }`,
+ *   or null if the tube does not exist (beanstalkd drops tubes nobody uses or watches and that hold no jobs)
+ */
+export async function rawStatsTube(url: string, tube: string): Promise<Record<string, string> | null> {
+  return rawStats(url, `stats-tube ${tube}\r\n`);
+}
