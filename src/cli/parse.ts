@@ -70,7 +70,7 @@ export function parseLogLevel(value: string): string {
 /** A job id (decimal digits). */
 export function parseJobId(value: string): string {
   try {
-    return normaliseJobId(value.trim(), 'ID');
+    return normaliseJobId(value.trim(), 'id');
   } catch (error) {
     throw new InvalidArgumentError(reason(error));
   }

@@ -69,7 +69,7 @@ export function buildProgram(io: ProgramIo): Command {
     .option('--bound <n>', 'kick at most this many (default: all buried jobs)', integerIn(1))
     .addOption(urlOption())
     .action(async (options: { tube: string; bound?: number; url?: string }) => {
-      await kickTube(io.print, options);
+      await kickTube(io.print, { ...options, url: urlOf(options) });
       io.exit(0);
     });
 
@@ -79,7 +79,7 @@ export function buildProgram(io: ProgramIo): Command {
     .argument('<id>', 'the job id', parseJobId)
     .addOption(urlOption())
     .action(async (id: string, options: { url?: string }) => {
-      await kickJob(io.print, { id, url: options.url });
+      await kickJob(io.print, { id, url: urlOf(options) });
       io.exit(0);
     });
 
@@ -89,9 +89,14 @@ export function buildProgram(io: ProgramIo): Command {
     .requiredOption('--tube <tube>', 'the tube', parseTube)
     .addOption(urlOption())
     .action(async (options: { tube: string; url?: string }) => {
-      await showBuried(io.print, options);
+      await showBuried(io.print, { ...options, url: urlOf(options) });
       io.exit(0);
     });
+
+  // `bsworker --url X kick ...` puts --url before the subcommand, where the root parses it: honour it.
+  function urlOf(options: { url?: string }): string | undefined {
+    return options.url ?? program.opts<{ url?: string }>().url;
+  }
 
   return program;
 }

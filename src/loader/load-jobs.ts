@@ -54,10 +54,14 @@ function isJobModule(name: string): boolean {
 
 let typescriptLoader: Promise<void> | undefined;
 
-/** Registers tsx's ESM loader once per process. */
+/**
+ * Registers tsx once per process, for both module systems: a `.ts` file is ESM or CommonJS depending on
+ * the nearest package.json, and many TypeScript projects keep the CommonJS default.
+ */
 function enableTypeScript(): Promise<void> {
-  typescriptLoader ??= import('tsx/esm/api').then(({ register }) => {
-    register();
+  typescriptLoader ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register();
+    cjs.register();
   });
   return typescriptLoader;
 }
@@ -70,7 +74,9 @@ export async function loadJobs(dir: string): Promise<string[]> {
   const files = await findJobModules(dir);
   if (files.some((file) => TYPESCRIPT.has(extname(file)))) await enableTypeScript();
   for (const file of files) {
-    const shown = relative(process.cwd(), file) || file;
+    // Relative to the working directory when that is shorter (jobs/x.ts), else absolute.
+    const fromCwd = relative(process.cwd(), file);
+    const shown = fromCwd === '' || fromCwd.startsWith('..') ? file : fromCwd;
     try {
       await import(pathToFileURL(file).href);
     } catch (error) {

@@ -172,10 +172,14 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     } catch (error) {
       this.#logger.warn({ err: error }, 'closing the connection failed');
     }
-    try {
-      await this.#loop;
-    } catch (error) {
-      this.#logger.error({ err: error }, 'the worker loop ended with an error');
+    // The loop ends by itself once its reserve fails on the closed connection. When a job was given back,
+    // the loop is still awaiting that abandoned task, which may never settle: do not wait for it.
+    if (released.length === 0) {
+      try {
+        await this.#loop;
+      } catch (error) {
+        this.#logger.error({ err: error }, 'the worker loop ended with an error');
+      }
     }
     this.#state = 'stopped';
     const result: StopResult = fatal

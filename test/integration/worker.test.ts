@@ -1,0 +1,259 @@
+// The worker against a real beanstalkd: the whole loop for both task forms, scheduling, the failure and
+// kick cycle, hostile bodies, and a server that disappears.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { ConnectionError } from '../../src/beanstalk/errors.js';
+import { JobQueue, type JobEvent, type StopResult, Worker } from '../../src/index.js';
+import { type BeanstalkdServer, freePort, rawCommand, rawPut, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { EventRecorder, LogCapture, nextEvent } from '../helpers/events.js';
+
+type Payload = JobEvent & { reason?: string };
+
+const tube = (): string => `w-${randomUUID().slice(0, 8)}`;
+const silent = pino({ level: 'silent' });
+
+describe('Worker against beanstalkd', () => {
+  let server: BeanstalkdServer;
+  let queue: JobQueue;
+  const workers: Worker[] = [];
+
+  const recorders = new Map<Worker, EventRecorder<Payload>>();
+  const startWorker = async (tubes: string[], options: { maxKicks?: number; logger?: pino.Logger } = {}): Promise<Worker> => {
+    const worker = new Worker({ tubes, url: server.url, logger: options.logger ?? silent, maxKicks: options.maxKicks });
+    workers.push(worker);
+    recorders.set(worker, new EventRecorder<Payload>(worker, ['job:reserved', 'job:deleted', 'job:buried']));
+    await worker.start();
+    return worker;
+  };
+  // Waits for an event that may already have happened: the worker can finish a job before put() resolves.
+  const waitFor = (worker: Worker, event: string, match: (payload: Payload) => boolean): Promise<Payload> =>
+    (recorders.get(worker) as EventRecorder<Payload>).waitFor(event, match);
+  const kick = (t: string, id: string): Promise<string> => rawCommand(server.url, `kick-job ${id}\r\n`).then((r) => `${t}:${r}`);
+
+  before(async () => {
+    server = await startBeanstalkd();
+    queue = new JobQueue({ url: server.url, logger: silent });
+  });
+  after(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await queue?.close();
+    await server?.stop();
+  });
+
+  it('runs a function-form task and deletes the job', async () => {
+    const t = tube();
+    const seen: unknown[] = [];
+    const add = queue.task(t)(async function add(kw: { a: number; b: number }) {
+      seen.push(kw);
+      return kw.a + kw.b;
+    });
+    const worker = await startWorker([t]);
+    const id = await add.put({ a: 1, b: 2 });
+    const deleted = await waitFor(worker, 'job:deleted', (e) => e.jobId === id);
+    assert.deepEqual([deleted.tube, deleted.task, deleted.reason], [t, 'add', 'completed']);
+    assert.deepEqual(seen, [{ a: 1, b: 2 }]);
+    assert.equal(await rawStatsJob(server.url, id), null);
+  });
+
+  it('runs a decorated static method with its class as `this`', async () => {
+    const t = tube();
+    const calls: string[] = [];
+    class Mailer {
+      static greeting = 'Hello';
+      @queue.task(t)
+      static async welcome(kw: { name: string }): Promise<void> {
+        calls.push(`${this.greeting}, ${kw.name}`);
+      }
+    }
+    const worker = await startWorker([t]);
+    const id = await queue.put(Mailer.welcome, { name: 'Ann' });
+    const runtimePut = (Mailer.welcome as unknown as { put(kw: { name: string }): Promise<string> }).put;
+    const id2 = await runtimePut({ name: 'Bob' });
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === id2);
+    assert.deepEqual(calls, ['Hello, Ann', 'Hello, Bob']);
+    assert.equal(await rawStatsJob(server.url, id), null);
+  });
+
+  it('honours priority and delay', async () => {
+    const t = tube();
+    const order: string[] = [];
+    const step = queue.task(t)(async function step(kw: { name: string }) {
+      order.push(kw.name);
+    });
+    const late = await step.put({ name: 'delayed' }, { delay: 1, priority: 0 });
+    await step.put({ name: 'low' }, { priority: 2000 });
+    await step.put({ name: 'high' }, { priority: 5 });
+    assert.equal((await rawStatsJob(server.url, late))?.state, 'delayed');
+    const worker = await startWorker([t]);
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === late);
+    assert.deepEqual(order, ['high', 'low', 'delayed']);
+  });
+
+  it('buries a failure, runs it again on each kick, and deletes it with its body logged after maxKicks', async () => {
+    const t = tube();
+    let runs = 0;
+    const boom = queue.task(t)(async function boom(_kw: { order: number }) {
+      runs += 1;
+      throw new Error(`boom ${runs}`);
+    });
+    const logs = new LogCapture();
+    const worker = await startWorker([t], { maxKicks: 2, logger: pino({ level: 'info' }, logs.stream) });
+    const id = await boom.put({ order: 42 });
+
+    const recorder = recorders.get(worker) as EventRecorder<Payload>;
+    for (let kicks = 0; kicks < 2; kicks += 1) {
+      // The (kicks + 1)-th bury of this job.
+      let seen = 0;
+      const buried = await waitFor(worker, 'job:buried', (e) => e.jobId === id && ++seen > kicks);
+      assert.equal(buried.reason, 'failed');
+      assert.equal(recorder.count('job:buried', id), kicks + 1);
+      assert.equal((await rawStatsJob(server.url, id))?.state, 'buried');
+      await kick(t, id);
+    }
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === id && e.reason === 'max-kicks');
+    assert.equal(runs, 3);
+    assert.equal(await rawStatsJob(server.url, id), null);
+    const [line] = logs.find(/deleted/);
+    assert.equal(line?.level, 50, 'error level');
+    assert.equal(line?.body, JSON.stringify({ func_name: 'boom', tube: t, kwargs: { order: 42 } }));
+    assert.equal((line?.err as { message?: string })?.message, 'boom 3');
+  });
+
+  it('handles non-Error throws like errors', async () => {
+    const t = tube();
+    const values: unknown[] = ['a string', undefined, { code: 7 }, null];
+    let i = 0;
+    const odd = queue.task(t)(async function odd() {
+      throw values[i++];
+    });
+    const worker = await startWorker([t], { maxKicks: 0 });
+    for (const _ of values) {
+      const id = await odd.put();
+      await waitFor(worker, 'job:deleted', (e) => e.jobId === id);
+    }
+    assert.equal(i, values.length);
+  });
+
+  it('buries hostile and malformed bodies without running anything, and keeps going', async () => {
+    const t = tube();
+    let ran = 0;
+    const good = queue.task(t)(async function good() {
+      ran += 1;
+    });
+    const worker = await startWorker([t]);
+    const bad: [string, Buffer | string, string][] = [
+      ['not JSON', 'delete 1', 'undecodable'],
+      ['not UTF-8', Buffer.from([0xff, 0xfe, 0x7b]), 'undecodable'],
+      ['an array', '[1,2]', 'undecodable'],
+      ['null', 'null', 'undecodable'],
+      ['no func_name', JSON.stringify({ tube: t, kwargs: {} }), 'undecodable'],
+      ['kwargs not an object', JSON.stringify({ func_name: 'good', tube: t, kwargs: [1] }), 'undecodable'],
+      ['an unregistered name', JSON.stringify({ func_name: 'missing', tube: t, kwargs: {} }), 'unregistered'],
+      ['toString', JSON.stringify({ func_name: 'toString', tube: t, kwargs: {} }), 'unregistered'],
+      ['__proto__', JSON.stringify({ func_name: '__proto__', tube: t, kwargs: {} }), 'unregistered'],
+      ['constructor', JSON.stringify({ func_name: 'constructor', tube: t, kwargs: {} }), 'unregistered'],
+    ];
+    for (const [name, body, reason] of bad) {
+      const id = await rawPut(server.url, t, body);
+      const buried = await waitFor(worker, 'job:buried', (e) => e.jobId === id);
+      assert.equal(buried.reason, reason, name);
+      assert.equal((await rawStatsJob(server.url, id))?.state, 'buried', name);
+    }
+    const id = await good.put();
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === id);
+    assert.equal(ran, 1);
+    assert.equal(worker.state, 'running');
+  });
+
+  it('finds the tube from the body when it watches several, and from stats-job when the body lies', async () => {
+    const [t1, t2] = [tube(), tube()];
+    const ran: string[] = [];
+    queue.task(t1)(async function same() {
+      ran.push(t1);
+    });
+    queue.task(t2)(async function same() {
+      ran.push(t2);
+    });
+    const worker = await startWorker([t1, t2]);
+    const a = await rawPut(server.url, t2, JSON.stringify({ func_name: 'same', tube: t2, kwargs: {} }));
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === a);
+    // The body names a tube nobody watches: the worker asks the server where the job really is.
+    const b = await rawPut(server.url, t1, JSON.stringify({ func_name: 'same', tube: 'elsewhere', kwargs: {} }));
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === b);
+    assert.deepEqual(ran, [t2, t1]);
+  });
+
+  it('does not watch the default tube unless asked', async () => {
+    const t = tube();
+    queue.task(t)(async function noop() {});
+    const worker = await startWorker([t]);
+    const stray = await rawPut(server.url, 'default', JSON.stringify({ func_name: 'noop', tube: t, kwargs: {} }));
+    const id = await rawPut(server.url, t, JSON.stringify({ func_name: 'noop', tube: t, kwargs: {} }));
+    await waitFor(worker, 'job:deleted', (e) => e.jobId === id);
+    assert.equal((await rawStatsJob(server.url, stray))?.state, 'ready');
+    await rawCommand(server.url, `delete ${stray}\r\n`);
+  });
+
+  it('stop() waits for the running job, deletes it, and resolves gracefully', async () => {
+    const t = tube();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = queue.task(t)(async function slow() {
+      await gate;
+    });
+    const worker = await startWorker([t]);
+    const id = await slow.put();
+    await waitFor(worker, 'job:reserved', (e) => e.jobId === id);
+    const stopping = worker.stop();
+    assert.equal(worker.stop(), stopping, 'idempotent');
+    assert.equal(worker.state, 'stopping');
+    release();
+    const result: StopResult = await stopping;
+    assert.deepEqual(result, { graceful: true, releasedJobIds: [] });
+    assert.equal(await rawStatsJob(server.url, id), null);
+  });
+
+  it('stop({ force: true }) gives the running job back at once', async () => {
+    const t = tube();
+    const never = queue.task(t)(async function never() {
+      await new Promise(() => {});
+    });
+    const worker = await startWorker([t]);
+    const id = await never.put({}, { ttr: 3600 });
+    await waitFor(worker, 'job:reserved', (e) => e.jobId === id);
+    const result = await worker.stop({ force: true });
+    assert.deepEqual(result, { graceful: false, releasedJobIds: [id] });
+    const stats = await rawStatsJob(server.url, id);
+    assert.equal(stats?.state, 'ready', 'ready again without waiting for the TTR');
+    assert.equal(stats?.releases, '0', 'closing the connection does not count as a release');
+    await rawCommand(server.url, `delete ${id}\r\n`);
+  });
+
+  it('start() rejects with ConnectionError when the server is unreachable', async () => {
+    const port = await freePort();
+    const worker = new Worker({ tubes: [tube()], url: `127.0.0.1:${port}`, logger: silent });
+    await assert.rejects(worker.start(), (error: unknown) => error instanceof ConnectionError && error.message.includes(String(port)));
+    assert.equal(worker.state, 'stopped');
+  });
+});
+
+describe('Worker when beanstalkd dies', () => {
+  it('stops with the error instead of crashing or spinning', async () => {
+    const server = await startBeanstalkd();
+    const t = tube();
+    const worker = new Worker({ tubes: [t], url: server.url, logger: silent });
+    await worker.start();
+    const stopped = nextEvent<StopResult>(worker, 'worker:stopped');
+    const errored = nextEvent<Error>(worker, 'worker:error');
+    await server.stop('SIGKILL');
+    assert.ok((await errored) instanceof ConnectionError);
+    const result = await stopped;
+    assert.equal(result.graceful, false);
+    assert.ok(result.error instanceof ConnectionError);
+    assert.equal(worker.state, 'stopped');
+  });
+});
