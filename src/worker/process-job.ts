@@ -92,8 +92,7 @@ export async function processJob(ctx: JobContext, job: ReservedJob, inFlight: In
     return;
   }
   if (kicks < ctx.maxKicks) {
-    log.warn({ err: failure, durationMs, kicks, maxKicks: ctx.maxKicks }, 'job failed');
-    await bury(ctx, log, inFlight, failedStats, event, 'failed', failure.message);
+    await bury(ctx, log, inFlight, failedStats, event, 'failed', failure.message, undefined, { err: failure, durationMs, maxKicks: ctx.maxKicks });
     return;
   }
   if (await settle(ctx, log, event, 'delete', () => ctx.connection.delete(job.id))) {
@@ -114,6 +113,7 @@ async function bury(
   reason: BuryReason,
   detail: string,
   body?: Buffer,
+  fields?: Record<string, unknown>,
 ): Promise<void> {
   if (inFlight.released) return;
   // Keep the job's own priority; a job we cannot see any more is not ours to bury.
@@ -122,7 +122,8 @@ async function bury(
     return;
   }
   if (await settle(ctx, log, event, 'bury', () => ctx.connection.bury(event.jobId, stats.priority))) {
-    if (reason === 'failed') log.warn({ reason, kicks: stats.kicks }, 'job buried');
+    // One line per outcome: a failure's error and its bury are reported together.
+    if (reason === 'failed') log.warn({ ...fields, reason, kicks: stats.kicks }, 'job failed; buried');
     else log.error({ reason, detail, body: body?.toString('utf8') }, `job buried: ${detail}`);
     ctx.emit('job:buried', { ...event, reason, detail });
   }
