@@ -5,7 +5,8 @@ WORKDIR /app
 
 # Dependencies first, so editing the source does not invalidate the npm ci layer.
 COPY package.json package-lock.json ./
-RUN npm ci
+# --ignore-scripts: `prepare` would build before the sources are copied in.
+RUN npm ci --ignore-scripts
 
 COPY . .
 # Dev dependencies (typescript) are needed to build and nothing after; the npm cache is dead weight.

@@ -134,7 +134,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || this.#state !== 'running') continue;
       const inFlight: InFlightJob = { id: job.id, released: false };
-      const done = processJob(context, job, inFlight);
+      // processJob handles its own failures; the catch is a last guard so that a bug there can never
+      // turn into an unhandled rejection that kills the process.
+      const done = processJob(context, job, inFlight).catch((error: unknown) => {
+        this.#logger.error({ err: toError(error), jobId: job.id }, 'processing a job failed unexpectedly');
+        this.emitSafely('worker:error', toError(error));
+      });
       this.#current = { job: inFlight, done };
       await done;
       this.#current = undefined;
