@@ -81,7 +81,8 @@ const outcome = (jobId: string) => (line: LogLine) =>
 
 function describeOutcome(line: LogLine): string {
   if (line.msg === 'job completed') return color(32, `completed in ${line.durationMs} ms, deleted`);
-  if (line.msg === 'job failed; buried') return color(33, `failed (${line.err?.message}), buried; kicked ${line.kicks ?? 0} time(s) so far`);
+  if (line.msg === 'job failed; buried')
+    return color(33, `failed (${line.err?.message}), buried; kicked ${line.kicks ?? 0} time(s) so far`);
   if (line.msg?.startsWith('job buried')) return color(33, line.msg);
   return color(31, `failed after ${line.kicks} kicks: deleted, body logged at error level: ${line.body}`);
 }
@@ -120,8 +121,14 @@ async function main(): Promise<void> {
     const { queue } = await import('../jobs/queue.js');
     const jobs: [string, Promise<string>][] = [
       ["taskOne.put({ a: 'hello', times: 3 })", taskOne.put({ a: 'hello', times: 3 })],
-      ["queue.put(Emails.welcome, { to: 'ann@example.com', name: 'Ann' })", queue.put(Emails.welcome, { to: 'ann@example.com', name: 'Ann' })],
-      ["queue.put(Emails.welcome, { to: 'not-an-address', name: 'Bob' })", queue.put(Emails.welcome, { to: 'not-an-address', name: 'Bob' })],
+      [
+        "queue.put(Emails.welcome, { to: 'ann@example.com', name: 'Ann' })",
+        queue.put(Emails.welcome, { to: 'ann@example.com', name: 'Ann' }),
+      ],
+      [
+        "queue.put(Emails.welcome, { to: 'not-an-address', name: 'Bob' })",
+        queue.put(Emails.welcome, { to: 'not-an-address', name: 'Bob' }),
+      ],
       ['chargeCard.put({ orderId: 1001, cents: 4999 })', chargeCard.put({ orderId: 1001, cents: 4999 })],
     ];
     const ids: string[] = [];

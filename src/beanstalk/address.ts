@@ -59,6 +59,9 @@ export function parseServerUrl(url: string): ServerAddress {
     portText = parts[1];
   }
   if (host === '') throw bad('the host is missing');
+  if (bracketed ? !/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':') : !/^[A-Za-z0-9._-]+$/.test(host)) {
+    throw bad(`\`${host}\` is not a host name or IP address`);
+  }
 
   let port = DEFAULT_PORT;
   if (portText !== undefined) {

@@ -150,6 +150,9 @@ function assertEncodable(value: unknown, path: string, ancestors: object[]): voi
   const object = value as object;
   if (ancestors.includes(object)) throw new TypeError(`Cannot encode ${path}: it is a circular reference`);
 
+  if (object instanceof Date && Number.isNaN(object.getTime())) {
+    throw new TypeError(`Cannot encode ${path}: it is an invalid Date, which JSON would turn into null`);
+  }
   if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
     // Date and other self-describing values: encode what toJSON returns, which is what JSON sends.
     const json: unknown = (object as { toJSON: (key: string) => unknown }).toJSON('');

@@ -24,6 +24,8 @@ export interface JobContext {
 export interface InFlightJob {
   readonly id: string;
   released: boolean;
+  /** Tube and task, once the body has been decoded. */
+  event?: JobEvent;
 }
 
 /** Runs one reserved job to its end. Resolves when the job is deleted, buried or given back. */
@@ -48,6 +50,7 @@ export async function processJob(ctx: JobContext, job: ReservedJob, inFlight: In
     tube = stats?.tube;
   }
   const event: JobEvent = { jobId: job.id, tube, task: envelope.func_name };
+  inFlight.event = event;
   const log = ctx.logger.child({ tube, jobId: job.id, task: envelope.func_name });
 
   const task = tube === undefined ? undefined : findTask(tube, envelope.func_name);
@@ -92,7 +95,11 @@ export async function processJob(ctx: JobContext, job: ReservedJob, inFlight: In
     return;
   }
   if (kicks < ctx.maxKicks) {
-    await bury(ctx, log, inFlight, failedStats, event, 'failed', failure.message, undefined, { err: failure, durationMs, maxKicks: ctx.maxKicks });
+    await bury(ctx, log, inFlight, failedStats, event, 'failed', failure.message, undefined, {
+      err: failure,
+      durationMs,
+      maxKicks: ctx.maxKicks,
+    });
     return;
   }
   if (await settle(ctx, log, event, 'delete', () => ctx.connection.delete(job.id))) {

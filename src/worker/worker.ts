@@ -168,7 +168,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         current.job.released = true;
         released.push(current.job.id);
         this.#logger.warn({ jobId: current.job.id, why: outcome }, 'stopping: giving the running job back to beanstalkd');
-        this.emitSafely('job:released', { jobId: current.job.id, tube: undefined, task: undefined, reason: 'stop' });
+        this.emitSafely('job:released', {
+          jobId: current.job.id,
+          tube: current.job.event?.tube,
+          task: current.job.event?.task,
+          reason: 'stop',
+        });
       }
     }
     // Closing also ends a pending reserve at once; a job it may just have reserved goes back to ready.

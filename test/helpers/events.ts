@@ -4,7 +4,12 @@ import type { EventEmitter } from 'node:events';
 /**
  * Resolves with the first `event` whose payload satisfies `match`; rejects after `timeoutMs`.
  */
-export function nextEvent<T>(emitter: EventEmitter, event: string, match: (payload: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {
+export function nextEvent<T>(
+  emitter: EventEmitter,
+  event: string,
+  match: (payload: T) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.off(event, listener);

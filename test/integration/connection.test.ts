@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { parseServerUrl } from '../../src/beanstalk/address.js';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import { ConnectionError, DeadlineSoonError, DrainingError, NotFoundError } from '../../src/beanstalk/errors.js';
-import { parseServerUrl } from '../../src/beanstalk/address.js';
 import { type BeanstalkdServer, freePort, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 
 const tube = (): string => `c-${randomUUID().slice(0, 8)}`;
@@ -172,9 +172,7 @@ describe('BeanstalkConnection', () => {
 
   it('pipelines many puts into several tubes on one connection', async () => {
     const tubes = [tube(), tube(), tube()];
-    const ids = await Promise.all(
-      Array.from({ length: 600 }, (_, i) => conn.putInTube(tubes[i % 3] as string, body(`job ${i}`), params)),
-    );
+    const ids = await Promise.all(Array.from({ length: 600 }, (_, i) => conn.putInTube(tubes[i % 3] as string, body(`job ${i}`), params)));
     assert.equal(new Set(ids).size, 600);
     for (const t of tubes) assert.equal((await rawStatsTube(server.url, t))?.['current-jobs-ready'], '200');
     // Spot-check that each job landed where its own put said, not where a neighbour's use left the connection.
@@ -220,7 +218,7 @@ describe('BeanstalkConnection when the server goes away', () => {
         );
       }
       assert.ok(error instanceof DrainingError, `expected DrainingError, got ${String(error)}`);
-      assert.equal((await conn.stats())['draining'], 'true');
+      assert.equal((await conn.stats()).draining, 'true');
     } finally {
       await conn.quit();
       await server.stop();

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConnectionError } from '../../src/beanstalk/errors.js';
-import { JobQueue, type JobEvent, type StopResult, Worker } from '../../src/index.js';
+import { type JobEvent, JobQueue, type StopResult, Worker } from '../../src/index.js';
 import { type BeanstalkdServer, freePort, rawCommand, rawPut, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { EventRecorder, LogCapture, nextEvent } from '../helpers/events.js';
 
@@ -64,6 +64,7 @@ describe('Worker against beanstalkd', () => {
       static greeting = 'Hello';
       @queue.task(t)
       static async welcome(kw: { name: string }): Promise<void> {
+        // biome-ignore lint/complexity/noThisInStatic: the point is that the worker calls it with `this` = the class.
         calls.push(`${this.greeting}, ${kw.name}`);
       }
     }

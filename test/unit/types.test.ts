@@ -47,7 +47,11 @@ describe('kwargs types', () => {
       const { code, output } = await compile(join(dir, 'tsconfig.json'));
       assert.notEqual(code, 0);
       const errorLines = [...output.matchAll(/kwargs\.ts\((\d+),\d+\): error/g)].map((match) => Number(match[1]));
-      assert.deepEqual([...new Set(errorLines)].sort((a, b) => a - b), expected, output);
+      assert.deepEqual(
+        [...new Set(errorLines)].sort((a, b) => a - b),
+        expected,
+        output,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,0 +1,253 @@
+/**
+ * The wire format. Everything a producer encodes must arrive unchanged in a worker (or be refused at the
+ * producer, with a path that says which value is the problem), and anything a hostile or buggy producer
+ * puts in a body must decode to a reason, never to an exception that could stop a worker.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { type DecodeFailureReason, decodeEnvelope, encodeEnvelope } from '../../src/envelope/envelope.js';
+
+/**
+ * Asserts that encoding `kwargs` throws a TypeError whose message names `path` as its subject and, when
+ * given, says why (`because`), so that the right check fired rather than a neighbouring one.
+ */
+function assertRefused(kwargs: unknown, path: string, because?: RegExp): void {
+  assert.throws(
+    () => encodeEnvelope('task', 'tube', kwargs),
+    (error: unknown) => {
+      assert.ok(error instanceof TypeError, `expected a TypeError, got ${String(error)}`);
+      // "Cannot encode <path>:" — the colon makes sure `kwargs.a` is not matched by `kwargs.ab`.
+      assert.ok(error.message.includes(`${path}:`), `expected the message to name ${path}, got: ${error.message}`);
+      if (because) assert.match(error.message, because);
+      return true;
+    },
+  );
+}
+
+/** Decodes a UTF-8 string body and asserts it fails with `reason`. */
+function assertDecodeFails(body: string | Uint8Array, reason: DecodeFailureReason): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const result = decodeEnvelope(bytes);
+  assert.equal(result.ok, false, `expected ${JSON.stringify(String(body))} to be refused`);
+  if (result.ok) return;
+  assert.equal(result.reason, reason);
+  assert.equal(typeof result.message, 'string');
+  assert.ok(result.message.length > 0, 'a failure carries a message for the logs');
+}
+
+describe('encodeEnvelope', () => {
+  it('produces exactly {"func_name","tube","kwargs"} as UTF-8 JSON', () => {
+    const body = encodeEnvelope('sendEmail', 'emails', { to: 'a@example.com', n: 2, nested: { ok: true, list: [1, 'é', null] } });
+    assert.ok(Buffer.isBuffer(body), 'the body is a Buffer');
+    // Byte-exact: other-language workers rely on these three keys and nothing else.
+    assert.equal(
+      body.toString('utf8'),
+      '{"func_name":"sendEmail","tube":"emails","kwargs":{"to":"a@example.com","n":2,"nested":{"ok":true,"list":[1,"é",null]}}}',
+    );
+    assert.deepEqual(Object.keys(JSON.parse(body.toString('utf8'))), ['func_name', 'tube', 'kwargs']);
+  });
+
+  it('encodes empty kwargs and null-prototype kwargs', () => {
+    assert.equal(encodeEnvelope('f', 't', {}).toString(), '{"func_name":"f","tube":"t","kwargs":{}}');
+    const bare = Object.create(null) as Record<string, unknown>;
+    bare.x = 1;
+    assert.equal(encodeEnvelope('f', 't', bare).toString(), '{"func_name":"f","tube":"t","kwargs":{"x":1}}');
+  });
+
+  it('turns Dates into ISO-8601 strings, at any depth', () => {
+    const when = new Date('2024-05-06T07:08:09.010Z');
+    const body = encodeEnvelope('f', 't', { when, later: [{ at: when }] });
+    const parsed = JSON.parse(body.toString('utf8')) as { kwargs: { when: unknown; later: { at: unknown }[] } };
+    assert.equal(parsed.kwargs.when, '2024-05-06T07:08:09.010Z');
+    assert.equal(parsed.kwargs.later[0]?.at, '2024-05-06T07:08:09.010Z');
+  });
+
+  it('accepts the same object reached twice when it is not circular (JSON just copies it)', () => {
+    const shared = { id: 7 };
+    const body = encodeEnvelope('f', 't', { a: shared, b: shared, list: [shared, shared] });
+    assert.deepEqual(JSON.parse(body.toString('utf8')).kwargs, { a: { id: 7 }, b: { id: 7 }, list: [{ id: 7 }, { id: 7 }] });
+  });
+
+  it('refuses a BigInt, naming its path', () => {
+    assertRefused({ user: { id: 10n } }, 'kwargs.user.id', /BigInt/);
+  });
+
+  it('refuses functions, naming their path', () => {
+    assertRefused({ callback: () => 1 }, 'kwargs.callback', /function/);
+    assertRefused({ items: [1, 2, function named() {}] }, 'kwargs.items[2]');
+  });
+
+  it('refuses symbol values and symbol keys', () => {
+    assertRefused({ kind: Symbol('k') }, 'kwargs.kind', /symbol/);
+    // A symbol key would vanish from the JSON; the path is the object that holds it.
+    assertRefused({ [Symbol('hidden')]: 1, visible: 2 }, 'kwargs', /symbol keys/);
+    assertRefused({ user: { [Symbol('hidden')]: 1 } }, 'kwargs.user');
+  });
+
+  it('refuses undefined values, also inside arrays', () => {
+    assertRefused({ user: { id: undefined } }, 'kwargs.user.id', /undefined/);
+    assertRefused({ items: [1, 2, undefined] }, 'kwargs.items[2]');
+  });
+
+  it('refuses NaN, Infinity and -Infinity', () => {
+    assertRefused({ x: Number.NaN }, 'kwargs.x', /NaN/);
+    assertRefused({ x: Number.POSITIVE_INFINITY }, 'kwargs.x', /Infinity/);
+    assertRefused({ deep: { list: [0, Number.NEGATIVE_INFINITY] } }, 'kwargs.deep.list[1]', /-Infinity/);
+  });
+
+  it('refuses sparse arrays, naming the hole', () => {
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is under test.
+    assertRefused({ items: [1, , 3] }, 'kwargs.items[1]', /hole/);
+    assertRefused({ items: new Array(3) }, 'kwargs.items[0]', /hole/);
+  });
+
+  it('quotes keys that are not identifiers in the path', () => {
+    assertRefused({ 'a b': undefined }, 'kwargs["a b"]');
+    assertRefused({ outer: { '1x': 1n } }, 'kwargs.outer["1x"]');
+  });
+
+  it('refuses circular references', () => {
+    const node: Record<string, unknown> = { name: 'loop' };
+    node.self = node;
+    assertRefused({ node }, 'kwargs.node.self', /circular/);
+    const list: unknown[] = [];
+    list.push(list);
+    assertRefused({ list }, 'kwargs.list[0]', /circular/);
+    const kwargs: Record<string, unknown> = {};
+    kwargs.back = kwargs;
+    assertRefused(kwargs, 'kwargs.back', /circular/);
+  });
+
+  it('refuses Map, Set and class instances, which JSON would flatten to {}', () => {
+    assertRefused({ m: new Map([['a', 1]]) }, 'kwargs.m', /Map/);
+    assertRefused({ s: new Set([1]) }, 'kwargs.s', /Set/);
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    assertRefused({ p: new Point(1, 2) }, 'kwargs.p', /Point/);
+  });
+
+  it('refuses kwargs that are not a plain object', () => {
+    for (const kwargs of [[1, 2], null, 'text', 5, undefined, new Map(), new (class Options {})()]) {
+      assert.throws(
+        () => encodeEnvelope('f', 't', kwargs),
+        (error: unknown) => error instanceof TypeError && error.message.includes('`kwargs`'),
+        `kwargs ${String(kwargs)} should be refused`,
+      );
+    }
+  });
+
+  it('refuses an empty func_name', () => {
+    assert.throws(() => encodeEnvelope('', 't', {}), TypeError);
+  });
+});
+
+describe('decodeEnvelope', () => {
+  it('refuses bytes that are not UTF-8', () => {
+    assertDecodeFails(Buffer.from([0xff, 0xfe]), 'not-utf8');
+    // A valid JSON prefix does not rescue a body with a broken sequence inside.
+    assertDecodeFails(Buffer.concat([Buffer.from('{"func_name":"'), Buffer.from([0xc3]), Buffer.from('","kwargs":{}}')]), 'not-utf8');
+  });
+
+  it('refuses text that is not JSON', () => {
+    assertDecodeFails('delete 3', 'not-json');
+    assertDecodeFails('', 'not-json');
+    assertDecodeFails('{"func_name":"f",', 'not-json');
+  });
+
+  it('refuses JSON that is not an object', () => {
+    assertDecodeFails('[{"func_name":"f","kwargs":{}}]', 'not-an-object');
+    assertDecodeFails('null', 'not-an-object');
+    assertDecodeFails('42', 'not-an-object');
+    assertDecodeFails('"f"', 'not-an-object');
+  });
+
+  it('refuses a missing, non-string or empty func_name', () => {
+    assertDecodeFails('{"kwargs":{}}', 'missing-func-name');
+    assertDecodeFails('{"func_name":5,"kwargs":{}}', 'bad-func-name');
+    assertDecodeFails('{"func_name":null,"kwargs":{}}', 'bad-func-name');
+    assertDecodeFails('{"func_name":["f"],"kwargs":{}}', 'bad-func-name');
+    assertDecodeFails('{"func_name":"","kwargs":{}}', 'bad-func-name');
+  });
+
+  it('does not take func_name from an inherited __proto__ key', () => {
+    // JSON.parse makes "__proto__" an own key, so an attacker cannot supply func_name through it.
+    assertDecodeFails('{"__proto__":{"func_name":"f"},"kwargs":{}}', 'missing-func-name');
+  });
+
+  it('refuses missing kwargs and kwargs that are an array, null or a string', () => {
+    assertDecodeFails('{"func_name":"f"}', 'bad-kwargs');
+    assertDecodeFails('{"func_name":"f","kwargs":[1]}', 'bad-kwargs');
+    assertDecodeFails('{"func_name":"f","kwargs":null}', 'bad-kwargs');
+    assertDecodeFails('{"func_name":"f","kwargs":"a=1"}', 'bad-kwargs');
+  });
+
+  it('refuses a tube that is present but not a string', () => {
+    assertDecodeFails('{"func_name":"f","tube":5,"kwargs":{}}', 'bad-tube');
+    assertDecodeFails('{"func_name":"f","tube":null,"kwargs":{}}', 'bad-tube');
+  });
+
+  it('accepts a body without a tube', () => {
+    const result = decodeEnvelope(Buffer.from('{"func_name":"f","kwargs":{"a":1}}'));
+    assert.deepEqual(result, { ok: true, envelope: { func_name: 'f', tube: undefined, kwargs: { a: 1 } } });
+  });
+
+  it('ignores fields it does not know, such as meta', () => {
+    const result = decodeEnvelope(Buffer.from('{"func_name":"f","tube":"t","kwargs":{},"meta":{"traceId":"x"},"v":2}'));
+    assert.ok(result.ok, 'extra fields must not make the body undecodable');
+    assert.deepEqual(result.envelope, { func_name: 'f', tube: 't', kwargs: {} });
+  });
+
+  it('never throws, whatever the bytes', () => {
+    const bodies: Uint8Array[] = [
+      new Uint8Array(0),
+      new Uint8Array([0]),
+      Buffer.from('{"func_name":"f","kwargs":{}}\u0000'),
+      Buffer.from('{'.repeat(100_000)),
+      Buffer.from('[]'),
+      Buffer.from('true'),
+      Buffer.from('{"constructor":{"prototype":{"x":1}},"func_name":"f","kwargs":{}}'),
+    ];
+    for (let i = 0; i < 256; i += 1) bodies.push(new Uint8Array([i, i ^ 0x55, 0x7b]));
+    for (const body of bodies) {
+      const result = decodeEnvelope(body);
+      assert.equal(typeof result.ok, 'boolean');
+    }
+  });
+
+  it('keeps __proto__ in kwargs as an ordinary own key without polluting Object.prototype', () => {
+    const result = decodeEnvelope(Buffer.from('{"func_name":"f","kwargs":{"__proto__":{"polluted":true},"a":1}}'));
+    assert.ok(result.ok, 'a __proto__ key is valid JSON and must decode');
+    const { kwargs } = result.envelope;
+    assert.ok(Object.hasOwn(kwargs, '__proto__'));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(kwargs, '__proto__')?.value, { polluted: true });
+    assert.equal(Object.getPrototypeOf(kwargs), Object.prototype);
+    assert.equal((kwargs as { polluted?: unknown }).polluted, undefined);
+    assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    assert.equal((Object.prototype as { polluted?: unknown }).polluted, undefined);
+  });
+
+  it('round-trips what encodeEnvelope produces', () => {
+    const kwargs = {
+      text: 'héllo \u2028 "quoted" \\ 😀',
+      n: -1.5e-7,
+      zero: 0,
+      flag: false,
+      none: null,
+      list: [1, [2, [3]], { deep: 'yes' }],
+      'odd key': { 'a.b': 1 },
+    };
+    const decoded = decodeEnvelope(encodeEnvelope('resize', 'images', kwargs));
+    assert.deepEqual(decoded, { ok: true, envelope: { func_name: 'resize', tube: 'images', kwargs } });
+  });
+
+  it('round-trips a Date as its ISO string', () => {
+    const decoded = decodeEnvelope(encodeEnvelope('f', 't', { at: new Date(0) }));
+    assert.ok(decoded.ok, 'an encoded Date must decode');
+    assert.equal(decoded.envelope.kwargs.at, '1970-01-01T00:00:00.000Z');
+  });
+});
