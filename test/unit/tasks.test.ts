@@ -13,13 +13,13 @@ import { fileURLToPath } from 'node:url';
 
 import { pino } from 'pino';
 
-import type { ServerAddress } from '../../src/beanstalk/address.js';
-import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from '../../src/beanstalk/types.js';
+import type { PutParams } from '../../src/beanstalk/types.js';
 import { decodeEnvelope } from '../../src/envelope/envelope.js';
 import { getTaskMetadata, TASK_METADATA_KEY } from '../../src/tasks/metadata.js';
 import { PUT_DEFAULTS } from '../../src/tasks/put-options.js';
 import { JobQueue, type JobQueueOptions } from '../../src/tasks/queue.js';
 import { findTask, listTasks, unregisterTask } from '../../src/tasks/registry.js';
+import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
 
 const silent = pino({ level: 'silent' });
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,90 +38,24 @@ interface RecordedPut {
 }
 
 /**
- * A connection that records puts and answers with increasing ids. Every command a producer should never
- * send fails loudly, so a test notices if JobQueue starts using one.
+ * A connection that records puts and answers with increasing ids. Every other command a producer should
+ * never send fails loudly (see UnexpectedBeanstalk), so a test notices if JobQueue starts using one.
  */
-class RecordingConnection implements Beanstalk {
-  readonly address: ServerAddress = { host: '127.0.0.1', port: 11_300 };
-  readonly maxJobSize = 65_535;
-  isClosed = false;
+class RecordingConnection extends UnexpectedBeanstalk {
   readonly puts: RecordedPut[] = [];
   quitCalls = 0;
 
-  async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
+  constructor() {
+    super('RecordingConnection');
+  }
+
+  override async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
     this.puts.push({ tube, body, params });
     return String(this.puts.length);
   }
-  async quit(): Promise<void> {
+  override async quit(): Promise<void> {
     this.quitCalls += 1;
     this.isClosed = true;
-  }
-
-  #unexpected(command: string): never {
-    throw new Error(`RecordingConnection: a producer should not call ${command}`);
-  }
-  put(_body: Buffer, _params: PutParams): Promise<string> {
-    this.#unexpected('put');
-  }
-  use(_tube: string): Promise<void> {
-    this.#unexpected('use');
-  }
-  watch(_tube: string): Promise<number> {
-    this.#unexpected('watch');
-  }
-  ignore(_tube: string): Promise<number> {
-    this.#unexpected('ignore');
-  }
-  reserve(_timeoutSeconds: number): Promise<ReservedJob | null> {
-    this.#unexpected('reserve');
-  }
-  delete(_id: string): Promise<void> {
-    this.#unexpected('delete');
-  }
-  release(_id: string, _priority: number, _delaySeconds: number): Promise<void> {
-    this.#unexpected('release');
-  }
-  bury(_id: string, _priority: number): Promise<void> {
-    this.#unexpected('bury');
-  }
-  touch(_id: string): Promise<void> {
-    this.#unexpected('touch');
-  }
-  kick(_bound: number): Promise<number> {
-    this.#unexpected('kick');
-  }
-  kickJob(_id: string): Promise<void> {
-    this.#unexpected('kickJob');
-  }
-  peek(_id: string): Promise<PeekedJob | null> {
-    this.#unexpected('peek');
-  }
-  peekReady(): Promise<PeekedJob | null> {
-    this.#unexpected('peekReady');
-  }
-  peekDelayed(): Promise<PeekedJob | null> {
-    this.#unexpected('peekDelayed');
-  }
-  peekBuried(): Promise<PeekedJob | null> {
-    this.#unexpected('peekBuried');
-  }
-  stats(): Promise<ServerStats> {
-    this.#unexpected('stats');
-  }
-  statsTube(_tube: string): Promise<TubeStats | null> {
-    this.#unexpected('statsTube');
-  }
-  statsJob(_id: string): Promise<JobStats | null> {
-    this.#unexpected('statsJob');
-  }
-  listTubes(): Promise<string[]> {
-    this.#unexpected('listTubes');
-  }
-  listTubesWatched(): Promise<string[]> {
-    this.#unexpected('listTubesWatched');
-  }
-  pauseTube(_tube: string, _seconds: number): Promise<void> {
-    this.#unexpected('pauseTube');
   }
 }
 

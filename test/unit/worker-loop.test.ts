@@ -9,19 +9,18 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
 
 import { pino } from 'pino';
 
-import type { ServerAddress } from '../../src/beanstalk/address.js';
 import { ConnectionError, DeadlineSoonError, NotFoundError } from '../../src/beanstalk/errors.js';
-import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from '../../src/beanstalk/types.js';
-import type { Logger } from '../../src/logging/logger.js';
+import type { JobStats, ReservedJob } from '../../src/beanstalk/types.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import type { WorkerEvents } from '../../src/worker/events.js';
 import type { WorkerOptions } from '../../src/worker/options.js';
 import { Worker } from '../../src/worker/worker.js';
+import { EventRecorder, LogCapture } from '../helpers/events.js';
+import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
 
 /** Upper bound for anything a test awaits; far above what any step here takes, so never the cause of a pass. */
 const WAIT_MS = 5_000;
@@ -58,12 +57,10 @@ interface Command {
 /**
  * An in-memory Beanstalk for one worker. `reserve` hands out queued jobs; with none queued it waits,
  * resolving null after its timeout, or rejecting with ConnectionError the moment the connection is
- * closed, which is what a real connection does when a stop closes it under a pending reserve.
+ * closed, which is what a real connection does when a stop closes it under a pending reserve. Commands
+ * a worker should never send fail loudly (see UnexpectedBeanstalk).
  */
-class FakeBeanstalk implements Beanstalk {
-  readonly address: ServerAddress = { host: '127.0.0.1', port: 11_300 };
-  readonly maxJobSize = 65_535;
-  isClosed = false;
+class FakeBeanstalk extends UnexpectedBeanstalk {
   /** Every command, in the order the worker sent it. */
   readonly commands: Command[] = [];
   /** Errors the next reserves reject with, in order. */
@@ -80,6 +77,10 @@ class FakeBeanstalk implements Beanstalk {
   #nextId = 1;
   #waiter: { resolve: (job: ReservedJob | null) => void; reject: (error: Error) => void; timer: NodeJS.Timeout } | undefined;
   #commandWaiters: { done: () => boolean; resolve: () => void }[] = [];
+
+  constructor() {
+    super('FakeBeanstalk');
+  }
 
   /** Queues a job; `body` is sent as is when it is a string or Buffer. Returns its id. */
   addJob(body: string | Buffer, options: AddJobOptions): string {
@@ -140,15 +141,15 @@ class FakeBeanstalk implements Beanstalk {
     }
   }
 
-  async watch(tube: string): Promise<number> {
+  override async watch(tube: string): Promise<number> {
     this.#record('watch', tube);
     return this.calls('watch').length + 1;
   }
-  async ignore(tube: string): Promise<number> {
+  override async ignore(tube: string): Promise<number> {
     this.#record('ignore', tube);
     return this.calls('watch').length;
   }
-  reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
+  override reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
     this.#record('reserve', timeoutSeconds);
     const error = this.reserveErrors.shift();
     if (error) return Promise.reject(error);
@@ -164,7 +165,7 @@ class FakeBeanstalk implements Beanstalk {
       this.#waiter = { resolve, reject, timer };
     });
   }
-  async statsJob(id: string): Promise<JobStats | null> {
+  override async statsJob(id: string): Promise<JobStats | null> {
     this.#record('statsJob', id);
     const job = this.#jobs.get(id);
     if (!job || job.gone) return null;
@@ -184,85 +185,29 @@ class FakeBeanstalk implements Beanstalk {
       kicks: job.kicks,
     };
   }
-  async delete(id: string): Promise<void> {
+  override async delete(id: string): Promise<void> {
     this.#record('delete', id);
     const error = this.deleteErrors.shift();
     if (error) throw error;
   }
-  async bury(id: string, priority: number): Promise<void> {
+  override async bury(id: string, priority: number): Promise<void> {
     this.#record('bury', id, priority);
   }
-  async release(id: string, priority: number, delaySeconds: number): Promise<void> {
+  override async release(id: string, priority: number, delaySeconds: number): Promise<void> {
     this.#record('release', id, priority, delaySeconds);
   }
-  async quit(): Promise<void> {
+  override async quit(): Promise<void> {
     this.#record('quit');
     const late = this.jobOnQuit;
     this.jobOnQuit = undefined;
     if (late && this.#waiter) this.addJob(late.body, { tube: late.tube });
     this.#close('the connection was closed by quit()');
   }
-
-  #unexpected(command: string): never {
-    throw new Error(`FakeBeanstalk: a worker should not call ${command}`);
-  }
-  put(_body: Buffer, _params: PutParams): Promise<string> {
-    this.#unexpected('put');
-  }
-  putInTube(_tube: string, _body: Buffer, _params: PutParams): Promise<string> {
-    this.#unexpected('putInTube');
-  }
-  use(_tube: string): Promise<void> {
-    this.#unexpected('use');
-  }
-  touch(_id: string): Promise<void> {
-    this.#unexpected('touch');
-  }
-  kick(_bound: number): Promise<number> {
-    this.#unexpected('kick');
-  }
-  kickJob(_id: string): Promise<void> {
-    this.#unexpected('kickJob');
-  }
-  peek(_id: string): Promise<PeekedJob | null> {
-    this.#unexpected('peek');
-  }
-  peekReady(): Promise<PeekedJob | null> {
-    this.#unexpected('peekReady');
-  }
-  peekDelayed(): Promise<PeekedJob | null> {
-    this.#unexpected('peekDelayed');
-  }
-  peekBuried(): Promise<PeekedJob | null> {
-    this.#unexpected('peekBuried');
-  }
-  stats(): Promise<ServerStats> {
-    this.#unexpected('stats');
-  }
-  statsTube(_tube: string): Promise<TubeStats | null> {
-    this.#unexpected('statsTube');
-  }
-  listTubes(): Promise<string[]> {
-    this.#unexpected('listTubes');
-  }
-  listTubesWatched(): Promise<string[]> {
-    this.#unexpected('listTubesWatched');
-  }
-  pauseTube(_tube: string, _seconds: number): Promise<void> {
-    this.#unexpected('pauseTube');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------
-
-/** A pino logger at debug whose JSON lines are kept, parsed, for assertions. */
-function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
-}
 
 const EVENT_NAMES = [
   'job:reserved',
@@ -279,34 +224,6 @@ const EVENT_NAMES = [
 type EventName = (typeof EVENT_NAMES)[number];
 // biome-ignore lint/suspicious/noExplicitAny: payloads differ per event; tests read the fields they need.
 type Payload = any;
-
-/** Records every worker event and lets a test await the first one that matches. */
-function recordEvents(worker: Worker) {
-  const events: { name: EventName; payload: Payload }[] = [];
-  let waiters: { name: EventName; matches: (payload: Payload) => boolean; resolve: (payload: Payload) => void }[] = [];
-  for (const name of EVENT_NAMES) {
-    (worker as unknown as EventEmitter).on(name, (payload: Payload) => {
-      events.push({ name, payload });
-      const due = waiters.filter((waiter) => waiter.name === name && waiter.matches(payload));
-      waiters = waiters.filter((waiter) => !due.includes(waiter));
-      for (const waiter of due) waiter.resolve(payload);
-    });
-  }
-  return {
-    events,
-    names: () => events.map((event) => event.name),
-    /**
-     * Resolves with the first `name` event (already emitted or still to come) whose payload matches;
-     * rejects after a generous bound, so a missing event fails the test instead of hanging it.
-     */
-    next(name: EventName, matches: (payload: Payload) => boolean = () => true): Promise<Payload> {
-      const seen = events.find((event) => event.name === name && matches(event.payload));
-      if (seen) return Promise.resolve(seen.payload);
-      const arrival = new Promise<Payload>((resolve) => waiters.push({ name, matches, resolve }));
-      return within(arrival, WAIT_MS, `waiting for ${name} (events so far: ${events.map((event) => event.name).join(', ') || 'none'})`);
-    },
-  };
-}
 
 /** Rejects with `what` when `promise` has not settled within `ms`: turns a hang into a failure. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -357,7 +274,9 @@ afterEach(async () => {
 /** A Worker on a fresh fake, logging to a captured logger. The reserve timeout is long on purpose. */
 function setup(options: Omit<WorkerOptions, 'connect' | 'logger'>) {
   const fake = new FakeBeanstalk();
-  const { logger, lines } = captureLogger();
+  // At debug, so that tests can assert on every line the worker writes.
+  const logs = new LogCapture();
+  const logger = pino({ level: 'debug' }, logs.stream);
   let connects = 0;
   const worker = new Worker({
     // Long, so that a stop which waited for the reserve instead of interrupting it would show.
@@ -370,8 +289,9 @@ function setup(options: Omit<WorkerOptions, 'connect' | 'logger'>) {
     },
   });
   running.push({ worker, fake });
-  const events = recordEvents(worker);
-  return { worker, fake, lines, events, connects: () => connects };
+  // Every worker event, so a test can await one that may already have been emitted, and assert on the order.
+  const events = new EventRecorder<Payload, EventName>(worker, EVENT_NAMES, { timeoutMs: WAIT_MS });
+  return { worker, fake, lines: logs.lines, events, connects: () => connects };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -390,7 +310,7 @@ describe('Worker: how a job ends', SUITE, () => {
     await worker.start();
     assert.equal(worker.state, 'running');
 
-    const deleted = await events.next('job:deleted');
+    const deleted = await events.waitFor('job:deleted');
     assert.deepEqual(deleted, { jobId: id, tube, task: 'greet', reason: 'completed' });
     assert.deepEqual(received, [{ who: 'ann' }]);
     assert.deepEqual(fake.calls('delete'), [[id]]);
@@ -398,7 +318,7 @@ describe('Worker: how a job ends', SUITE, () => {
     // Watching one tube, the success path needs no stats-job round trip.
     assert.deepEqual(fake.calls('statsJob'), []);
     assert.deepEqual(events.names().slice(0, 3), ['job:reserved', 'job:completed', 'job:deleted']);
-    const completed = await events.next('job:completed');
+    const completed = await events.waitFor('job:completed');
     assert.equal(completed.jobId, id);
     assert.equal(typeof completed.durationMs, 'number');
     assert.ok(completed.durationMs >= 0, 'durationMs is not negative');
@@ -419,7 +339,7 @@ describe('Worker: how a job ends', SUITE, () => {
     await letEventLoopTurn();
     assert.deepEqual(fake.calls('delete'), [], 'deleted before the task finished');
     gate.resolve();
-    await events.next('job:deleted');
+    await events.waitFor('job:deleted');
     assert.deepEqual(fake.calls('delete'), [[id]]);
   });
 
@@ -432,12 +352,12 @@ describe('Worker: how a job ends', SUITE, () => {
     const id = fake.addJob(body('fails', tube), { tube, priority: 777, kicks: 2 });
     await worker.start();
 
-    const buried = await events.next('job:buried');
+    const buried = await events.waitFor('job:buried');
     assert.deepEqual(buried, { jobId: id, tube, task: 'fails', reason: 'failed', detail: 'smtp down' });
     assert.deepEqual(fake.calls('statsJob'), [[id]]);
     assert.deepEqual(fake.calls('bury'), [[id, 777]]);
     assert.deepEqual(fake.calls('delete'), []);
-    const failed = await events.next('job:failed');
+    const failed = await events.waitFor('job:failed');
     assert.ok(failed.error instanceof Error, 'job:failed carries an Error');
     assert.equal(failed.error.message, 'smtp down');
     assert.equal(failed.kicks, 2);
@@ -459,7 +379,7 @@ describe('Worker: how a job ends', SUITE, () => {
     const id = fake.addJob(text, { tube, priority: 5, kicks: 2 });
     await worker.start();
 
-    const deleted = await events.next('job:deleted');
+    const deleted = await events.waitFor('job:deleted');
     assert.deepEqual(deleted, { jobId: id, tube, task: 'hopeless', reason: 'max-kicks' });
     assert.deepEqual(fake.calls('delete'), [[id]]);
     assert.deepEqual(fake.calls('bury'), []);
@@ -477,7 +397,7 @@ describe('Worker: how a job ends', SUITE, () => {
     const { worker, fake, events } = setup({ tubes: [tube], maxKicks: 0 });
     const id = fake.addJob(body('once', tube), { tube, kicks: 0 });
     await worker.start();
-    assert.equal((await events.next('job:deleted')).reason, 'max-kicks');
+    assert.equal((await events.waitFor('job:deleted')).reason, 'max-kicks');
     assert.deepEqual(fake.calls('delete'), [[id]]);
     assert.deepEqual(fake.calls('bury'), []);
   });
@@ -492,10 +412,10 @@ describe('Worker: how a job ends', SUITE, () => {
     const { worker, fake, events } = setup({ tubes: [tube] });
     const id = fake.addJob(body('lateFail', tube, { n: 1 }), { tube, gone: true });
     await worker.start();
-    assert.equal((await events.next('job:failed')).jobId, id);
+    assert.equal((await events.waitFor('job:failed')).jobId, id);
     fake.addJob(body('lateFail', tube, { n: 2 }), { tube });
     await second.promise;
-    await events.next('job:deleted');
+    await events.waitFor('job:deleted');
     assert.deepEqual(fake.calls('bury'), []);
     assert.deepEqual(fake.calls('delete'), [['2']]);
   });
@@ -509,7 +429,7 @@ describe('Worker: how a job ends', SUITE, () => {
     const { worker, fake, events } = setup({ tubes: [tube] });
     const ids = thrown.map((_, i) => fake.addJob(body('throwsAnything', tube, { i }), { tube, priority: 100 + i }));
     await worker.start();
-    await events.next('job:buried', (event) => event.jobId === ids[2]);
+    await events.waitFor('job:buried', (event) => event.jobId === ids[2]);
 
     assert.deepEqual(fake.calls('bury'), [
       [ids[0], 100],
@@ -537,7 +457,7 @@ describe('Worker: how a job ends', SUITE, () => {
     const bodies = [Buffer.from([0xff, 0xfe]), 'not json', '[]', '{"func_name":"never"}', '{"kwargs":{}}'];
     const ids = bodies.map((text, i) => fake.addJob(text, { tube, priority: 10 + i }));
     await worker.start();
-    await events.next('job:buried', (event) => event.jobId === ids[ids.length - 1]);
+    await events.waitFor('job:buried', (event) => event.jobId === ids[ids.length - 1]);
 
     assert.equal(ran, 0);
     assert.deepEqual(
@@ -570,7 +490,7 @@ describe('Worker: how a job ends', SUITE, () => {
     const names = ['missing', 'toString', '__proto__', 'constructor', 'hasOwnProperty'];
     const ids = names.map((name) => fake.addJob(body(name, tube), { tube, priority: 3 }));
     await worker.start();
-    await events.next('job:buried', (event) => event.jobId === ids[ids.length - 1]);
+    await events.waitFor('job:buried', (event) => event.jobId === ids[ids.length - 1]);
 
     assert.equal(ran, 0);
     assert.deepEqual(
@@ -594,9 +514,9 @@ describe('Worker: how a job ends', SUITE, () => {
     const second = fake.addJob(body('overran', tube), { tube });
     await worker.start();
 
-    const overrun = await events.next('job:overrun');
+    const overrun = await events.waitFor('job:overrun');
     assert.deepEqual(overrun, { jobId: first, tube, task: 'overran', command: 'delete' });
-    assert.deepEqual(await events.next('job:deleted'), { jobId: second, tube, task: 'overran', reason: 'completed' });
+    assert.deepEqual(await events.waitFor('job:deleted'), { jobId: second, tube, task: 'overran', reason: 'completed' });
     assert.equal(
       events.events.some((event) => event.name === 'job:deleted' && event.payload.jobId === first),
       false,
@@ -627,7 +547,7 @@ describe('Worker: listeners cannot break the loop', SUITE, () => {
     const secondId = fake.addJob(body('counted', tube, { n: 2 }), { tube });
     await worker.start();
 
-    await events.next('job:deleted', (event) => event.jobId === secondId);
+    await events.waitFor('job:deleted', (event) => event.jobId === secondId);
     assert.deepEqual(ran, [1, 2]);
     assert.deepEqual(fake.calls('delete'), [['1'], ['2']]);
     await letEventLoopTurn();
@@ -705,7 +625,7 @@ describe('Worker: start and watching', SUITE, () => {
     const unwatchedInBody = fake.addJob(body('route', 'not-watched', { n: 2 }), { tube: a });
     const noTubeInBody = fake.addJob(body('route', undefined, { n: 3 }), { tube: b });
     await worker.start();
-    await events.next('job:deleted', (event) => event.jobId === noTubeInBody);
+    await events.waitFor('job:deleted', (event) => event.jobId === noTubeInBody);
 
     assert.deepEqual(ran, [`${b}:1`, `${a}:2`, `${b}:3`]);
     // No stats-job round trip when the body names a watched tube.
@@ -730,7 +650,7 @@ describe('Worker: start and watching', SUITE, () => {
     const { worker, fake, events } = setup({ tubes: [watched] });
     fake.addJob(body('where', other), { tube: watched });
     await worker.start();
-    await events.next('job:deleted');
+    await events.waitFor('job:deleted');
     assert.deepEqual(ran, [watched]);
     assert.deepEqual(fake.calls('statsJob'), []);
   });
@@ -745,7 +665,7 @@ describe('Worker: the reserve loop', SUITE, () => {
     // A zero timeout answers null at once: a third reserve means the loop survived two empty ones.
     await fake.waitForCommand('reserve', 3);
     const id = fake.addJob(body('eventually', tube), { tube });
-    assert.equal((await events.next('job:deleted')).jobId, id);
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
   });
 
   it('goes round again after DEADLINE_SOON and after an unexpected reserve error (reported as worker:error)', async () => {
@@ -756,7 +676,7 @@ describe('Worker: the reserve loop', SUITE, () => {
     fake.reserveErrors.push(new DeadlineSoonError('reserve-with-timeout'), odd);
     const id = fake.addJob(body('afterErrors', tube), { tube });
     await worker.start();
-    assert.equal((await events.next('job:deleted')).jobId, id);
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
     const errors = events.events.filter((event) => event.name === 'worker:error').map((event) => event.payload);
     assert.deepEqual(errors, [odd]);
   });
@@ -767,10 +687,10 @@ describe('Worker: the reserve loop', SUITE, () => {
     await worker.start();
     await fake.waitForCommand('reserve');
     fake.dropConnection();
-    const stopped = await within(events.next('worker:stopped'), 2_000, 'worker:stopped after a lost connection');
+    const stopped = await within(events.waitFor('worker:stopped'), 2_000, 'worker:stopped after a lost connection');
     assert.equal(stopped.graceful, false);
     assert.ok(stopped.error instanceof ConnectionError, 'the stop result carries the ConnectionError');
-    assert.ok((await events.next('worker:error')) instanceof ConnectionError, 'worker:error carries the ConnectionError');
+    assert.ok((await events.waitFor('worker:error')) instanceof ConnectionError, 'worker:error carries the ConnectionError');
     assert.equal(worker.state, 'stopped');
     // stop() afterwards hands back the same result.
     assert.equal(await worker.stop(), stopped);
@@ -800,7 +720,7 @@ describe('Worker: stop()', SUITE, () => {
     assert.deepEqual(result, { graceful: true, releasedJobIds: [] });
     assert.equal(worker.state, 'stopped');
     assert.deepEqual(fake.calls('quit'), [[]]);
-    assert.equal(await events.next('worker:stopped'), result);
+    assert.equal(await events.waitFor('worker:stopped'), result);
   });
 
   it('does not run a job that a reserve hands out while the stop is closing the connection', async () => {
@@ -862,7 +782,7 @@ describe('Worker: stop()', SUITE, () => {
     assert.deepEqual(fake.calls('delete'), [[id]]);
     const order = fake.commands.map((entry) => entry.command);
     assert.ok(order.indexOf('delete') < order.indexOf('quit'), `delete must come before quit: ${order.join(', ')}`);
-    assert.equal((await events.next('job:deleted')).jobId, id);
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
   });
 
   it('gives back a job that outlives graceMs: released, connection closed, no delete or bury', async () => {
@@ -878,7 +798,7 @@ describe('Worker: stop()', SUITE, () => {
     await started.promise;
 
     const stopping = worker.stop();
-    const released = await within(events.next('job:released'), 2_000, 'job:released after graceMs');
+    const released = await within(events.waitFor('job:released'), 2_000, 'job:released after graceMs');
     assert.equal(released.jobId, id);
     assert.equal(released.reason, 'stop');
     // The job never finishes, so stop() must not wait for it once it has been given back.
@@ -914,7 +834,7 @@ describe('Worker: stop()', SUITE, () => {
     );
     const forced = worker.stop({ force: true });
     assert.equal(forced, graceful);
-    const released = await within(events.next('job:released'), 2_000, 'job:released after a forced stop');
+    const released = await within(events.waitFor('job:released'), 2_000, 'job:released after a forced stop');
     assert.equal(released.jobId, id);
     assert.ok(
       lines.some((line) => line.jobId === id && line.why === 'forced'),
@@ -944,7 +864,7 @@ describe('Worker: stop()', SUITE, () => {
     await started.promise;
 
     const stopping = worker.stop({ force: true });
-    await events.next('job:released');
+    await events.waitFor('job:released');
     // Now let the job end, after beanstalkd has had it back: it is someone else's job.
     gate.resolve();
     await outcome.promise;

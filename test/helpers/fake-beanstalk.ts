@@ -1,0 +1,105 @@
+/**
+ * A starting point for in-memory stand-ins of {@link Beanstalk} in unit tests: every command fails
+ * loudly, so a fake implements only the commands its side (producer, worker) is meant to send, and a
+ * test notices at once if the code under test starts sending another one.
+ */
+import type { ServerAddress } from '../../src/beanstalk/address.js';
+import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from '../../src/beanstalk/types.js';
+
+/** The names of the commands of {@link Beanstalk}, as opposed to its fields. */
+type BeanstalkCommand = Exclude<keyof Beanstalk, 'address' | 'maxJobSize' | 'isClosed'>;
+
+/**
+ * A {@link Beanstalk} whose every command throws `Error('<name>: unexpected call to <command>')`.
+ * Extend it and override what the fake should answer; `isClosed` is writable so that a fake's `quit`
+ * (or a dropped connection) can set it.
+ *
+ * The commands throw synchronously instead of returning a rejected promise, as the fakes they replace
+ * did: a call the code under test does not await, or whose rejection it swallows, still fails at the
+ * call site instead of passing unnoticed.
+ */
+export abstract class UnexpectedBeanstalk implements Beanstalk {
+  readonly address: ServerAddress = { host: '127.0.0.1', port: 11_300 };
+  readonly maxJobSize: number = 65_535;
+  isClosed = false;
+  readonly #name: string;
+
+  /** @param name - The fake's name, which starts every error message so a failure says which fake it was. */
+  constructor(name: string) {
+    this.#name = name;
+  }
+
+  #unexpected(command: BeanstalkCommand): never {
+    throw new Error(`${this.#name}: unexpected call to ${command}`);
+  }
+
+  put(_body: Buffer, _params: PutParams): Promise<string> {
+    this.#unexpected('put');
+  }
+  putInTube(_tube: string, _body: Buffer, _params: PutParams): Promise<string> {
+    this.#unexpected('putInTube');
+  }
+  use(_tube: string): Promise<void> {
+    this.#unexpected('use');
+  }
+  watch(_tube: string): Promise<number> {
+    this.#unexpected('watch');
+  }
+  ignore(_tube: string): Promise<number> {
+    this.#unexpected('ignore');
+  }
+  reserve(_timeoutSeconds: number): Promise<ReservedJob | null> {
+    this.#unexpected('reserve');
+  }
+  delete(_id: string): Promise<void> {
+    this.#unexpected('delete');
+  }
+  release(_id: string, _priority: number, _delaySeconds: number): Promise<void> {
+    this.#unexpected('release');
+  }
+  bury(_id: string, _priority: number): Promise<void> {
+    this.#unexpected('bury');
+  }
+  touch(_id: string): Promise<void> {
+    this.#unexpected('touch');
+  }
+  kick(_bound: number): Promise<number> {
+    this.#unexpected('kick');
+  }
+  kickJob(_id: string): Promise<void> {
+    this.#unexpected('kickJob');
+  }
+  peek(_id: string): Promise<PeekedJob | null> {
+    this.#unexpected('peek');
+  }
+  peekReady(): Promise<PeekedJob | null> {
+    this.#unexpected('peekReady');
+  }
+  peekDelayed(): Promise<PeekedJob | null> {
+    this.#unexpected('peekDelayed');
+  }
+  peekBuried(): Promise<PeekedJob | null> {
+    this.#unexpected('peekBuried');
+  }
+  stats(): Promise<ServerStats> {
+    this.#unexpected('stats');
+  }
+  statsTube(_tube: string): Promise<TubeStats | null> {
+    this.#unexpected('statsTube');
+  }
+  statsJob(_id: string): Promise<JobStats | null> {
+    this.#unexpected('statsJob');
+  }
+  listTubes(): Promise<string[]> {
+    this.#unexpected('listTubes');
+  }
+  listTubesWatched(): Promise<string[]> {
+    this.#unexpected('listTubesWatched');
+  }
+  pauseTube(_tube: string, _seconds: number): Promise<void> {
+    this.#unexpected('pauseTube');
+  }
+  quit(): Promise<void> {
+    this.#unexpected('quit');
+  }
+}
