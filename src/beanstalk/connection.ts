@@ -9,7 +9,7 @@
  */
 import FiveBeansClient from 'fivebeans/lib/client.js';
 import { formatAddress, type ServerAddress } from './address.js';
-import { ConnectionError, errorFromReply, isProtocolReply } from './errors.js';
+import { ConnectionError, errorFromReply, isProtocolReply, ProtocolError } from './errors.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
 import {
   assertBodySize,
@@ -21,6 +21,7 @@ import {
   normaliseJobId,
   UINT32_MAX,
 } from './validate.js';
+import { parseYamlList, parseYamlMap, parseYamlStats } from './yaml.js';
 
 /** Options for {@link BeanstalkConnection.connect}. */
 export interface ConnectOptions {
@@ -43,7 +44,10 @@ export class BeanstalkConnection implements Beanstalk {
   /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
   #broken: Error | undefined;
   #closeError: ConnectionError | undefined;
-  #usedTube = 'default';
+  /** The tube in use once every `use` written so far has been answered; undefined when unknown. */
+  #usedTube: string | undefined = 'default';
+  /** An unanswered `use`: commands that depend on the tube in use wait for it (see putInTube). */
+  #useGate: Promise<void> | undefined;
   readonly #whenClosed: Promise<void>;
   #markClosed!: () => void;
 
@@ -65,6 +69,17 @@ export class BeanstalkConnection implements Beanstalk {
     const client = new FiveBeansClient(address.host, address.port);
     const connection = new BeanstalkConnection(address, client);
 
+    // A reply fivebeans cannot handle throws inside its socket 'data' listener, out of reach of any
+    // promise: catch it there and drop the connection instead of crashing the process.
+    const handleResponse = client.tryHandlingResponse.bind(client);
+    client.tryHandlingResponse = () => {
+      try {
+        handleResponse();
+      } catch (error) {
+        connection.#breakStream(new ProtocolError('BAD_REPLY', `reading a reply (${(error as Error).message})`));
+      }
+    };
+
     // An 'error' or 'close' ends the connection and rejects everything pending. Without an 'error'
     // listener, a refused connection would crash the process.
     client.on('error', (error: Error) => {
@@ -76,38 +91,45 @@ export class BeanstalkConnection implements Beanstalk {
       connection.#handleClose(new ConnectionError(where, `the connection to beanstalkd at ${where} closed`));
     });
 
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        fail(new ConnectionError(where, `could not connect to beanstalkd at ${where}: no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const fail = (error: ConnectionError): void => {
-        clearTimeout(timer);
-        client.removeListener('connect', onConnect);
+    // One deadline covers the TCP handshake and the first reply: a peer that accepts connections but
+    // never answers (not beanstalkd, or a hung one) must not hang start() or a put.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ConnectionError(where, `could not connect to beanstalkd at ${where}: no answer within ${timeoutMs} ms`);
         connection.#handleClose(error);
         client.stream?.destroy();
         reject(error);
-      };
+      }, timeoutMs);
+    });
+    const opened = new Promise<void>((resolve, reject) => {
       const onConnect = (): void => {
-        clearTimeout(timer);
         client.removeListener('error', onEarlyError);
         resolve();
       };
-      const onEarlyError = (error: NodeJS.ErrnoException): void => fail(connectFailure(where, address, error));
+      const onEarlyError = (error: NodeJS.ErrnoException): void => {
+        client.removeListener('connect', onConnect);
+        const failure = connectFailure(where, address, error);
+        connection.#handleClose(failure);
+        reject(failure);
+      };
       client.once('connect', onConnect);
       client.once('error', onEarlyError);
       client.connect();
     });
 
-    client.stream?.setNoDelay(true);
-    client.stream?.setKeepAlive(true, 30_000);
-
     try {
-      const stats = await connection.stats();
+      await Promise.race([opened, deadline]);
+      client.stream?.setNoDelay(true);
+      client.stream?.setKeepAlive(true, 30_000);
+      const stats = await Promise.race([connection.stats(), deadline]);
       const size = Number(stats['max-job-size']);
       if (Number.isInteger(size) && size > 0) connection.#maxJobSize = size;
     } catch (error) {
-      await connection.quit();
+      client.stream?.destroy();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     return connection;
   }
@@ -127,23 +149,21 @@ export class BeanstalkConnection implements Beanstalk {
 
   async put(body: Buffer, params: PutParams): Promise<string> {
     this.#checkPut(body, params);
+    while (this.#useGate) await this.#useGate.catch(() => undefined);
     return this.#sendPut(body, params);
   }
 
   async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
     assertTubeName(tube);
     this.#checkPut(body, params);
-    // Both commands are written before either reply arrives; beanstalkd handles them in order, so the
-    // put lands in `tube` without waiting a round trip for `USING`.
-    const using = tube === this.#usedTube ? undefined : this.#sendUse(tube);
-    const put = this.#sendPut(body, params);
-    if (using) await using;
-    return put;
+    await this.#ensureTube(tube);
+    // No await between the check above and this write: the put lands in `tube`.
+    return this.#sendPut(body, params);
   }
 
   async use(tube: string): Promise<void> {
     assertTubeName(tube);
-    await this.#sendUse(tube);
+    await this.#ensureTube(tube);
   }
 
   async watch(tube: string): Promise<number> {
@@ -219,28 +239,27 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   async stats(): Promise<ServerStats> {
-    const raw = await this.#call<unknown>('stats', undefined, (cb) => this.#client.stats(cb));
-    return toRecord(raw);
+    return parseYamlStats(await this.#callYaml('stats', undefined, (cb) => this.#client.stats(cb)));
   }
 
   async statsTube(tube: string): Promise<TubeStats | null> {
     assertTubeName(tube);
-    const raw = await this.#orNull(this.#call<unknown>('stats-tube', undefined, (cb) => this.#client.stats_tube(tube, cb)));
-    return raw === null ? null : toTubeStats(toRecord(raw), tube);
+    const raw = await this.#orNull(this.#callYaml('stats-tube', undefined, (cb) => this.#client.stats_tube(tube, cb)));
+    return raw === null ? null : toTubeStats(parseYamlMap(raw), tube);
   }
 
   async statsJob(id: string): Promise<JobStats | null> {
     const jobId = normaliseJobId(id);
-    const raw = await this.#orNull(this.#call<unknown>('stats-job', jobId, (cb) => this.#client.stats_job(jobId, cb)));
-    return raw === null ? null : toJobStats(toRecord(raw), jobId);
+    const raw = await this.#orNull(this.#callYaml('stats-job', jobId, (cb) => this.#client.stats_job(jobId, cb)));
+    return raw === null ? null : toJobStats(parseYamlMap(raw), jobId);
   }
 
   async listTubes(): Promise<string[]> {
-    return toNames(await this.#call<unknown>('list-tubes', undefined, (cb) => this.#client.list_tubes(cb)));
+    return parseYamlList(await this.#callYaml('list-tubes', undefined, (cb) => this.#client.list_tubes(cb)));
   }
 
   async listTubesWatched(): Promise<string[]> {
-    return toNames(await this.#call<unknown>('list-tubes-watched', undefined, (cb) => this.#client.list_tubes_watched(cb)));
+    return parseYamlList(await this.#callYaml('list-tubes-watched', undefined, (cb) => this.#client.list_tubes_watched(cb)));
   }
 
   async pauseTube(tube: string, seconds: number): Promise<void> {
@@ -251,9 +270,10 @@ export class BeanstalkConnection implements Beanstalk {
 
   async quit(): Promise<void> {
     if (this.#closed) return;
-    // end() sends FIN; the server then closes its side (a pending reserve answers TIMED_OUT first).
-    // A peer that never closes is cut off after a second so quit() cannot hang.
-    const force = setTimeout(() => this.#client.stream?.destroy(), 1_000);
+    // end() sends FIN after everything already written; the server answers those commands (a pending
+    // reserve answers TIMED_OUT) and then closes. A peer that never closes is cut off after a few
+    // seconds so quit() cannot hang; a backlog of pipelined puts has that long to be answered.
+    const force = setTimeout(() => this.#client.stream?.destroy(), 5_000);
     force.unref();
     this.#client.end();
     await this.#whenClosed;
@@ -274,10 +294,34 @@ export class BeanstalkConnection implements Beanstalk {
     );
   }
 
-  #sendUse(tube: string): Promise<void> {
-    // Recorded when written, not when answered, so that a put pipelined right behind it knows the tube.
-    this.#usedTube = tube;
-    return this.#call<string>('use', undefined, (cb) => this.#client.use(tube, cb)).then(() => undefined);
+  /**
+   * Makes `tube` the tube in use. A `put` written behind an unanswered `use` would land in the old tube
+   * if that `use` failed, so while a `use` is in flight every tube-dependent command waits for it; puts
+   * into the tube already in use are written at once and pipeline freely.
+   */
+  async #ensureTube(tube: string): Promise<void> {
+    for (;;) {
+      if (this.#useGate) {
+        await this.#useGate.catch(() => undefined);
+        continue;
+      }
+      if (tube === this.#usedTube) return;
+      const gate = this.#call<string>('use', undefined, (cb) => this.#client.use(tube, cb)).then(
+        () => {
+          this.#usedTube = tube;
+        },
+        (error: unknown) => {
+          this.#usedTube = undefined;
+          throw error;
+        },
+      );
+      this.#useGate = gate;
+      try {
+        await gate;
+      } finally {
+        if (this.#useGate === gate) this.#useGate = undefined;
+      }
+    }
   }
 
   async #peek(
@@ -295,6 +339,19 @@ export class BeanstalkConnection implements Beanstalk {
       if ((error as { code?: unknown }).code === 'NOT_FOUND') return null;
       throw error;
     }
+  }
+
+  /**
+   * Sends a command whose reply is a YAML body and resolves to that body's text. fivebeans would parse
+   * it with js-yaml, which turns tube names like `1.0` into numbers; asking its handler for the raw bytes
+   * (the handler is queued synchronously by the command) leaves the parsing to ./yaml.ts.
+   */
+  #callYaml(command: string, id: string | undefined, invoke: (cb: (err: string | null, value: unknown) => void) => void): Promise<string> {
+    return this.#call<unknown>(command, id, (cb) => {
+      invoke(cb);
+      const handler = this.#client.handlers[this.#client.handlers.length - 1]?.[0];
+      if (handler) handler.RESPONSES_REQUIRING_BODY = { RESERVED: 'passthrough', FOUND: 'passthrough', OK: 'passthrough' };
+    }).then((body) => (Buffer.isBuffer(body) ? body.toString('utf8') : String(body)));
   }
 
   /**
@@ -366,27 +423,16 @@ function connectFailure(where: string, address: ServerAddress, error: NodeJS.Err
   return new ConnectionError(where, `could not connect to beanstalkd at ${where}${how}`, { cause: error });
 }
 
-function toRecord(raw: unknown): Record<string, string | number> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return {};
-  const out: Record<string, string | number> = {};
-  for (const [key, value] of Object.entries(raw)) out[key] = typeof value === 'number' ? value : String(value);
-  return out;
-}
-
-function toNames(raw: unknown): string[] {
-  return Array.isArray(raw) ? raw.map((name) => String(name)) : [];
-}
-
-function num(record: Record<string, string | number>, key: string): number {
+function num(record: Record<string, string>, key: string): number {
   const value = Number(record[key]);
   return Number.isFinite(value) ? value : 0;
 }
 
-function toJobStats(r: Record<string, string | number>, id: string): JobStats {
+function toJobStats(r: Record<string, string>, id: string): JobStats {
   return {
     id,
-    tube: String(r.tube ?? ''),
-    state: String(r.state ?? ''),
+    tube: r.tube ?? '',
+    state: r.state ?? '',
     priority: num(r, 'pri'),
     ageSeconds: num(r, 'age'),
     delaySeconds: num(r, 'delay'),
@@ -400,9 +446,8 @@ function toJobStats(r: Record<string, string | number>, id: string): JobStats {
   };
 }
 
-function toTubeStats(r: Record<string, string | number>, tube: string): TubeStats {
+function toTubeStats(r: Record<string, string>, tube: string): TubeStats {
   return {
-    // The name we asked for, not the YAML value: a tube named `1e3` would come back as a number.
     name: tube,
     urgent: num(r, 'current-jobs-urgent'),
     ready: num(r, 'current-jobs-ready'),

@@ -18,10 +18,15 @@ declare module 'fivebeans/lib/client.js' {
     constructor(host?: string, port?: number);
     /** The socket, set by `connect()`. */
     stream: Socket | null;
-    /** Pending reply handlers, oldest first; never cleared when the socket closes. */
-    handlers: unknown[];
+    /**
+     * Pending `[handler, callback]` pairs, oldest first; never cleared when the socket closes. A handler
+     * reads `RESPONSES_REQUIRING_BODY` to decide how to decode a body (`'yaml'` or `'passthrough'`).
+     */
+    handlers: [{ RESPONSES_REQUIRING_BODY?: Record<string, string> }, unknown][];
     connect(): void;
     end(): void;
+    /** Matches buffered reply bytes to pending handlers; runs inside the socket's 'data' listener. */
+    tryHandlingResponse(): void;
 
     use(tube: string, cb: With<string>): void;
     put(priority: number, delay: number, ttr: number, body: Buffer, cb: With<string>): void;

@@ -33,7 +33,8 @@ export interface PutParams {
 export interface JobStats {
   readonly id: string;
   readonly tube: string;
-  readonly state: 'ready' | 'delayed' | 'reserved' | 'buried' | string;
+  // biome-ignore lint/complexity/noBannedTypes: `string & {}` keeps the literal members visible to editors.
+  readonly state: 'ready' | 'delayed' | 'reserved' | 'buried' | (string & {});
   readonly priority: number;
   readonly ageSeconds: number;
   readonly delaySeconds: number;

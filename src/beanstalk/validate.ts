@@ -14,6 +14,7 @@ export const MAX_TUBE_NAME_BYTES = 200;
 const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9\-+/;.$_()]*$/;
 
 // beanstalkd job ids are unsigned 64-bit decimals; anything else would be injected into the command line.
+const MAX_JOB_ID = 2n ** 64n - 1n;
 const JOB_ID = /^[0-9]{1,20}$/;
 
 /** Describes a value for an error message: `` `-1` (number) ``. */
@@ -92,8 +93,9 @@ export function assertTtr(ttr: unknown, argument = 'ttr'): asserts ttr is number
 /** Throws unless `id` is a beanstalkd job id: a decimal string (or a safe non-negative integer). */
 export function normaliseJobId(id: unknown, argument = 'id'): string {
   if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return String(id);
-  if (typeof id === 'string' && JOB_ID.test(id)) return id;
-  throw new TypeError(`Expected \`${argument}\` to be a job id (decimal digits), got ${describe(id)}`);
+  // beanstalkd answers BAD_FORMAT for an id past 2^64-1, which would cost the connection.
+  if (typeof id === 'string' && JOB_ID.test(id) && BigInt(id) <= MAX_JOB_ID) return id;
+  throw new TypeError(`Expected \`${argument}\` to be a job id (a whole number from 0 to 2^64-1), got ${describe(id)}`);
 }
 
 /** Throws unless `body` fits in the server's `max-job-size`, counted in bytes. */

@@ -1,5 +1,4 @@
 /** Exit codes and the errors the CLI turns into them. */
-import { ConnectionError } from '../beanstalk/errors.js';
 import { JobLoadError } from '../loader/load-jobs.js';
 
 /** `bsworker` exit codes. */
@@ -18,7 +17,6 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError || error instanceof JobLoadError) return EXIT.usage;
   // Our validators throw TypeError/RangeError for bad arguments: those are usage errors too.
   if (error instanceof TypeError || error instanceof RangeError) return EXIT.usage;
-  if (error instanceof ConnectionError) return EXIT.failure;
   return EXIT.failure;
 }
 

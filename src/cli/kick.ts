@@ -55,7 +55,8 @@ export async function showBuried(print: Print, options: { tube: string; url?: st
     print('first buried job:');
     print(`  id:        ${job.id}`);
     if (decoded.ok) {
-      print(`  func_name: ${decoded.envelope.func_name}`);
+      // JSON-quoted: a hostile body must not put terminal escape sequences on an operator's screen.
+      print(`  func_name: ${JSON.stringify(decoded.envelope.func_name)}`);
       print(`  kwargs:    ${JSON.stringify(decoded.envelope.kwargs)}`);
     } else {
       const raw = job.body.toString('utf8');

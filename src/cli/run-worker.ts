@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { formatAddress, URL_ENV } from '../beanstalk/address.js';
 import { loadJobs } from '../loader/load-jobs.js';
-import { createLogger } from '../logging/logger.js';
+import { createLogger, LOG_LEVELS, toError } from '../logging/logger.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import { Worker } from '../worker/worker.js';
@@ -27,6 +27,12 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   // Tasks that put follow-up jobs create their own JobQueue while their module loads: they must reach
   // the server this worker uses.
   if (options.url !== undefined) process.env[URL_ENV] = options.url;
+  // commander does not parse a default, so a LOG_LEVEL from the environment is checked here.
+  if (!(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {
+    throw new UsageError(
+      `unknown log level \`${options.logLevel}\` (from --log-level or LOG_LEVEL); expected one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
   const logger = createLogger({ level: options.logLevel as LevelWithSilent });
 
   const files = await loadJobs(resolve(options.jobs));
@@ -58,6 +64,17 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A task that leaves a promise rejection unhandled must not take the worker down with it (Node's
+  // default); it is logged and the worker goes on.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: toError(reason) }, 'unhandled promise rejection (a task left a promise unhandled); the worker goes on');
+  });
+  // An exception thrown from a timer or callback leaves the process in an unknown state: stop now. The
+  // running jobs go back to ready with the closed connection.
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; stopping now, running jobs go back to ready');
+    void worker.stop({ force: true }).finally(() => process.exit(EXIT.failure));
+  });
 
   await worker.start();
   logger.debug({ files: files.length, tasks: tasks.length, server: formatAddress(worker.address) }, 'jobs loaded');

@@ -24,7 +24,8 @@ export type DecodeFailureReason =
   | 'missing-func-name'
   | 'bad-func-name'
   | 'bad-kwargs'
-  | 'bad-tube';
+  | 'bad-tube'
+  | 'proto-key';
 
 /** A body that is not a valid envelope. Returned, never thrown: a bad job must not stop a worker. */
 export interface DecodeFailure {
@@ -66,11 +67,18 @@ export function decodeEnvelope(body: Uint8Array): DecodeResult {
     return failure('not-utf8', 'the body is not valid UTF-8');
   }
   let value: unknown;
+  let protoKey = false;
   try {
-    value = JSON.parse(text);
+    // JSON.parse makes `__proto__` an own key; handed to a task, a shallow merge such as Object.assign
+    // would then swap the target's prototype. Such a body is refused, not repaired.
+    value = JSON.parse(text, (key, nested: unknown) => {
+      if (key === '__proto__') protoKey = true;
+      return nested;
+    });
   } catch (error) {
     return failure('not-json', `the body is not JSON (${(error as Error).message})`);
   }
+  if (protoKey) return failure('proto-key', 'the body has a `__proto__` key, which could change the prototype of objects built from it');
   if (!isJsonObject(value)) {
     return failure('not-an-object', `the body is JSON but not an object (got ${kindOf(value)})`);
   }
@@ -176,6 +184,8 @@ function assertEncodable(value: unknown, path: string, ancestors: object[]): voi
       throw new TypeError(`Cannot encode ${path}: it has symbol keys, which JSON would drop`);
     }
     for (const key of Object.keys(object)) {
+      if (key === '__proto__')
+        throw new TypeError(`Cannot encode ${child(path, key)}: a \`__proto__\` key is refused by every bsworker worker`);
       assertEncodable((object as Record<string, unknown>)[key], child(path, key), ancestors);
     }
   }

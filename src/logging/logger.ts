@@ -34,6 +34,11 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn',
  */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const level = options.level ?? (process.env.LOG_LEVEL as LevelWithSilent | undefined) ?? 'info';
+  if (!LOG_LEVELS.includes(level)) {
+    throw new TypeError(
+      `Expected the log level${options.level === undefined ? ' (LOG_LEVEL)' : ''} to be one of ${LOG_LEVELS.join(', ')}, got \`${level}\``,
+    );
+  }
   const destination = options.destination ?? process.stdout;
   const usePretty = options.pretty ?? (destination === process.stdout && process.stdout.isTTY === true);
   if (usePretty) {

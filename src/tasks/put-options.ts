@@ -11,6 +11,16 @@ import type { PutOptions } from './types.js';
  */
 export const PUT_DEFAULTS: Readonly<Required<PutOptions>> = Object.freeze({ priority: 1024, delay: 0, ttr: 60 });
 
+// Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
+const KNOWN = new Set(['priority', 'delay', 'ttr', 'name']);
+const SUGGEST: Record<string, string> = {
+  delaySeconds: 'delay',
+  ttrSeconds: 'ttr',
+  timeToRun: 'ttr',
+  pri: 'priority',
+  prio: 'priority',
+};
+
 /**
  * Checks put options and throws a TypeError/RangeError that names the option and the value.
  * `where` prefixes the names, as in `defaults.ttr`.
@@ -19,6 +29,12 @@ export function validatePutOptions(options: PutOptions | undefined, where = ''):
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected \`${where || 'options'}\` to be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      const hint = SUGGEST[key] ? `; did you mean \`${SUGGEST[key]}\`?` : `; expected ${[...KNOWN].map((k) => `\`${k}\``).join(', ')}`;
+      throw new TypeError(`Unknown option \`${where}${key}\`${hint}`);
+    }
   }
   if (options.priority !== undefined) assertPriority(options.priority, `${where}priority`);
   if (options.delay !== undefined) assertSeconds(options.delay, `${where}delay`);

@@ -6,6 +6,7 @@
 import { resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import type { Beanstalk } from '../beanstalk/types.js';
+import { assertBodySize } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createTaskDecorator } from './decorator.js';
@@ -39,6 +40,9 @@ export interface JobQueueOptions {
   /** Opens connections; replace it to test without a server. @defaultValue BeanstalkConnection.connect */
   readonly connect?: (address: ServerAddress, options: { connectTimeoutMs: number }) => Promise<Beanstalk>;
 }
+
+/** beanstalkd's default `max-job-size` (`-z`), the limit inline mode checks bodies against. */
+const DEFAULT_MAX_JOB_SIZE = 65_535;
 
 /** Registers tasks and puts their jobs into beanstalkd. */
 export class JobQueue {
@@ -98,6 +102,7 @@ export class JobQueue {
     if (this.inline) return this.#runInline(metadata, body);
 
     const connection = this.#connection !== undefined && !this.#connection.isClosed ? this.#connection : await this.#connect();
+    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
     return connection.putInTube(metadata.tube, body, params);
   }
 
@@ -113,6 +118,9 @@ export class JobQueue {
     // Concurrent puts during a (re)connect share one attempt.
     this.#connecting ??= (async () => {
       const connect = this.#options.connect ?? BeanstalkConnection.connect;
+      // Yield first: a connect that throws synchronously must not run `finally` before `??=` assigns,
+      // or the failed attempt would stay cached and every later put would get its error.
+      await undefined;
       try {
         const connection = await connect(this.address, { connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000 });
         if (this.#closed) {
@@ -131,6 +139,8 @@ export class JobQueue {
 
   async #runInline(metadata: TaskMetadata, body: Buffer): Promise<string> {
     // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
+    // The size a default server would accept, so a put that passes in tests does not fail in production.
+    assertBodySize(body, DEFAULT_MAX_JOB_SIZE);
     const decoded = decodeEnvelope(body);
     if (!decoded.ok) throw new Error(`inline put: ${decoded.message}`);
     const task = findTask(metadata.tube, metadata.name);

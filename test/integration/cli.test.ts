@@ -449,7 +449,7 @@ describe('bsworker CLI', () => {
       const lines = result.stdout.split('\n');
       assert.equal(lines[0], `tube ${t}: 2 buried jobs`);
       assert.match(result.stdout, new RegExp(`^\\s+id:\\s+${id}$`, 'm'));
-      assert.match(result.stdout, /^\s+func_name:\s+fast$/m);
+      assert.match(result.stdout, /^\s+func_name:\s+"fast"$/m, 'func_name is printed JSON-quoted');
       assert.ok(
         lines.some((line) => /^\s+kwargs:\s+/.test(line) && line.includes('{"to":"ann@example.com","n":2}')),
         result.stdout,
@@ -549,6 +549,16 @@ describe('bsworker CLI', () => {
         assert.match(result.stderr, message, name);
         assert.equal(result.stdout, '', `${name}: nothing on stdout`);
       });
+    });
+
+    it('rejects an unknown LOG_LEVEL from the environment as a usage error', TEST_TIMEOUT, async () => {
+      const p = prefix();
+      const result = await run(['--jobs', jobsDir, '--tubes', `${p}-fast`, '--url', server.url], {
+        FIXTURE_PREFIX: p,
+        LOG_LEVEL: 'verbose',
+      });
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /^bsworker: error: .*`verbose`.*LOG_LEVEL/m);
     });
 
     it('rejects a missing jobs directory, a module that throws on import, and tubes no task serves', TEST_TIMEOUT, async () => {

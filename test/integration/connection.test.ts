@@ -225,3 +225,67 @@ describe('BeanstalkConnection when the server goes away', () => {
     }
   });
 });
+
+describe('BeanstalkConnection against peers that are not beanstalkd', () => {
+  /** A TCP server on 127.0.0.1 that answers each connection with `reply` (or never, when undefined). */
+  async function fakePeer(reply: string | undefined): Promise<{ port: number; close: () => Promise<void> }> {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      if (reply !== undefined) socket.once('data', () => socket.write(reply));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    return {
+      port,
+      close: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it('gives up on a peer that accepts but never answers, within connectTimeoutMs', async () => {
+    const peer = await fakePeer(undefined);
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        BeanstalkConnection.connect({ host: '127.0.0.1', port: peer.port }, { connectTimeoutMs: 300 }),
+        /no answer within 300 ms/,
+      );
+      assert.ok(Date.now() - started < 5_000, 'rejected near the deadline, not after the OS gives up');
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it('does not crash on a reply body that is not beanstalkd YAML', async () => {
+    const peer = await fakePeer('OK 4\r\n[[[[\r\n');
+    try {
+      const conn = await BeanstalkConnection.connect({ host: '127.0.0.1', port: peer.port }, { connectTimeoutMs: 2_000 });
+      assert.equal(conn.maxJobSize, 65_535, 'no max-job-size in the reply: the default stands');
+      await conn.quit();
+    } finally {
+      await peer.close();
+    }
+  });
+});
+
+describe('tube names that a YAML parser would read as numbers', () => {
+  it('come back exactly from stats-job and list-tubes', async () => {
+    const server = await startBeanstalkd();
+    const conn = await BeanstalkConnection.connect(parseServerUrl(server.url));
+    try {
+      for (const name of ['1.0', '010', '1e3', '0x1A', '.inf', 'null', 'true']) {
+        const id = await conn.putInTube(name, body('x'), params);
+        assert.equal((await conn.statsJob(id))?.tube, name);
+        assert.ok((await conn.listTubes()).includes(name), `${name} listed as itself`);
+      }
+    } finally {
+      await conn.quit();
+      await server.stop();
+    }
+  });
+});

@@ -174,9 +174,8 @@ describe('decodeEnvelope', () => {
     assertDecodeFails('{"func_name":"","kwargs":{}}', 'bad-func-name');
   });
 
-  it('does not take func_name from an inherited __proto__ key', () => {
-    // JSON.parse makes "__proto__" an own key, so an attacker cannot supply func_name through it.
-    assertDecodeFails('{"__proto__":{"func_name":"f"},"kwargs":{}}', 'missing-func-name');
+  it('refuses a body that tries to supply func_name through a __proto__ key', () => {
+    assertDecodeFails('{"__proto__":{"func_name":"f"},"kwargs":{}}', 'proto-key');
   });
 
   it('refuses missing kwargs and kwargs that are an array, null or a string', () => {
@@ -219,16 +218,21 @@ describe('decodeEnvelope', () => {
     }
   });
 
-  it('keeps __proto__ in kwargs as an ordinary own key without polluting Object.prototype', () => {
-    const result = decodeEnvelope(Buffer.from('{"func_name":"f","kwargs":{"__proto__":{"polluted":true},"a":1}}'));
-    assert.ok(result.ok, 'a __proto__ key is valid JSON and must decode');
-    const { kwargs } = result.envelope;
-    assert.ok(Object.hasOwn(kwargs, '__proto__'));
-    assert.deepEqual(Object.getOwnPropertyDescriptor(kwargs, '__proto__')?.value, { polluted: true });
-    assert.equal(Object.getPrototypeOf(kwargs), Object.prototype);
-    assert.equal((kwargs as { polluted?: unknown }).polluted, undefined);
-    assert.equal(({} as { polluted?: unknown }).polluted, undefined);
-    assert.equal((Object.prototype as { polluted?: unknown }).polluted, undefined);
+  it('refuses a __proto__ key at any depth of kwargs, so no shallow merge in a task can swap a prototype', () => {
+    assertDecodeFails('{"func_name":"f","kwargs":{"__proto__":{"isAdmin":true},"a":1}}', 'proto-key');
+    assertDecodeFails('{"func_name":"f","kwargs":{"user":{"list":[{"__proto__":{}}]}}}', 'proto-key');
+    assert.equal((Object.prototype as { isAdmin?: unknown }).isAdmin, undefined);
+    // Ordinary keys that merely look special still decode.
+    const result = decodeEnvelope(Buffer.from('{"func_name":"f","kwargs":{"constructor":"Bob","prototype":1}}'));
+    assert.ok(result.ok, 'constructor and prototype are ordinary data keys');
+  });
+
+  it('refuses to encode an own __proto__ key', () => {
+    const kwargs = JSON.parse('{"__proto__":{"x":1}}') as Record<string, unknown>;
+    assert.throws(
+      () => encodeEnvelope('f', 't', kwargs),
+      (error: unknown) => error instanceof TypeError && /__proto__/.test(error.message),
+    );
   });
 
   it('round-trips what encodeEnvelope produces', () => {

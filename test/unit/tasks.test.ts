@@ -477,6 +477,35 @@ describe('put options and the connection', () => {
     assert.equal(recorder.connectCalls, 0);
   });
 
+  it('refuses unknown option keys, suggesting the likely one', async () => {
+    const recorder = recordingQueue();
+    const task = recorder.queue.task(randomTube())(function typo() {});
+    await assert.rejects(
+      task.put({}, { delaySeconds: 30 } as unknown as { delay: number }),
+      (error: unknown) => error instanceof TypeError && /Unknown option `delaySeconds`; did you mean `delay`\?/.test(error.message),
+    );
+    assert.throws(
+      () => new JobQueue({ defaults: { ttrSeconds: 5 } as unknown as { ttr: number }, logger: silent }),
+      /`defaults\.ttrSeconds`.*`ttr`/,
+    );
+    assert.equal(recorder.connectCalls, 0);
+  });
+
+  it('tries a connect that threw synchronously again on the next put', async () => {
+    let calls = 0;
+    const queue = new JobQueue({
+      logger: silent,
+      connect: () => {
+        calls += 1;
+        throw new Error(`boom ${calls}`);
+      },
+    });
+    const task = queue.task(randomTube())(function retried() {});
+    await assert.rejects(task.put(), /boom 1/);
+    await assert.rejects(task.put(), /boom 2/);
+    assert.equal(calls, 2);
+  });
+
   it('JobQueue refuses bad defaults, naming them', () => {
     assert.throws(
       () => new JobQueue({ defaults: { ttr: 1 }, logger: silent }),

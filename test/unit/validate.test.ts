@@ -156,6 +156,9 @@ describe('normaliseJobId', () => {
       '1\n',
       'abc',
       '1'.repeat(21),
+      // One past 2^64-1: beanstalkd would answer BAD_FORMAT and the connection would be lost.
+      '18446744073709551616',
+      '99999999999999999999',
       -1,
       1.5,
       Number.NaN,
