@@ -33,7 +33,7 @@ export interface PutParams {
 export interface JobStats {
   readonly id: string;
   readonly tube: string;
-  // biome-ignore lint/complexity/noBannedTypes: `string & {}` keeps the literal members visible to editors.
+  // `string & {}` keeps the literal members visible to editors while allowing any other state.
   readonly state: 'ready' | 'delayed' | 'reserved' | 'buried' | (string & {});
   readonly priority: number;
   readonly ageSeconds: number;
