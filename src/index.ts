@@ -35,21 +35,27 @@ export {
 } from './envelope/envelope.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
+export { UnrecoverableError } from './tasks/errors.js';
 export { getTaskMetadata, TASK_METADATA_KEY } from './tasks/metadata.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';
 export { findTask, listTasks, type RegisteredTask, unregisterTask } from './tasks/registry.js';
 export type {
+  BackoffOptions,
   EmptyKwargs,
+  InlineArgs,
   KwargsOf,
   PutArgs,
   PutOptions,
   Putter,
+  TaskContext,
   TaskDecorator,
   TaskFunction,
   TaskMetadata,
   TaskOptions,
 } from './tasks/types.js';
+export { BACKOFF_DEFAULTS, retryDelaySeconds } from './worker/backoff.js';
 export type { BuryReason, DeleteReason, JobEvent, StopResult, WorkerEvents } from './worker/events.js';
 export { WORKER_DEFAULTS, type WorkerOptions } from './worker/options.js';
+export { TaskTimeoutError } from './worker/process-job.js';
 export { type StopOptions, Worker, type WorkerState } from './worker/worker.js';

@@ -120,6 +120,12 @@ export class BeanstalkConnection implements Beanstalk {
 
     try {
       await Promise.race([opened, deadline]);
+      // The server closing its side (it stopped or died) ends the connection at once, before a later
+      // write would find out the hard way.
+      client.stream?.once('end', () => {
+        connection.#handleClose(new ConnectionError(where, `beanstalkd at ${where} closed the connection`));
+        client.stream?.destroy();
+      });
       client.stream?.setNoDelay(true);
       client.stream?.setKeepAlive(true, 30_000);
       const stats = await Promise.race([connection.stats(), deadline]);
@@ -156,14 +162,12 @@ export class BeanstalkConnection implements Beanstalk {
   async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
     assertTubeName(tube);
     this.#checkPut(body, params);
-    await this.#ensureTube(tube);
-    // No await between the check above and this write: the put lands in `tube`.
-    return this.#sendPut(body, params);
+    return this.#inTube(tube, () => this.#sendPut(body, params));
   }
 
   async use(tube: string): Promise<void> {
     assertTubeName(tube);
-    await this.#ensureTube(tube);
+    await this.#inTube(tube, async () => undefined);
   }
 
   async watch(tube: string): Promise<number> {
@@ -295,17 +299,18 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   /**
-   * Makes `tube` the tube in use. A `put` written behind an unanswered `use` would land in the old tube
+   * Makes `tube` the tube in use, then calls `send` in the same synchronous step as the check, so nothing
+   * can write a `use` in between. A `put` written behind an unanswered `use` would land in the old tube
    * if that `use` failed, so while a `use` is in flight every tube-dependent command waits for it; puts
    * into the tube already in use are written at once and pipeline freely.
    */
-  async #ensureTube(tube: string): Promise<void> {
+  async #inTube<T>(tube: string, send: () => Promise<T>): Promise<T> {
     for (;;) {
       if (this.#useGate) {
         await this.#useGate.catch(() => undefined);
         continue;
       }
-      if (tube === this.#usedTube) return;
+      if (tube === this.#usedTube) return send();
       const gate = this.#call<string>('use', undefined, (cb) => this.#client.use(tube, cb)).then(
         () => {
           this.#usedTube = tube;

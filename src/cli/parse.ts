@@ -1,8 +1,10 @@
 /** Parsers for command-line values; each throws commander's InvalidArgumentError with a clear reason. */
 import { InvalidArgumentError } from 'commander';
+import type { LevelWithSilent } from 'pino';
 import { parseServerUrl } from '../beanstalk/address.js';
 import { assertTubeName, normaliseJobId, UINT32_MAX } from '../beanstalk/validate.js';
 import { LOG_LEVELS } from '../logging/logger.js';
+import { UsageError } from './errors.js';
 
 function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -74,4 +76,15 @@ export function parseJobId(value: string): string {
   } catch (error) {
     throw new InvalidArgumentError(reason(error));
   }
+}
+
+/**
+ * Checks a log level that did not go through {@link parseLogLevel}: commander does not parse a default,
+ * so a `LOG_LEVEL` from the environment arrives unchecked.
+ */
+export function logLevelOf(value: string): LevelWithSilent {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new UsageError(`unknown log level \`${value}\` (from --log-level or LOG_LEVEL); expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value as LevelWithSilent;
 }

@@ -8,6 +8,7 @@ import { WORKER_DEFAULTS } from '../worker/options.js';
 import { kickJob, kickTube, type Print, showBuried } from './kick.js';
 import { integerIn, parseJobId, parseLogLevel, parseTube, parseTubes, parseUrl } from './parse.js';
 import { runWorker } from './run-worker.js';
+import { runSupervisor } from './supervisor.js';
 
 /** Where the program writes, and what it does with an exit code. */
 export interface ProgramIo {
@@ -31,6 +32,40 @@ function packageVersion(): string {
   }
 }
 
+/** The root (worker) command's options, as commander parsed them. */
+interface WorkerCommandOptions {
+  tubes?: string[];
+  jobs: string;
+  url?: string;
+  maxKicks: number;
+  graceMs: number;
+  logLevel: string;
+  processes?: number;
+  maxJobsPerChild?: number;
+  maxMemoryPerChild?: number;
+  maxJobs?: number;
+  maxMemoryMb?: number;
+  concurrency?: number;
+  kickPeriod?: number;
+  deadLetter?: string;
+}
+
+/** Worker flags the supervisor does not interpret, keyed by commander's name for them. */
+const PASS_THROUGH_FLAGS: Readonly<Record<string, string>> = {
+  concurrency: '--concurrency',
+  kickPeriod: '--kick-period',
+  deadLetter: '--dead-letter',
+};
+
+/** The pass-through worker flags that were given (or have a default), as arguments for each child. */
+function passThroughArgs(options: object): string[] {
+  const values = options as Record<string, unknown>;
+  return Object.entries(PASS_THROUGH_FLAGS).flatMap(([key, flag]) => {
+    const value = values[key];
+    return value === undefined ? [] : [flag, String(value)];
+  });
+}
+
 /** Builds the `bsworker` program. Usage errors throw commander's CommanderError (exit code 2). */
 export function buildProgram(io: ProgramIo): Command {
   const program: Command = new Command('bsworker');
@@ -44,22 +79,47 @@ export function buildProgram(io: ProgramIo): Command {
     .option('-t, --tubes <tubes>', 'comma-separated tubes to watch, e.g. emails,reports (required)', parseTubes)
     .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, .ts)', './jobs')
     .addOption(urlOption())
-    .option('--max-kicks <n>', 'kicks a failing job gets before a failure deletes it', integerIn(0), WORKER_DEFAULTS.maxKicks)
+    .option('-c, --concurrency <n>', 'jobs run at once in one process, each on its own connection (default: 1)', integerIn(1, 1_000))
     .option(
-      '--grace-ms <ms>',
-      'on SIGTERM, how long the running job may take to finish',
-      integerIn(0, 2_147_483_647),
-      WORKER_DEFAULTS.graceMs,
+      '--max-kicks <n>',
+      'kicks a failing job gets before a failure deletes (or dead-letters) it',
+      integerIn(0),
+      WORKER_DEFAULTS.maxKicks,
     )
+    .option('--kick-period <seconds>', "kick the watched tubes' buried jobs this often (default: off)", integerIn(1, 86_400))
+    .option('--dead-letter <tube>', 'at the kick bound, move failed jobs to this tube instead of deleting them', parseTube)
+    .option('--grace-ms <ms>', 'on SIGTERM, how long running jobs may take to finish', integerIn(0, 2_147_483_647), WORKER_DEFAULTS.graceMs)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', parseLogLevel, process.env.LOG_LEVEL ?? 'info')
+    .option('--processes <n>', 'run n worker processes under a supervisor that restarts any that dies (1 to 64)', integerIn(1, 64))
+    .option('--max-jobs-per-child <n>', 'replace a worker process after n finished jobs (implies --processes 1)', integerIn(1))
+    .option('--max-memory-per-child <mb>', 'replace a worker process once its RSS exceeds mb MiB (implies --processes 1)', integerIn(16))
+    // Set by the supervisor on each child; users give the -per-child forms.
+    .addOption(new Option('--max-jobs <n>', 'stop gracefully after n finished jobs').argParser(integerIn(1)).hideHelp())
+    .addOption(new Option('--max-memory-mb <mb>', 'stop gracefully once RSS exceeds mb MiB').argParser(integerIn(16)).hideHelp())
     .addHelpText(
       'after',
-      '\nExamples:\n  bsworker --tubes emails,reports\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
+      '\nExamples:\n  bsworker --tubes emails,reports --concurrency 8\n  bsworker --tubes emails --kick-period 60 --dead-letter failed_jobs\n  bsworker --tubes reports --processes 4 --max-jobs-per-child 1000\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
     )
-    .action(async (options: { tubes?: string[]; jobs: string; url?: string; maxKicks: number; graceMs: number; logLevel: string }) => {
+    .action(async (options: WorkerCommandOptions) => {
       const { tubes } = options;
       if (tubes === undefined) program.error("error: required option '-t, --tubes <tubes>' not specified", { exitCode: 2 });
-      io.exit(await runWorker({ ...options, tubes }));
+      const { processes, maxJobsPerChild, maxMemoryPerChild } = options;
+      if (processes === undefined && maxJobsPerChild === undefined && maxMemoryPerChild === undefined) {
+        io.exit(await runWorker({ ...options, tubes }));
+        return;
+      }
+      if (options.maxJobs !== undefined || options.maxMemoryMb !== undefined) {
+        program.error('error: with --processes, give the limits as --max-jobs-per-child and --max-memory-per-child', { exitCode: 2 });
+      }
+      io.exit(
+        await runSupervisor({
+          ...options,
+          tubes,
+          processes: processes ?? 1,
+          maxMemoryPerChildMb: maxMemoryPerChild,
+          extraArgs: passThroughArgs(options),
+        }),
+      );
     });
 
   program

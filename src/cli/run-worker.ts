@@ -1,16 +1,18 @@
 /**
  * `bsworker --tubes a,b`: load the jobs directory, check it serves the tubes, run a Worker, and turn
- * SIGTERM/SIGINT into a graceful stop (a second signal forces it).
+ * SIGTERM/SIGINT into a graceful stop (a second signal forces it). A worker forked by the
+ * `--processes` supervisor also stops gracefully when a recycle limit is reached or the supervisor dies.
  */
 import { resolve } from 'node:path';
-import type { LevelWithSilent } from 'pino';
 import { formatAddress, URL_ENV } from '../beanstalk/address.js';
 import { loadJobs } from '../loader/load-jobs.js';
-import { createLogger, LOG_LEVELS, toError } from '../logging/logger.js';
+import { createLogger, toError } from '../logging/logger.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import { Worker } from '../worker/worker.js';
+import { supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
+import { logLevelOf } from './parse.js';
 
 /** The options of the worker command, as commander parsed them. */
 export interface RunWorkerOptions {
@@ -20,6 +22,13 @@ export interface RunWorkerOptions {
   readonly maxKicks: number;
   readonly graceMs: number;
   readonly logLevel: string;
+  readonly concurrency?: number;
+  readonly kickPeriod?: number;
+  readonly deadLetter?: string;
+  /** Stop gracefully (exit 0) after this many finished jobs, for a supervisor to replace the process. */
+  readonly maxJobs?: number;
+  /** Stop gracefully (exit 0) once the resident set size exceeds this many MiB after a job. */
+  readonly maxMemoryMb?: number;
 }
 
 /** Runs a worker until a signal stops it; resolves to the exit code. */
@@ -27,13 +36,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   // Tasks that put follow-up jobs create their own JobQueue while their module loads: they must reach
   // the server this worker uses.
   if (options.url !== undefined) process.env[URL_ENV] = options.url;
-  // commander does not parse a default, so a LOG_LEVEL from the environment is checked here.
-  if (!(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {
-    throw new UsageError(
-      `unknown log level \`${options.logLevel}\` (from --log-level or LOG_LEVEL); expected one of ${LOG_LEVELS.join(', ')}`,
-    );
-  }
-  const logger = createLogger({ level: options.logLevel as LevelWithSilent });
+  const childIndex = supervisedChildIndex();
+  const rootLogger = createLogger({ level: logLevelOf(options.logLevel) });
+  // Lets the supervisor's "child N" lines be matched with this process's own lines.
+  const logger = childIndex === undefined ? rootLogger : rootLogger.child({ child: childIndex });
 
   const files = await loadJobs(resolve(options.jobs));
   const tasks = listTasks();
@@ -48,11 +54,51 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     if (!served.includes(tube)) logger.warn({ tube }, `no task is registered in tube ${tube}; its jobs will be buried as unregistered`);
   }
 
-  const worker = new Worker({ tubes: options.tubes, url: options.url, logger, maxKicks: options.maxKicks, graceMs: options.graceMs });
+  const worker = new Worker({
+    tubes: options.tubes,
+    url: options.url,
+    logger,
+    maxKicks: options.maxKicks,
+    graceMs: options.graceMs,
+    concurrency: options.concurrency,
+    kickPeriodSeconds: options.kickPeriod,
+    deadLetterTube: options.deadLetter,
+  });
   const stopped = new Promise<StopResult>((resolveStop) => worker.once('worker:stopped', resolveStop));
+
+  // Set before any stop, so that the jobs a stop gives back are not counted as finished ones.
+  let stopRequested = false;
+  const stopGracefully = (fields: Record<string, unknown>, message: string): void => {
+    if (stopRequested) return;
+    stopRequested = true;
+    logger.info(fields, message);
+    void worker.stop();
+  };
+  watchRecycleLimits(
+    worker,
+    options,
+    () => stopRequested,
+    (reached) =>
+      stopGracefully(
+        { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
+        `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,
+      ),
+  );
+  // The IPC channel of a forked worker closes when its parent dies, even by SIGKILL: without this the
+  // children of a killed supervisor would go on running unsupervised for ever.
+  if (process.send !== undefined) {
+    process.once('disconnect', () => stopGracefully({}, 'the parent process is gone; stopping after the running jobs'));
+  }
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
+    // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
+    if (signal === 'SIGINT' && childIndex !== undefined) {
+      logger.debug({ signal }, 'SIGINT ignored: the supervisor stops its children with SIGTERM');
+      return;
+    }
+    stopRequested = true;
     signals += 1;
     if (signals === 1) {
       logger.info({ signal, graceMs: options.graceMs }, `${signal}: stopping after the running job (send it again to stop now)`);

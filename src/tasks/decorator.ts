@@ -5,7 +5,7 @@
  */
 import { assertTubeName } from '../beanstalk/validate.js';
 import { setTaskMetadata } from './metadata.js';
-import { validatePutOptions } from './put-options.js';
+import { validateTaskOptions } from './put-options.js';
 import { type RegisteredTask, registerTask } from './registry.js';
 import type { PutOptions, Putter, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
@@ -19,10 +19,7 @@ type AnyFunction = (...args: unknown[]) => unknown;
 /** Builds the decorator returned by `queue.task(tube, options)`. Validates tube and options at once. */
 export function createTaskDecorator(queue: TaskPutter, tube: string, options: TaskOptions = {}): TaskDecorator {
   assertTubeName(tube);
-  validatePutOptions(options);
-  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-    throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(options.name)}\``);
-  }
+  validateTaskOptions(options);
 
   function decorate(value: unknown, contextOrKey?: unknown, descriptor?: PropertyDescriptor): unknown {
     if (isStandardContext(contextOrKey)) return decorateStandard(value, contextOrKey);
@@ -77,7 +74,7 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
       name,
       fn,
       options: metadata.options,
-      run: (kwargs) => fn.call(thisArg(), kwargs),
+      run: (kwargs, context) => fn.call(thisArg(), kwargs, context),
     };
     registerTask(task);
 

@@ -1,8 +1,8 @@
 /** The put defaults and how a job's priority, delay and TTR are chosen and checked. */
 
 import type { PutParams } from '../beanstalk/types.js';
-import { assertPriority, assertSeconds, assertTtr } from '../beanstalk/validate.js';
-import type { PutOptions } from './types.js';
+import { assertInteger, assertPriority, assertSeconds, assertTtr } from '../beanstalk/validate.js';
+import type { PutOptions, TaskOptions } from './types.js';
 
 /**
  * The defaults every put starts from. Priority 1024 leaves room for urgent jobs (beanstalkd counts
@@ -12,7 +12,9 @@ import type { PutOptions } from './types.js';
 export const PUT_DEFAULTS: Readonly<Required<PutOptions>> = Object.freeze({ priority: 1024, delay: 0, ttr: 60 });
 
 // Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
-const KNOWN = new Set(['priority', 'delay', 'ttr', 'name']);
+const PUT_KEYS = new Set(['priority', 'delay', 'ttr']);
+const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs']);
+const BACKOFF_KEYS = new Set(['type', 'delaySeconds', 'maxDelaySeconds', 'jitter']);
 const SUGGEST: Record<string, string> = {
   delaySeconds: 'delay',
   ttrSeconds: 'ttr',
@@ -25,20 +27,49 @@ const SUGGEST: Record<string, string> = {
  * Checks put options and throws a TypeError/RangeError that names the option and the value.
  * `where` prefixes the names, as in `defaults.ttr`.
  */
-export function validatePutOptions(options: PutOptions | undefined, where = ''): void {
+export function validatePutOptions(options: PutOptions | undefined, where = '', known: ReadonlySet<string> = PUT_KEYS): void {
   if (options === undefined) return;
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`${where || 'options'}\` to be an object, got ${options === null ? 'null' : typeof options}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      const hint = SUGGEST[key] ? `; did you mean \`${SUGGEST[key]}\`?` : `; expected ${[...KNOWN].map((k) => `\`${k}\``).join(', ')}`;
-      throw new TypeError(`Unknown option \`${where}${key}\`${hint}`);
-    }
-  }
+  assertKnownKeys(options, where, known);
   if (options.priority !== undefined) assertPriority(options.priority, `${where}priority`);
   if (options.delay !== undefined) assertSeconds(options.delay, `${where}delay`);
   if (options.ttr !== undefined) assertTtr(options.ttr, `${where}ttr`);
+}
+
+function assertKnownKeys(options: object, where: string, known: ReadonlySet<string>): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(
+      `Expected \`${where.replace(/\.$/, '') || 'options'}\` to be an object, got ${options === null ? 'null' : typeof options}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      const hint = SUGGEST[key] ? `; did you mean \`${SUGGEST[key]}\`?` : `; expected ${[...known].map((k) => `\`${k}\``).join(', ')}`;
+      throw new TypeError(`Unknown option \`${where}${key}\`${hint}`);
+    }
+  }
+}
+
+/** Checks `queue.task(tube, options)`: put options plus name, retries, backoff and timeoutMs. */
+export function validateTaskOptions(options: TaskOptions | undefined): void {
+  if (options === undefined) return;
+  validatePutOptions(options, '', TASK_KEYS);
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(options.name)}\``);
+  }
+  if (options.retries !== undefined) assertInteger(options.retries, 'retries', 0, 1_000_000);
+  if (options.timeoutMs !== undefined) assertInteger(options.timeoutMs, 'timeoutMs', 1, 2_147_483_647);
+  const { backoff } = options;
+  if (backoff !== undefined) {
+    assertKnownKeys(backoff, 'backoff.', BACKOFF_KEYS);
+    if (backoff.type !== undefined && backoff.type !== 'fixed' && backoff.type !== 'exponential') {
+      throw new TypeError(`Expected \`backoff.type\` to be 'fixed' or 'exponential', got \`${String(backoff.type)}\``);
+    }
+    if (backoff.delaySeconds !== undefined) assertSeconds(backoff.delaySeconds, 'backoff.delaySeconds');
+    if (backoff.maxDelaySeconds !== undefined) assertSeconds(backoff.maxDelaySeconds, 'backoff.maxDelaySeconds');
+    if (backoff.jitter !== undefined && typeof backoff.jitter !== 'boolean') {
+      throw new TypeError(`Expected \`backoff.jitter\` to be a boolean, got ${typeof backoff.jitter}`);
+    }
+  }
 }
 
 /** Chooses each field from the first layer that sets it (call, task, queue), then {@link PUT_DEFAULTS}. */

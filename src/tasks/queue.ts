@@ -4,8 +4,7 @@
  * next put. Never a connection per put: that costs a TCP handshake and a `stats` round trip each time.
  */
 import { resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
-import { BeanstalkConnection } from '../beanstalk/connection.js';
-import type { Beanstalk } from '../beanstalk/types.js';
+import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import { assertBodySize } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -13,7 +12,7 @@ import { createTaskDecorator } from './decorator.js';
 import { getTaskMetadata } from './metadata.js';
 import { resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
-import type { PutArgs, PutOptions, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+import type { PutArgs, PutOptions, TaskContext, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
 /** Options of {@link JobQueue}. */
 export interface JobQueueOptions {
@@ -33,12 +32,12 @@ export interface JobQueueOptions {
    */
   readonly inline?: boolean;
   /**
-   * How long a put waits for the TCP connection before rejecting with ConnectionError.
+   * How long a put waits for an unreachable server (retrying) before rejecting with ConnectionError.
    * @defaultValue 10000
    */
   readonly connectTimeoutMs?: number;
   /** Opens connections; replace it to test without a server. @defaultValue BeanstalkConnection.connect */
-  readonly connect?: (address: ServerAddress, options: { connectTimeoutMs: number }) => Promise<Beanstalk>;
+  readonly connect?: ConnectFunction;
 }
 
 /** beanstalkd's default `max-job-size` (`-z`), the limit inline mode checks bodies against. */
@@ -50,22 +49,25 @@ export class JobQueue {
   readonly inline: boolean;
   /** The server this queue puts to. */
   readonly address: ServerAddress;
-  readonly #options: JobQueueOptions;
   readonly #defaults: PutOptions | undefined;
   #logger: Logger | undefined;
-  #connection: Beanstalk | undefined;
-  #connecting: Promise<Beanstalk> | undefined;
+  readonly #connection: LazyConnection;
   #closed = false;
   #inlineIds = 0;
 
   constructor(options: JobQueueOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected JobQueue options to be an object');
     validatePutOptions(options.defaults, 'defaults.');
-    this.#options = options;
     this.#defaults = options.defaults;
     this.#logger = options.logger;
     this.address = resolveServerAddress(options.url);
     this.inline = options.inline ?? process.env.BSWORKER_INLINE === '1';
+    this.#connection = new LazyConnection({
+      address: this.address,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      connect: options.connect,
+      onRetry: (error, delayMs) => this.#log().warn({ err: error, delayMs }, 'beanstalkd unreachable; the put waits and retries'),
+    });
   }
 
   /**
@@ -101,7 +103,7 @@ export class JobQueue {
     const body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
     if (this.inline) return this.#runInline(metadata, body);
 
-    const connection = this.#connection !== undefined && !this.#connection.isClosed ? this.#connection : await this.#connect();
+    const connection = this.#connection.current ?? (await this.#connection.get());
     if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
     return connection.putInTube(metadata.tube, body, params);
   }
@@ -109,45 +111,31 @@ export class JobQueue {
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    const connection = this.#connection ?? (await this.#connecting?.catch(() => undefined));
-    this.#connection = undefined;
-    await connection?.quit();
-  }
-
-  #connect(): Promise<Beanstalk> {
-    // Concurrent puts during a (re)connect share one attempt.
-    this.#connecting ??= (async () => {
-      const connect = this.#options.connect ?? BeanstalkConnection.connect;
-      // Yield first: a connect that throws synchronously must not run `finally` before `??=` assigns,
-      // or the failed attempt would stay cached and every later put would get its error.
-      await undefined;
-      try {
-        const connection = await connect(this.address, { connectTimeoutMs: this.#options.connectTimeoutMs ?? 10_000 });
-        if (this.#closed) {
-          await connection.quit();
-          throw new Error('This JobQueue is closed; create a new one to put more jobs');
-        }
-        this.#connection = connection;
-        this.#log().debug({ server: `${this.address.host}:${this.address.port}` }, 'producer connected');
-        return connection;
-      } finally {
-        this.#connecting = undefined;
-      }
-    })();
-    return this.#connecting;
+    await this.#connection.close();
   }
 
   async #runInline(metadata: TaskMetadata, body: Buffer): Promise<string> {
-    // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
     // The size a default server would accept, so a put that passes in tests does not fail in production.
     assertBodySize(body, DEFAULT_MAX_JOB_SIZE);
+    // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
     const decoded = decodeEnvelope(body);
     if (!decoded.ok) throw new Error(`inline put: ${decoded.message}`);
     const task = findTask(metadata.tube, metadata.name);
     if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);
     this.#inlineIds += 1;
-    await task.run(decoded.envelope.kwargs);
-    return `inline-${this.#inlineIds}`;
+    const jobId = `inline-${this.#inlineIds}`;
+    const context: TaskContext = {
+      jobId,
+      tube: metadata.tube,
+      name: metadata.name,
+      attempt: 1,
+      kicks: 0,
+      signal: new AbortController().signal,
+      logger: this.#log().child({ tube: metadata.tube, jobId, task: metadata.name }),
+      touch: async () => {},
+    };
+    await task.run(decoded.envelope.kwargs, context);
+    return jobId;
   }
 
   #log(): Logger {

@@ -5,7 +5,7 @@
  * nothing. The maps hang off `globalThis` under a `Symbol.for` key so that two copies of bsworker in one
  * process (a worker built from one, jobs importing the other) still share one registry.
  */
-import type { TaskOptions } from './types.js';
+import type { TaskContext, TaskOptions } from './types.js';
 
 /** One registered task, as the worker sees it. */
 export interface RegisteredTask {
@@ -14,8 +14,8 @@ export interface RegisteredTask {
   /** The function as the user wrote it. */
   readonly fn: (...args: never[]) => unknown;
   readonly options: TaskOptions;
-  /** Calls the task with its `this` (the class, for a static method) and `kwargs`. */
-  run(kwargs: Record<string, unknown>): unknown;
+  /** Calls the task with its `this` (the class, for a static method), `kwargs` and the worker's context. */
+  run(kwargs: Record<string, unknown>, context?: TaskContext): unknown;
 }
 
 type Registry = Map<string, Map<string, RegisteredTask>>;

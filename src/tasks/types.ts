@@ -1,11 +1,34 @@
 /** Types shared by the decorator, the Putter and the JobQueue. */
 
+import type { Logger } from '../logging/logger.js';
+
 /**
- * A task: a function of one keyword-arguments object. Its return value is ignored by the worker; a throw
- * or a rejection marks the job as failed.
+ * What a task receives as its second argument when a worker runs it. (Called inline, a task gets none.)
+ */
+export interface TaskContext {
+  readonly jobId: string;
+  /** The tube the job was reserved from. */
+  readonly tube: string;
+  /** The task's registered name. */
+  readonly name: string;
+  /** 1 on the first run; grows with each retry (counted from beanstalkd's `releases`). */
+  readonly attempt: number;
+  /** How many times the job has been kicked. */
+  readonly kicks: number;
+  /** Aborts when `timeoutMs` runs out and on a forced stop: pass it to fetch, streams, child processes. */
+  readonly signal: AbortSignal;
+  /** The job's child logger, with `{ tube, jobId, task }`. */
+  readonly logger: Logger;
+  /** Resets the job's TTR now. The worker already does this about every TTR/2 while the task runs. */
+  touch(): Promise<void>;
+}
+
+/**
+ * A task: a function of one keyword-arguments object (and, in a worker, a {@link TaskContext}). Its
+ * return value is ignored by the worker; a throw or a rejection marks the job as failed.
  */
 // biome-ignore lint/suspicious/noExplicitAny: `any` lets every parameter type fit; KwargsOf<F> recovers it.
-export type TaskFunction = (kwargs: any) => unknown;
+export type TaskFunction = (kwargs: any, context?: any) => unknown;
 
 /** The kwargs type of a task that takes none. */
 export type EmptyKwargs = Record<string, never>;
@@ -33,8 +56,45 @@ export interface PutOptions {
   readonly ttr?: number;
 }
 
+/** How long to wait before each retry. */
+export interface BackoffOptions {
+  /**
+   * `fixed`: always `delaySeconds`. `exponential`: `delaySeconds * 2^(attempt-1)`, capped.
+   * @defaultValue 'exponential'
+   */
+  readonly type?: 'fixed' | 'exponential';
+  /**
+   * The first delay, in seconds.
+   * @defaultValue 1
+   */
+  readonly delaySeconds?: number;
+  /**
+   * The longest delay, in seconds.
+   * @defaultValue 3600
+   */
+  readonly maxDelaySeconds?: number;
+  /**
+   * Spread each delay randomly over 50-100% of its value, so that jobs that failed together do not all
+   * come back together.
+   * @defaultValue true
+   */
+  readonly jitter?: boolean;
+}
+
 /** Options of `queue.task(tube, options)`. */
 export interface TaskOptions extends PutOptions {
+  /**
+   * How many times a failed job is retried (released with a delay) before it is buried.
+   * @defaultValue 0
+   */
+  readonly retries?: number;
+  /** The delay before each retry. @defaultValue exponential from 1 s, capped at 1 h, with jitter */
+  readonly backoff?: BackoffOptions;
+  /**
+   * Fail the job when the task runs longer than this; its `signal` aborts at that moment.
+   * @defaultValue no limit
+   */
+  readonly timeoutMs?: number;
   /**
    * The name jobs use to find this task (`func_name` on the wire). Needed for anonymous functions, and
    * worth setting when a bundler or minifier renames functions.
@@ -51,8 +111,12 @@ export type PutArgs<F extends TaskFunction> =
  * What `queue.task(tube)(fn)` returns. Calling it runs the function here and now; `.put()` sends the
  * call to beanstalkd and resolves to the job id.
  */
+/** The arguments of calling a Putter inline: a worker's context, if the task takes one, is optional. */
+export type InlineArgs<F extends TaskFunction> =
+  Parameters<F> extends [infer K, infer C, ...unknown[]] ? [kwargs: K, context?: C] : Parameters<F>;
+
 export interface Putter<F extends TaskFunction> {
-  (...args: Parameters<F>): ReturnType<F>;
+  (...args: InlineArgs<F>): ReturnType<F>;
   /** Puts a job that will run this task with `kwargs` in a worker; resolves to the job id. */
   put(...args: PutArgs<F>): Promise<string>;
   /** The tube the task is registered in. */

@@ -11,31 +11,33 @@ export interface JobEvent {
 }
 
 /** Why a job was buried. */
-export type BuryReason = 'failed' | 'undecodable' | 'unregistered';
+export type BuryReason = 'failed' | 'undecodable' | 'unregistered' | 'crashed';
 
 /** Why a job was deleted. */
-export type DeleteReason = 'completed' | 'max-kicks';
+export type DeleteReason = 'completed' | 'max-kicks' | 'dead-letter';
 
 /** How a stop ended. */
 export interface StopResult {
-  /** False when a job had to be given back, or when the worker stopped on a fatal error. */
+  /** False when a running job had to be given back. */
   readonly graceful: boolean;
   /** Jobs that were running and went back to ready because the stop could not wait for them. */
   readonly releasedJobIds: readonly string[];
-  /** The error that stopped the worker, when it was not asked to stop. */
-  readonly error?: Error;
 }
 
 /** Event names and their arguments. */
 export interface WorkerEvents {
   'job:reserved': [JobEvent];
   'job:completed': [JobEvent & { readonly durationMs: number }];
-  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number }];
+  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number }];
   'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string }];
-  'job:deleted': [JobEvent & { readonly reason: DeleteReason }];
-  'job:released': [JobEvent & { readonly reason: 'stop' }];
+  /** `body` is set when the job failed for good (reason `max-kicks` or `dead-letter`). */
+  'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
+  /** `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. */
+  'job:released': [JobEvent & { readonly reason: 'retry' | 'stop'; readonly delaySeconds?: number }];
   'job:overrun': [JobEvent & { readonly command: string }];
   'worker:error': [Error];
+  /** A slot got its connection back after a loss; `attempts` counts the tries it took. */
+  'worker:reconnected': [{ readonly slot: number; readonly attempts: number }];
   'worker:stopped': [StopResult];
 }
 

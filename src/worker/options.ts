@@ -1,6 +1,5 @@
 /** Worker options: one type, one set of defaults, one validation. */
-import type { ServerAddress } from '../beanstalk/address.js';
-import type { Beanstalk } from '../beanstalk/types.js';
+import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
 import { assertInteger, assertTubeName, UINT32_MAX } from '../beanstalk/validate.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -37,8 +36,41 @@ export interface WorkerOptions {
    * @defaultValue 10000
    */
   readonly connectTimeoutMs?: number;
-  /** Opens the connection; replace it to test the loop with a fake. @defaultValue BeanstalkConnection.connect */
-  readonly connect?: (address: ServerAddress, options: { connectTimeoutMs: number }) => Promise<Beanstalk>;
+  /**
+   * How many jobs run at once in this process. Each slot has its own connection, because a pending
+   * reserve blocks its connection and a job can only be deleted, released, buried or touched on the
+   * connection that reserved it.
+   * @defaultValue 1
+   */
+  readonly concurrency?: number;
+  /**
+   * Kick the buried jobs of the watched tubes this often, so failures are retried automatically up to
+   * `maxKicks`.
+   * @defaultValue off
+   */
+  readonly kickPeriodSeconds?: number;
+  /**
+   * At the kick bound, put the job (with the failure under `meta.dead_letter`) into this tube instead
+   * of deleting it.
+   * @defaultValue off: the job is deleted and its body logged
+   */
+  readonly deadLetterTube?: string;
+  /**
+   * How many reservations of one job may end without an outcome (its worker died, or a stop gave it
+   * back) before the job is buried instead of run again: a job that crashes every worker that takes it
+   * would otherwise take them down one after another. Each kick allows as many more.
+   * @defaultValue 3
+   */
+  readonly maxCrashes?: number;
+  /**
+   * The first delay before reconnecting after a lost connection; it doubles up to `reconnectMaxMs`.
+   * @defaultValue 100
+   */
+  readonly reconnectMinMs?: number;
+  /** @defaultValue 10000 */
+  readonly reconnectMaxMs?: number;
+  /** Opens connections; replace it to test the loop with a fake. @defaultValue BeanstalkConnection.connect */
+  readonly connect?: ConnectFunction;
 }
 
 /** Every default of {@link WorkerOptions}, in one place. */
@@ -47,6 +79,10 @@ export const WORKER_DEFAULTS = Object.freeze({
   reserveTimeoutSeconds: 1,
   graceMs: 30_000,
   connectTimeoutMs: 10_000,
+  concurrency: 1,
+  maxCrashes: 3,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 10_000,
 });
 
 /** Options with defaults applied and checked. */
@@ -56,6 +92,12 @@ export interface ResolvedWorkerOptions {
   readonly reserveTimeoutSeconds: number;
   readonly graceMs: number;
   readonly connectTimeoutMs: number;
+  readonly concurrency: number;
+  readonly maxCrashes: number;
+  readonly kickPeriodSeconds: number | undefined;
+  readonly deadLetterTube: string | undefined;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
 }
 
 /** Applies {@link WORKER_DEFAULTS} and throws a TypeError/RangeError naming any bad option. */
@@ -74,10 +116,29 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
     reserveTimeoutSeconds: options.reserveTimeoutSeconds ?? WORKER_DEFAULTS.reserveTimeoutSeconds,
     graceMs: options.graceMs ?? WORKER_DEFAULTS.graceMs,
     connectTimeoutMs: options.connectTimeoutMs ?? WORKER_DEFAULTS.connectTimeoutMs,
+    concurrency: options.concurrency ?? WORKER_DEFAULTS.concurrency,
+    maxCrashes: options.maxCrashes ?? WORKER_DEFAULTS.maxCrashes,
+    kickPeriodSeconds: options.kickPeriodSeconds,
+    deadLetterTube: options.deadLetterTube,
+    reconnectMinMs: options.reconnectMinMs ?? WORKER_DEFAULTS.reconnectMinMs,
+    reconnectMaxMs: options.reconnectMaxMs ?? WORKER_DEFAULTS.reconnectMaxMs,
   };
   assertInteger(resolved.maxKicks, 'maxKicks', 0, UINT32_MAX);
   assertInteger(resolved.reserveTimeoutSeconds, 'reserveTimeoutSeconds', 0, 3_600);
   assertInteger(resolved.graceMs, 'graceMs', 0, 2_147_483_647);
   assertInteger(resolved.connectTimeoutMs, 'connectTimeoutMs', 1, 2_147_483_647);
+  assertInteger(resolved.concurrency, 'concurrency', 1, 1_000);
+  assertInteger(resolved.maxCrashes, 'maxCrashes', 1, 1_000_000);
+  if (resolved.kickPeriodSeconds !== undefined) assertInteger(resolved.kickPeriodSeconds, 'kickPeriodSeconds', 1, 86_400);
+  if (resolved.deadLetterTube !== undefined) {
+    assertTubeName(resolved.deadLetterTube, 'deadLetterTube');
+    if (resolved.tubes.includes(resolved.deadLetterTube)) {
+      throw new RangeError(
+        `Expected \`deadLetterTube\` not to be a watched tube, got \`${resolved.deadLetterTube}\`: its jobs would be run again`,
+      );
+    }
+  }
+  assertInteger(resolved.reconnectMinMs, 'reconnectMinMs', 1, 600_000);
+  assertInteger(resolved.reconnectMaxMs, 'reconnectMaxMs', resolved.reconnectMinMs, 600_000);
   return resolved;
 }

@@ -1,167 +1,258 @@
 /**
- * What happens to one reserved job. Every path ends the reservation in exactly one way: delete, bury,
- * or (when a stop cannot wait) release by closing the connection. Nothing here throws: a bad job, a
- * failing task or a lost connection is logged, never allowed to stop the worker.
+ * What happens to one reserved job. Every path ends the reservation in exactly one way: delete, release
+ * (a retry), bury, or, when a stop cannot wait, a closed connection that gives the job back. Nothing
+ * here throws: a bad job, a failing task or a lost connection is logged and never stops the worker.
  */
 import { performance } from 'node:perf_hooks';
 import { ConnectionError, NotFoundError } from '../beanstalk/errors.js';
 import type { Beanstalk, JobStats, ReservedJob } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type Logger, toError } from '../logging/logger.js';
-import { findTask } from '../tasks/registry.js';
+import { UnrecoverableError } from '../tasks/errors.js';
+import { findTask, type RegisteredTask } from '../tasks/registry.js';
+import type { TaskContext } from '../tasks/types.js';
+import { retryDelaySeconds } from './backoff.js';
+import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, JobEvent, WorkerEvents } from './events.js';
+import { keepAlive } from './keep-alive.js';
 
 /** What {@link processJob} needs from its worker. */
 export interface JobContext {
-  readonly connection: Beanstalk;
   readonly logger: Logger;
   readonly maxKicks: number;
-  readonly watchedTubes: ReadonlySet<string>;
+  /** See WorkerOptions.maxCrashes. */
+  readonly maxCrashes: number;
+  /** Moves a job that reached the kick bound to the dead-letter tube; undefined when there is none. */
+  readonly deadLetter: ((body: Buffer, info: DeadLetterInfo) => Promise<void>) | undefined;
   emit<K extends keyof WorkerEvents & string>(event: K, ...args: WorkerEvents[K]): void;
 }
 
-/** A job being processed. The worker sets `released` when a forced stop gives the job back. */
+/** A job being processed. A forced stop sets `released` and aborts `controller`. */
 export interface InFlightJob {
   readonly id: string;
   released: boolean;
-  /** Tube and task, once the body has been decoded. */
+  /** Tube and task, once known. */
   event?: JobEvent;
+  readonly controller: AbortController;
 }
 
-/** Runs one reserved job to its end. Resolves when the job is deleted, buried or given back. */
-export async function processJob(ctx: JobContext, job: ReservedJob, inFlight: InFlightJob): Promise<void> {
+/** The error a task's run ends with when its `timeoutMs` runs out. */
+export class TaskTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the task ran longer than its timeoutMs (${timeoutMs} ms)`);
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+/**
+ * Runs one reserved job to its end on `connection`, the connection that reserved it (delete, release,
+ * bury and touch work only there). Resolves when the job is settled or given back.
+ */
+export async function processJob(ctx: JobContext, connection: Beanstalk, job: ReservedJob, inFlight: InFlightJob): Promise<void> {
+  // One round trip before running: the reserve reply does not say which tube the job came from, and the
+  // counters give the attempt, the kick count, the priority to keep on a bury and the TTR to keep alive.
+  let stats: JobStats | null;
+  try {
+    stats = await connection.statsJob(job.id);
+  } catch (error) {
+    // A lost connection has already given the job back; anything else leaves it reserved until its TTR.
+    ctx.logger.error({ err: error, jobId: job.id }, 'stats-job failed; the job goes back to ready when its TTR runs out');
+    return;
+  }
+  if (!stats) {
+    ctx.logger.warn({ jobId: job.id }, 'the job vanished before it could run (deleted by someone else?)');
+    return;
+  }
+  const { tube } = stats;
   const decoded = decodeEnvelope(job.body);
-  if (!decoded.ok) {
-    const stats = await statsOrNull(ctx, job.id);
-    const log = ctx.logger.child({ tube: stats?.tube, jobId: job.id });
-    await bury(ctx, log, inFlight, stats, { jobId: job.id, tube: stats?.tube, task: undefined }, 'undecodable', decoded.message, job.body);
-    return;
-  }
-
-  const { envelope } = decoded;
-  // reserve does not say which tube a job came from. Watching one tube, we know; otherwise the body's
-  // `tube` is trusted when it names a watched tube (no round trip on the success path), and stats-job
-  // is asked only when it does not. See "Which tube a job came from" in the README.
-  let stats: JobStats | null | undefined;
-  let tube = ctx.watchedTubes.size === 1 ? ctx.watchedTubes.values().next().value : undefined;
-  if (tube === undefined && envelope.tube !== undefined && ctx.watchedTubes.has(envelope.tube)) tube = envelope.tube;
-  if (tube === undefined) {
-    stats = await statsOrNull(ctx, job.id);
-    tube = stats?.tube;
-  }
-  const event: JobEvent = { jobId: job.id, tube, task: envelope.func_name };
+  const task = decoded.ok ? findTask(tube, decoded.envelope.func_name) : undefined;
+  const event: JobEvent = { jobId: job.id, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
   inFlight.event = event;
-  const log = ctx.logger.child({ tube, jobId: job.id, task: envelope.func_name });
+  const log = ctx.logger.child({ tube, jobId: job.id, task: event.task });
+  const end = new Ending(ctx, connection, log, event, stats, inFlight);
 
-  const task = tube === undefined ? undefined : findTask(tube, envelope.func_name);
+  if (!decoded.ok) return end.bury('undecodable', decoded.message, job.body);
   if (!task) {
-    const detail = `no task named ${JSON.stringify(envelope.func_name)} is registered in tube ${JSON.stringify(tube)}`;
-    stats ??= await statsOrNull(ctx, job.id);
-    await bury(ctx, log, inFlight, stats, event, 'unregistered', detail, job.body);
-    return;
+    return end.bury(
+      'unregistered',
+      `no task named ${JSON.stringify(decoded.envelope.func_name)} is registered in tube ${JSON.stringify(tube)}`,
+      job.body,
+    );
+  }
+
+  // Reservations that ended with no delete, release, bury or TTR timeout: the worker holding the job
+  // died (or a stop gave it back). Past the limit the job is taken for the cause and parked.
+  const abandoned = stats.reserves - 1 - stats.releases - stats.buries - stats.timeouts;
+  if (abandoned >= ctx.maxCrashes * (stats.kicks + 1)) {
+    return end.bury(
+      'crashed',
+      `reserved ${stats.reserves} times, ${abandoned} of them ended without a result (the worker died or was stopped); kick it to try again`,
+      job.body,
+    );
   }
 
   ctx.emit('job:reserved', event);
-  log.debug('job started');
+  log.debug({ attempt: stats.releases + 1, kicks: stats.kicks }, 'job started');
   const started = performance.now();
-  let failure: Error | undefined;
-  try {
-    await task.run(envelope.kwargs);
-  } catch (thrown) {
-    failure = toError(thrown);
-  }
+  const failure = await runTask(task, decoded.envelope.kwargs, connection, log, stats, inFlight);
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (inFlight.released) {
-    log.warn({ durationMs, err: failure }, 'job finished after the worker gave it back; beanstalkd will run it again');
+    log.warn({ durationMs, err: failure }, 'the job was given back to beanstalkd when the worker stopped; it will run again');
     return;
   }
-
   if (!failure) {
     ctx.emit('job:completed', { ...event, durationMs });
-    if (await settle(ctx, log, event, 'delete', () => ctx.connection.delete(job.id))) {
+    if (await end.settle('delete', () => connection.delete(job.id))) {
       log.info({ durationMs }, 'job completed');
       ctx.emit('job:deleted', { ...event, reason: 'completed' });
     }
     return;
   }
 
-  // The kick count decides between bury (an operator or auto-kick may retry it) and delete (done trying).
-  // Read only on failure, so the success path costs one round trip: the delete.
-  const failedStats = await statsOrNull(ctx, job.id);
-  const kicks = failedStats?.kicks ?? 0;
-  ctx.emit('job:failed', { ...event, error: failure, kicks });
-  if (!failedStats) {
-    log.warn({ err: failure, durationMs }, 'job failed, and is no longer reserved by this worker (TTR ran out?)');
+  const attempt = stats.releases + 1;
+  ctx.emit('job:failed', { ...event, error: failure, kicks: stats.kicks, attempt });
+  const retries = task.options.retries ?? 0;
+  if (!(failure instanceof UnrecoverableError) && stats.releases < retries) {
+    const delaySeconds = retryDelaySeconds(task.options.backoff, attempt);
+    if (await end.settle('release', () => connection.release(job.id, stats.priority, delaySeconds))) {
+      log.warn(
+        { err: failure, durationMs, attempt, retries, delaySeconds },
+        `job failed; retry ${attempt} of ${retries} in ${delaySeconds} s`,
+      );
+      ctx.emit('job:released', { ...event, reason: 'retry', delaySeconds });
+    }
     return;
   }
-  if (kicks < ctx.maxKicks) {
-    await bury(ctx, log, inFlight, failedStats, event, 'failed', failure.message, undefined, {
-      err: failure,
-      durationMs,
-      maxKicks: ctx.maxKicks,
-    });
-    return;
-  }
-  if (await settle(ctx, log, event, 'delete', () => ctx.connection.delete(job.id))) {
-    log.error(
-      { err: failure, durationMs, kicks, maxKicks: ctx.maxKicks, body: job.body.toString('utf8') },
-      `job failed after ${kicks} kick(s); deleted, its body is in this line`,
-    );
-    ctx.emit('job:deleted', { ...event, reason: 'max-kicks' });
-  }
-}
-
-async function bury(
-  ctx: JobContext,
-  log: Logger,
-  inFlight: InFlightJob,
-  stats: JobStats | null | undefined,
-  event: JobEvent,
-  reason: BuryReason,
-  detail: string,
-  body?: Buffer,
-  fields?: Record<string, unknown>,
-): Promise<void> {
-  if (inFlight.released) return;
-  // Keep the job's own priority; a job we cannot see any more is not ours to bury.
-  if (!stats) {
-    log.warn({ reason, detail }, 'job could not be buried: it is no longer reserved by this worker');
-    return;
-  }
-  if (await settle(ctx, log, event, 'bury', () => ctx.connection.bury(event.jobId, stats.priority))) {
-    // One line per outcome: a failure's error and its bury are reported together.
-    if (reason === 'failed') log.warn({ ...fields, reason, kicks: stats.kicks }, 'job failed; buried');
-    else log.error({ reason, detail, body: body?.toString('utf8') }, `job buried: ${detail}`);
-    ctx.emit('job:buried', { ...event, reason, detail });
-  }
+  if (stats.kicks < ctx.maxKicks)
+    return end.bury('failed', failure.message, undefined, { err: failure, durationMs, attempt, maxKicks: ctx.maxKicks });
+  return end.giveUp(job.body, failure, durationMs);
 }
 
 /**
- * Runs the command that ends a reservation. NOT_FOUND means the TTR ran out and beanstalkd gave the job
- * to someone else: logged as an overrun, not thrown. A lost connection gives the job back on the server.
+ * Runs the task with its context. Resolves to the failure, or undefined on success; never rejects.
+ * Settles early when `timeoutMs` runs out or a forced stop aborts the job: a task that ignores its
+ * signal cannot hold the worker.
  */
-async function settle(ctx: JobContext, log: Logger, event: JobEvent, command: string, run: () => Promise<void>): Promise<boolean> {
+async function runTask(
+  task: RegisteredTask,
+  kwargs: Record<string, unknown>,
+  connection: Beanstalk,
+  log: Logger,
+  stats: JobStats,
+  inFlight: InFlightJob,
+): Promise<Error | undefined> {
+  const { controller } = inFlight;
+  const timeoutMs = task.options.timeoutMs;
+  const touch = (): Promise<void> => connection.touch(inFlight.id);
+  const context: TaskContext = {
+    jobId: inFlight.id,
+    tube: stats.tube,
+    name: task.name,
+    attempt: stats.releases + 1,
+    kicks: stats.kicks,
+    signal: controller.signal,
+    logger: log,
+    touch,
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const stopKeepAlive = keepAlive(touch, stats.ttrSeconds, log);
   try {
-    await run();
-    return true;
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      log.warn({ command }, `TTR overrun: ${command} found no job ${event.jobId}; beanstalkd had already handed it out again`);
-      ctx.emit('job:overrun', { ...event, command });
-    } else if (error instanceof ConnectionError) {
-      log.error({ err: error, command }, `${command} failed: connection lost; beanstalkd puts the job back to ready`);
-    } else {
-      log.error({ err: error, command }, `${command} failed`);
-    }
-    return false;
+    const stopped = new Promise<Error>((resolve) => {
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      }
+      const onAbort = (): void => resolve(toError(controller.signal.reason));
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const ran = (async () => {
+      await task.run(kwargs, context);
+    })().then(
+      () => undefined,
+      (thrown: unknown) => toError(thrown),
+    );
+    return await Promise.race([ran, stopped]);
+  } finally {
+    clearTimeout(timer);
+    stopKeepAlive();
   }
 }
 
-async function statsOrNull(ctx: JobContext, id: string): Promise<JobStats | null> {
-  try {
-    return await ctx.connection.statsJob(id);
-  } catch (error) {
-    ctx.logger.warn({ err: error, jobId: id }, 'stats-job failed');
-    return null;
+/** The ways a reservation ends, sharing the job's logger, event and stats. */
+class Ending {
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly connection: Beanstalk,
+    private readonly log: Logger,
+    private readonly event: JobEvent,
+    private readonly stats: JobStats,
+    private readonly inFlight: InFlightJob,
+  ) {}
+
+  /** Buries the job, keeping its priority. */
+  async bury(reason: BuryReason, detail: string, body?: Buffer, fields?: Record<string, unknown>): Promise<void> {
+    if (this.inFlight.released) return;
+    if (await this.settle('bury', () => this.connection.bury(this.event.jobId, this.stats.priority))) {
+      // One line per outcome: a failure's error and its bury are reported together.
+      if (reason === 'failed') this.log.warn({ ...fields, reason, kicks: this.stats.kicks }, 'job failed; buried');
+      else this.log.error({ reason, detail, body: body?.toString('utf8') }, `job buried: ${detail}`);
+      this.ctx.emit('job:buried', { ...this.event, reason, detail });
+    }
+  }
+
+  /**
+   * The kick bound is reached: move the job to the dead-letter tube, or delete it with its body logged.
+   * When the dead-letter put fails the job is buried instead: it is never lost.
+   */
+  async giveUp(body: Buffer, failure: Error, durationMs: number): Promise<void> {
+    const { kicks } = this.stats;
+    if (this.ctx.deadLetter) {
+      try {
+        await this.ctx.deadLetter(body, {
+          error: failure,
+          tube: this.event.tube ?? '',
+          jobId: this.event.jobId,
+          attempts: this.stats.releases + 1,
+          kicks,
+        });
+      } catch (error) {
+        this.log.error({ err: error }, 'could not put the job into the dead-letter tube; burying it instead');
+        return this.bury('failed', failure.message, undefined, { err: failure, durationMs });
+      }
+    }
+    if (await this.settle('delete', () => this.connection.delete(this.event.jobId))) {
+      const where = this.ctx.deadLetter ? 'moved to the dead-letter tube' : 'deleted, its body is in this line';
+      this.log.error(
+        { err: failure, durationMs, kicks, maxKicks: this.ctx.maxKicks, body: body.toString('utf8') },
+        `job failed after ${kicks} kick(s); ${where}`,
+      );
+      this.ctx.emit('job:deleted', {
+        ...this.event,
+        reason: this.ctx.deadLetter ? 'dead-letter' : 'max-kicks',
+        body: body.toString('utf8'),
+      });
+    }
+  }
+
+  /**
+   * Runs the command that ends a reservation. NOT_FOUND means the TTR ran out and beanstalkd gave the job
+   * to someone else: logged as an overrun, not thrown. A lost connection gives the job back on the server.
+   */
+  async settle(command: string, run: () => Promise<void>): Promise<boolean> {
+    if (this.inFlight.released) return false;
+    try {
+      await run();
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        this.log.warn({ command }, `TTR overrun: ${command} found no job ${this.event.jobId}; beanstalkd had already handed it out again`);
+        this.ctx.emit('job:overrun', { ...this.event, command });
+      } else if (error instanceof ConnectionError) {
+        this.log.error({ err: error, command }, `${command} failed: connection lost; beanstalkd puts the job back to ready`);
+      } else {
+        this.log.error({ err: error, command }, `${command} failed`);
+      }
+      return false;
+    }
   }
 }

@@ -1,17 +1,21 @@
 /**
- * The worker loop: reserve, run, end the reservation, again, until stopped.
+ * The Worker: `concurrency` slots, each reserving and running one job at a time on its own connection,
+ * plus an optional auto-kicker and dead-letter tube on a shared control connection.
  *
  * States: idle -> starting -> running -> stopping -> stopped. A Worker runs once; make a new one to run
  * again. Signal handling belongs to the CLI, not here.
  */
 import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
-import { ConnectionError, DeadlineSoonError } from '../beanstalk/errors.js';
-import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
+import { LazyConnection } from '../beanstalk/lazy-connection.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
+import { PUT_DEFAULTS } from '../tasks/put-options.js';
+import { startAutoKick } from './auto-kick.js';
+import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
-import { type InFlightJob, type JobContext, processJob } from './process-job.js';
+import type { JobContext } from './process-job.js';
+import { Slot } from './slot.js';
 
 /** Where a Worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -19,8 +23,8 @@ export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stoppe
 /** Options of {@link Worker.stop}. */
 export interface StopOptions {
   /**
-   * Give the running job back to beanstalkd at once (ready again, no TTR wait) instead of waiting for
-   * it. Calling `stop({ force: true })` during a graceful stop escalates it.
+   * Give running jobs back to beanstalkd at once (ready again, no TTR wait), aborting their signals,
+   * instead of waiting for them. Calling `stop({ force: true })` during a graceful stop escalates it.
    * @defaultValue false
    */
   readonly force?: boolean;
@@ -30,25 +34,46 @@ export interface StopOptions {
 export class Worker extends SafeEmitter<WorkerEvents> {
   readonly address: ServerAddress;
   readonly #options: ResolvedWorkerOptions;
-  readonly #connect: NonNullable<WorkerOptions['connect']>;
   readonly #logger: Logger;
+  readonly #slots: Slot[];
+  readonly #control: LazyConnection;
+  readonly #kicker: LazyConnection;
+  readonly #stopping = new AbortController();
+  readonly #forced = new AbortController();
   #state: WorkerState = 'idle';
-  #connection: Beanstalk | undefined;
-  #loop: Promise<void> | undefined;
-  #current: { job: InFlightJob; done: Promise<void> } | undefined;
-  #stopping: Promise<StopResult> | undefined;
-  #forceStop: (() => void) | undefined;
-  readonly #forced: Promise<void>;
+  #stopped: Promise<StopResult> | undefined;
+  #stopAutoKick: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
     super();
     this.#options = validateWorkerOptions(options);
     this.address = resolveServerAddress(options.url);
-    this.#connect = options.connect ?? BeanstalkConnection.connect;
     this.#logger = options.logger ?? createLogger();
-    this.#forced = new Promise((resolve) => {
-      this.#forceStop = resolve;
-    });
+    const connect = options.connect ?? BeanstalkConnection.connect;
+    // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: its
+    // `use` + `kick` pair must not have a dead-letter put switch the tube in between.
+    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
+    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
+    const job: JobContext = {
+      logger: this.#logger,
+      maxKicks: this.#options.maxKicks,
+      maxCrashes: this.#options.maxCrashes,
+      deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
+      emit: (event, ...args) => this.emitSafely(event, ...args),
+    };
+    this.#slots = Array.from(
+      { length: this.#options.concurrency },
+      (_, index) =>
+        new Slot({
+          index,
+          options: this.#options,
+          address: this.address,
+          connect,
+          logger: this.#logger,
+          job,
+          stopping: this.#stopping.signal,
+        }),
+    );
   }
 
   /** The current state. */
@@ -62,112 +87,80 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   }
 
   /**
-   * Connects, watches the tubes (and ignores `default` unless it is one of them), and starts the loop.
-   * Resolves once jobs are being reserved; rejects with ConnectionError when the server is unreachable.
+   * Opens one connection per slot, watches the tubes (ignoring `default` unless it is one of them) and
+   * starts reserving. Rejects with ConnectionError when the server is unreachable at start; after that,
+   * a lost connection is reconnected, not fatal.
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`Worker.start(): the worker is ${this.#state}; a Worker runs once, create a new one`);
     this.#state = 'starting';
-    const { tubes } = this.#options;
-    let connection: Beanstalk | undefined;
-    try {
-      connection = await this.#connect(this.address, { connectTimeoutMs: this.#options.connectTimeoutMs });
-      for (const tube of tubes) await connection.watch(tube);
-      if (!tubes.includes('default')) await connection.ignore('default');
-    } catch (error) {
-      await connection?.quit().catch(() => undefined);
+    const opened = await Promise.allSettled(this.#slots.map((slot) => slot.open()));
+    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed || this.#stopping.signal.aborted) {
+      await Promise.all(this.#slots.map((slot) => slot.close()));
       this.#state = 'stopped';
-      throw error;
-    }
-    this.#connection = connection;
-    if (this.#stopping) {
-      // stop() was called while we were connecting.
-      await connection.quit();
+      if (failed) throw failed.reason;
       return;
     }
     this.#state = 'running';
-    this.#logger.info({ tubes, server: formatAddress(this.address), maxKicks: this.#options.maxKicks }, 'worker started');
-    this.#loop = this.#run(connection);
+    for (const slot of this.#slots) slot.run();
+    const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
+    if (kickPeriodSeconds !== undefined) {
+      this.#stopAutoKick = startAutoKick({ control: this.#kicker, tubes, periodSeconds: kickPeriodSeconds, logger: this.#logger });
+    }
+    this.#logger.info(
+      { tubes, server: formatAddress(this.address), concurrency, maxKicks, kickPeriodSeconds, deadLetterTube },
+      'worker started',
+    );
   }
 
   /**
-   * Stops the worker: no new reservations, the running job gets up to `graceMs` to finish (then it is
-   * given back to beanstalkd), and the connection is closed. Idempotent: every call returns the same
-   * promise. `{ force: true }` gives the running job back at once.
+   * Stops the worker: no new reservations; running jobs get up to `graceMs` to finish, then their
+   * signals abort and they are given back to beanstalkd; connections close. Idempotent: every call
+   * returns the same promise. `{ force: true }` gives running jobs back at once.
    */
   stop(options: StopOptions = {}): Promise<StopResult> {
-    this.#stopping ??= this.#finishing();
-    if (options.force) this.#forceStop?.();
-    return this.#stopping;
+    this.#stopped ??= this.#shutdown();
+    if (options.force) this.#forced.abort();
+    return this.#stopped;
   }
 
   protected override onListenerError(error: unknown, event: string): void {
     this.#logger.error({ err: toError(error), event }, 'a worker event listener threw; ignored');
   }
 
-  async #run(connection: Beanstalk): Promise<void> {
-    const context: JobContext = {
-      connection,
-      logger: this.#logger,
-      maxKicks: this.#options.maxKicks,
-      watchedTubes: new Set(this.#options.tubes),
-      emit: (event, ...args) => this.emitSafely(event, ...args),
-    };
-    while (this.#state === 'running') {
-      let job: ReservedJob | null;
-      try {
-        job = await connection.reserve(this.#options.reserveTimeoutSeconds);
-      } catch (error) {
-        if (this.#state !== 'running') break;
-        // One job at a time means this connection holds no other reservation; go round again.
-        if (error instanceof DeadlineSoonError) continue;
-        if (error instanceof ConnectionError) {
-          this.#logger.error({ err: error }, 'lost the connection to beanstalkd; the worker stops');
-          this.emitSafely('worker:error', error);
-          this.#stopping ??= this.#finishing(error);
-          break;
-        }
-        this.#logger.error({ err: error }, 'reserve failed');
-        this.emitSafely('worker:error', toError(error));
-        continue;
-      }
-      // A job reserved while a stop was closing the connection goes back to ready with the socket.
-      if (!job || this.#state !== 'running') continue;
-      const inFlight: InFlightJob = { id: job.id, released: false };
-      // processJob handles its own failures; the catch is a last guard so that a bug there can never
-      // turn into an unhandled rejection that kills the process.
-      const done = processJob(context, job, inFlight).catch((error: unknown) => {
-        this.#logger.error({ err: toError(error), jobId: job.id }, 'processing a job failed unexpectedly');
-        this.emitSafely('worker:error', toError(error));
-      });
-      this.#current = { job: inFlight, done };
-      await done;
-      this.#current = undefined;
-    }
-  }
-
-  async #finishing(fatal?: Error): Promise<StopResult> {
+  async #shutdown(): Promise<StopResult> {
     const wasStarted = this.#state === 'running' || this.#state === 'starting';
     this.#state = 'stopping';
+    this.#stopping.abort();
+    await this.#stopAutoKick?.();
+
+    // Idle slots close now: closing ends a pending reserve at once (a job it may just have reserved goes
+    // back to ready with the socket). Busy slots close once their job is settled or given back.
     const released: string[] = [];
-    const current = this.#current;
-    if (current) {
-      this.#logger.info({ jobId: current.job.id, graceMs: this.#options.graceMs }, 'stopping: waiting for the running job');
+    const busy = this.#slots.filter((slot) => slot.current);
+    await Promise.all(this.#slots.filter((slot) => !slot.current).map((slot) => slot.close()));
+    if (busy.length > 0) {
+      this.#logger.info({ running: busy.length, graceMs: this.#options.graceMs }, 'stopping: waiting for running jobs');
       let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([
-        current.done.then(() => 'done' as const),
-        new Promise<'grace'>((resolve) => {
-          timer = setTimeout(() => resolve('grace'), this.#options.graceMs);
-        }),
-        this.#forced.then(() => 'forced' as const),
-      ]);
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#options.graceMs);
+        // stop({ force: true }) may have come first: a listener added to an aborted signal never fires.
+        if (this.#forced.signal.aborted) resolve();
+        else this.#forced.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await Promise.race([Promise.all(busy.map((slot) => slot.current?.done)), deadline]);
       clearTimeout(timer);
-      if (outcome !== 'done') {
+      for (const slot of busy) {
+        const current = slot.current;
+        if (!current) continue;
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
-        // and without counting a release (which retries are counted from).
+        // and without counting a release (retries are counted from releases).
         current.job.released = true;
         released.push(current.job.id);
-        this.#logger.warn({ jobId: current.job.id, why: outcome }, 'stopping: giving the running job back to beanstalkd');
+        const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
+        current.job.controller.abort(new Error(`the worker is stopping (${why})`));
+        this.#logger.warn({ jobId: current.job.id, why }, 'stopping: giving the running job back to beanstalkd');
         this.emitSafely('job:released', {
           jobId: current.job.id,
           tube: current.job.event?.tube,
@@ -175,28 +168,24 @@ export class Worker extends SafeEmitter<WorkerEvents> {
           reason: 'stop',
         });
       }
+      await Promise.all(busy.map((slot) => slot.close()));
     }
-    // Closing also ends a pending reserve at once; a job it may just have reserved goes back to ready.
-    try {
-      await this.#connection?.quit();
-    } catch (error) {
-      this.#logger.warn({ err: error }, 'closing the connection failed');
-    }
-    // The loop ends by itself once its reserve fails on the closed connection. When a job was given back,
-    // the loop is still awaiting that abandoned task, which may never settle: do not wait for it.
-    if (released.length === 0) {
-      try {
-        await this.#loop;
-      } catch (error) {
-        this.#logger.error({ err: error }, 'the worker loop ended with an error');
-      }
-    }
+    await Promise.all(this.#slots.map((slot) => slot.finished));
+    await Promise.all([this.#control.close(), this.#kicker.close()]);
     this.#state = 'stopped';
-    const result: StopResult = fatal
-      ? { graceful: false, releasedJobIds: released, error: fatal }
-      : { graceful: released.length === 0, releasedJobIds: released };
+    const result: StopResult = { graceful: released.length === 0, releasedJobIds: released };
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');
     this.emitSafely('worker:stopped', result);
     return result;
+  }
+
+  async #deadLetter(body: Buffer, info: DeadLetterInfo): Promise<void> {
+    const tube = this.#options.deadLetterTube as string;
+    const connection = await this.#control.get();
+    await connection.putInTube(tube, deadLetterBody(body, info), {
+      priority: PUT_DEFAULTS.priority,
+      delaySeconds: 0,
+      ttrSeconds: PUT_DEFAULTS.ttr,
+    });
   }
 }

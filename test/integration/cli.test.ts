@@ -2,168 +2,28 @@
 // signals, the buried-job commands, usage errors and an unreachable server. Every wait is bounded and
 // awaits something the child says (a JSON log line, its exit) or the server's own view of a job.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, freePort, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import {
+  Cli,
+  children,
+  DIST_INDEX,
+  describeExit,
+  envelope,
+  eventually,
+  fixtureModules,
+  type LogLine,
+  prefix,
+  REPO,
+  run,
+} from '../helpers/cli.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(REPO, 'bin', 'bsworker');
-const DIST_INDEX = join(REPO, 'dist', 'index.js');
-/** A generous bound for one CLI start-to-exit on a busy 2-core machine; a hang fails instead of waiting forever. */
-const EXIT_TIMEOUT_MS = 10_000;
-const LINE_TIMEOUT_MS = 10_000;
 const TEST_TIMEOUT = { timeout: 30_000 };
-
-type LogLine = Record<string, unknown>;
-interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-/** Tube prefixes are per test, so no two tests ever share a tube on the shared server. */
-const prefix = (): string => `cli-${randomUUID().slice(0, 8)}`;
-const envelope = (funcName: string, tube: string, kwargs: Record<string, unknown>): string =>
-  JSON.stringify({ func_name: funcName, tube, kwargs });
-
-/**
- * The environment of a child: the test runner's own settings (NODE_OPTIONS could preload tsx and hide a
- * loader bug; a stray BEANSTALKD_URL or LOG_LEVEL would change what is tested) are removed.
- */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'BEANSTALKD_URL', 'LOG_LEVEL', 'BSWORKER_INLINE']) delete env[name];
-  return { ...env, ...extra };
-}
-
-const children = new Set<Cli>();
-
-/** One spawned `bsworker`, with its stdout parsed into JSON log lines as they arrive. */
-class Cli {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: LogLine[] = [];
-  stdout = '';
-  stderr = '';
-  exit: Exit | undefined;
-  readonly exited: Promise<Exit>;
-  #partial = '';
-  readonly #listeners = new Set<() => void>();
-
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: childEnv(env) });
-    children.add(this);
-    this.child.stdout.setEncoding('utf8');
-    this.child.stderr.setEncoding('utf8');
-    this.child.stdout.on('data', (chunk: string) => {
-      this.stdout += chunk;
-      const parts = (this.#partial + chunk).split('\n');
-      this.#partial = parts.pop() ?? '';
-      for (const part of parts) {
-        if (!part.startsWith('{')) continue;
-        try {
-          this.lines.push(JSON.parse(part) as LogLine);
-        } catch {
-          // Not a log line (help text, a fixture's stray output): kept in `stdout` only.
-        }
-      }
-      this.#notify();
-    });
-    this.child.stderr.on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      // 'close' (not 'exit') so that stdout and stderr have been read to the end.
-      this.child.once('close', (code, signal) => {
-        this.exit = { code, signal };
-        children.delete(this);
-        this.#notify();
-        resolve(this.exit);
-      });
-    });
-  }
-
-  /** Resolves with the first log line that matches; rejects on timeout or if the child exits first. */
-  waitForLine(match: (line: LogLine) => boolean, what: string, timeoutMs = LINE_TIMEOUT_MS): Promise<LogLine> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.lines.find(match);
-        if (found) finish(() => resolve(found));
-        else if (this.exit)
-          finish(() => reject(new Error(`bsworker exited (${describeExit(this.exit)}) before logging ${what}${this.#dump()}`)));
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`no log line ${what} within ${timeoutMs} ms${this.#dump()}`))),
-        timeoutMs,
-      );
-      const finish = (settle: () => void): void => {
-        clearTimeout(timer);
-        this.#listeners.delete(check);
-        settle();
-      };
-      this.#listeners.add(check);
-      check();
-    });
-  }
-
-  /** Resolves with the exit; rejects if the child is still running after `timeoutMs`. */
-  async waitForExit(timeoutMs = EXIT_TIMEOUT_MS): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`bsworker still running after ${timeoutMs} ms${this.#dump()}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    assert.ok(this.child.pid !== undefined && !this.exit, 'bsworker is not running');
-    process.kill(this.child.pid, signal);
-  }
-
-  #notify(): void {
-    for (const listener of [...this.#listeners]) listener();
-  }
-
-  #dump(): string {
-    return `\n--- stdout ---\n${this.stdout.slice(-4_000)}\n--- stderr ---\n${this.stderr.slice(-2_000)}`;
-  }
-}
-
-function describeExit(exit: Exit | undefined): string {
-  return exit?.signal ? `signal ${exit.signal}` : `code ${String(exit?.code)}`;
-}
-
-/** Runs a one-shot command to its end. */
-async function run(args: string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
-  const cli = new Cli(args, env);
-  const exit = await cli.waitForExit();
-  return { ...exit, stdout: cli.stdout, stderr: cli.stderr };
-}
-
-/**
- * Polls the server until `check` passes. Only for the server's state, which has no event to await; the
- * bound is far below any TTR in these tests, so passing here means "at once", not "after the TTR".
- */
-async function eventually(check: () => Promise<void>, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() >= deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /**
  * Sends commands one at a time on one raw connection and returns each reply's first line. Burying needs
@@ -219,54 +79,6 @@ async function bury(server: BeanstalkdServer, ids: string[]): Promise<void> {
     assert.match(replies[2 * i] ?? '', new RegExp(`^RESERVED ${id} `));
     assert.equal(replies[2 * i + 1], 'BURIED');
   });
-}
-
-/**
- * The fixture jobs directory. Modules read their tube prefix from FIXTURE_PREFIX, so every test gets
- * fresh tubes from the same files. The slow task waits for a file the test creates, so a test controls
- * exactly when it ends and awaits its "started" line instead of guessing a duration.
- */
-function fixtureModules(distUrl: string): Record<string, string> {
-  const head = `import { JobQueue } from ${JSON.stringify(distUrl)};\n`;
-  const say = "const say = (line) => process.stdout.write(JSON.stringify(line) + '\\n');\n";
-  return {
-    // A typical ESM project; see the separate test for a .ts module outside one.
-    'package.json': '{ "type": "module" }\n',
-    // Created at import with no url: it must reach the server that `bsworker --url` names.
-    'queue.mjs': `${head}export const queue = new JobQueue();\nexport const p = process.env.FIXTURE_PREFIX ?? 'fixture';\n`,
-    'fast.mjs': `import { p, queue } from './queue.mjs';\n${say}
-export const fast = queue.task(\`\${p}-fast\`)(async function fast(kw) {
-  say({ msg: 'fixture: fast ran', kwargs: kw });
-});\n`,
-    'slow.mjs': `import { existsSync } from 'node:fs';\nimport { p, queue } from './queue.mjs';\n${say}
-export const slow = queue.task(\`\${p}-slow\`)(async function slow(kw) {
-  say({ msg: 'fixture: slow started', token: kw.token });
-  // Bounded so that an abandoned task cannot spin for ever.
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(kw.releaseFile)) {
-    if (Date.now() > deadline) throw new Error('fixture: slow was never released');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  say({ msg: 'fixture: slow finished', token: kw.token });
-});\n`,
-    'fail.mjs': `import { p, queue } from './queue.mjs';
-export const fail = queue.task(\`\${p}-fail\`)(async function fail(kw) {
-  throw new Error(\`fixture: payment failed for order \${kw.orderId}\`);
-});\n`,
-    'relay.mjs': `import { p, queue } from './queue.mjs';\n${say}
-const next = queue.task(\`\${p}-next\`)(async function next(kw) {});
-export const relay = queue.task(\`\${p}-relay\`)(async function relay(kw) {
-  const id = await next.put({ from: kw.from });
-  say({ msg: 'fixture: relay put', followUpId: id });
-});\n`,
-    // TypeScript-only syntax (interface, annotations, satisfies) fails unless the loader compiles it.
-    'typed.ts': `import { queue, p } from './queue.mjs';
-interface GreetKwargs { name: string }
-const greeting = (kw: GreetKwargs): string => \`hello, \${kw.name}\`;
-export const greet = queue.task(\`\${p}-ts\`)(async function greet(kw: GreetKwargs): Promise<void> {
-  process.stdout.write(\`\${JSON.stringify({ msg: 'fixture: greet ran', greeting: greeting(kw satisfies GreetKwargs) })}\\n\`);
-});\n`,
-  };
 }
 
 describe('bsworker CLI', () => {
@@ -364,6 +176,46 @@ describe('bsworker CLI', () => {
     assert.notEqual(exit.code, null, `exited by ${describeExit(exit)}, not with a code`);
   });
 
+  it('--concurrency 3: SIGTERM lets all three running jobs finish and be deleted, exit 0', TEST_TIMEOUT, async () => {
+    const p = prefix();
+    const releaseFile = join(temp, `${p}.release`);
+    const cli = worker(p, ['--tubes', `${p}-slow`, '--concurrency', '3']);
+    const tokens = ['a', 'b', 'c'].map((t) => `${p}-${t}`);
+    const ids = await Promise.all(
+      tokens.map((token) => rawPut(server.url, `${p}-slow`, envelope('slow', `${p}-slow`, { token, releaseFile }))),
+    );
+    // All three started before any finished: they run at once, one per slot.
+    for (const token of tokens) await cli.waitForLine((l) => l.msg === 'fixture: slow started' && l.token === token, `${token} started`);
+
+    cli.signal('SIGTERM');
+    await cli.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGTERM: stopping'), 'SIGTERM: stopping');
+    for (const id of ids) assert.equal((await rawStatsJob(server.url, id))?.state, 'reserved', 'the stop waits for every running job');
+    await writeFile(releaseFile, '');
+    for (const id of ids) await completed(cli, id);
+    assert.equal((await cli.waitForExit()).code, 0);
+    for (const id of ids) assert.equal(await rawStatsJob(server.url, id), null);
+  });
+
+  it('--concurrency 2: a second SIGTERM gives both running jobs back at once', TEST_TIMEOUT, async () => {
+    const p = prefix();
+    const cli = worker(p, ['--tubes', `${p}-slow`, '--concurrency', '2']);
+    const tokens = ['a', 'b'].map((t) => `${p}-${t}`);
+    const ids = await Promise.all(
+      tokens.map((token) =>
+        rawPut(server.url, `${p}-slow`, envelope('slow', `${p}-slow`, { token, releaseFile: join(temp, `${p}.never`) }), { ttr: 60 }),
+      ),
+    );
+    for (const token of tokens) await cli.waitForLine((l) => l.msg === 'fixture: slow started' && l.token === token, `${token} started`);
+    cli.signal('SIGTERM');
+    await cli.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGTERM: stopping'), 'SIGTERM: stopping');
+    cli.signal('SIGTERM');
+    await eventually(async () => {
+      for (const id of ids) assert.equal((await rawStatsJob(server.url, id))?.state, 'ready');
+    });
+    const exit = await cli.waitForExit(5_000);
+    assert.notEqual(exit.code, 0);
+  });
+
   it('after --grace-ms gives a still-running job back and exits non-zero', TEST_TIMEOUT, async () => {
     const p = prefix();
     const cli = worker(p, ['--tubes', `${p}-slow`, '--grace-ms', '200']);
@@ -372,7 +224,7 @@ describe('bsworker CLI', () => {
 
     cli.signal('SIGTERM');
     const line = await cli.waitForLine((l) => l.msg === 'stopping: giving the running job back to beanstalkd', 'giving the job back');
-    assert.equal(line.why, 'grace');
+    assert.equal(line.why, 'grace period over');
     await eventually(async () => assert.equal((await rawStatsJob(server.url, id))?.state, 'ready'));
     const exit = await cli.waitForExit(5_000);
     assert.notEqual(exit.code, 0);

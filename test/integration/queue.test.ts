@@ -83,7 +83,7 @@ describe('JobQueue against beanstalkd', () => {
 
   it('reconnects on the next put after the server comes back', async () => {
     const own = await startBeanstalkd();
-    const queue = new JobQueue({ url: own.url, logger: silent });
+    const queue = new JobQueue({ url: own.url, logger: silent, connectTimeoutMs: 300 });
     const t = tube();
     const task = queue.task(t)(async function task() {});
     try {
@@ -104,11 +104,14 @@ describe('JobQueue against beanstalkd', () => {
     }
   });
 
-  it('rejects promptly with a clear ConnectionError when nothing listens', async () => {
+  it('rejects after connectTimeoutMs with a clear ConnectionError when nothing listens', async () => {
     const port = await freePort();
-    const queue = new JobQueue({ url: `127.0.0.1:${port}`, logger: silent });
+    const queue = new JobQueue({ url: `127.0.0.1:${port}`, logger: silent, connectTimeoutMs: 400 });
     const task = queue.task(tube())(async function task() {});
+    const started = Date.now();
     await assert.rejects(task.put(), (error: unknown) => error instanceof ConnectionError && error.message.includes(`127.0.0.1:${port}`));
+    const waited = Date.now() - started;
+    assert.ok(waited >= 200 && waited < 3_000, `waited about the bound, not forever (${waited} ms)`);
     await queue.close();
     await assert.rejects(task.put(), /closed/);
   });

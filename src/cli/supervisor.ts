@@ -1,0 +1,273 @@
+/**
+ * `bsworker --processes P`: a supervisor that forks P ordinary `bsworker` workers, restarts a child that
+ * dies (with backoff), replaces at once a child that exits 0 after reaching a recycle limit, and on
+ * SIGTERM/SIGINT stops them all gracefully (a second signal forces it).
+ *
+ * The supervisor never talks to beanstalkd: a job belongs to the child's connection, so a child that
+ * dies, even by SIGKILL, hands its running job straight back to beanstalkd (ready again, no TTR wait).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { CHILD_INDEX_ENV } from './child.js';
+import { EXIT } from './errors.js';
+import { logLevelOf } from './parse.js';
+
+/** The options of the supervisor, as the root command parsed them. */
+export interface SupervisorOptions {
+  /** How many worker processes to keep running (1..64). */
+  readonly processes: number;
+  readonly tubes: readonly string[];
+  readonly jobs: string;
+  /** @defaultValue the children read `BEANSTALKD_URL`, else `127.0.0.1:11300` */
+  readonly url?: string;
+  readonly maxKicks: number;
+  /** How long each child's running jobs may take to finish after the first signal. */
+  readonly graceMs: number;
+  readonly logLevel: string;
+  /** Each child stops gracefully and is replaced after this many finished jobs (`--max-jobs`). */
+  readonly maxJobsPerChild?: number;
+  /** Each child stops gracefully and is replaced once its RSS exceeds this many MiB (`--max-memory-mb`). */
+  readonly maxMemoryPerChildMb?: number;
+  /** More worker flags, passed to every child as they are, e.g. `['--concurrency', '4']`. */
+  readonly extraArgs?: readonly string[];
+}
+
+/** Every timing of the supervisor, in one place. */
+export const SUPERVISOR_DEFAULTS = Object.freeze({
+  /** The delay before restarting a child that died for the first time. */
+  restartInitialMs: 1_000,
+  /** The delay doubles with each death in a row, up to this. */
+  restartMaxMs: 30_000,
+  /** Each delay is moved by up to this fraction either way, so that children do not restart in step. */
+  restartJitter: 0.2,
+  /** A child that stayed up this long starts its slot's backoff again from the beginning. */
+  stableAfterMs: 60_000,
+  /**
+   * After the first signal, children still running after `graceMs` plus this are killed. A child gives
+   * its jobs back by itself when its grace period ends, so one still there is stuck, typically in a
+   * synchronous CPU-bound task that keeps its signal handler from running.
+   */
+  killMarginMs: 10_000,
+});
+
+/** The `bsworker` executable that every child runs (dist/cli/supervisor.js -> bin/bsworker). */
+const BIN = fileURLToPath(new URL('../../bin/bsworker', import.meta.url));
+
+/** The command-line arguments of each child: an ordinary single-process worker, with per-child limits. */
+export function childArgs(options: SupervisorOptions): string[] {
+  const args = ['--tubes', options.tubes.join(','), '--jobs', options.jobs];
+  if (options.url !== undefined) args.push('--url', options.url);
+  args.push('--max-kicks', String(options.maxKicks), '--grace-ms', String(options.graceMs), '--log-level', options.logLevel);
+  if (options.maxJobsPerChild !== undefined) args.push('--max-jobs', String(options.maxJobsPerChild));
+  if (options.maxMemoryPerChildMb !== undefined) args.push('--max-memory-mb', String(options.maxMemoryPerChildMb));
+  return [...args, ...(options.extraArgs ?? [])];
+}
+
+/**
+ * The delay before restarting a child after `deaths` earlier deaths in a row in its slot: 1 s, 2 s, 4 s,
+ * ... capped at 30 s, each within ±20%.
+ *
+ * @param random a number in [0, 1); replaceable for tests
+ */
+export function restartDelayMs(deaths: number, random: () => number = Math.random): number {
+  const { restartInitialMs, restartMaxMs, restartJitter } = SUPERVISOR_DEFAULTS;
+  const base = Math.min(restartMaxMs, restartInitialMs * 2 ** Math.min(deaths, 30));
+  return Math.round(base * (1 + restartJitter * (2 * random() - 1)));
+}
+
+/** One place in the pool: the child running there now, if any, and its backoff. */
+interface Slot {
+  readonly index: number;
+  child: ChildProcess | undefined;
+  startedAt: number;
+  /** Deaths in a row; what the next restart delay is computed from. */
+  deaths: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Runs the pool until a signal stops it, or a child fails in a way restarting cannot fix. Resolves to
+ * the exit code: 0 when every child stopped gracefully, 2 when a child exited with a usage error, else 1.
+ */
+export async function runSupervisor(options: SupervisorOptions): Promise<number> {
+  const logger = createLogger({ level: logLevelOf(options.logLevel) });
+  const supervisor = new Supervisor(options, logger);
+  const onSignal = (signal: NodeJS.Signals): void => supervisor.signal(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await supervisor.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** The pool of one {@link runSupervisor} call: its slots, and whether it is stopping. */
+class Supervisor {
+  readonly #options: SupervisorOptions;
+  readonly #logger: Logger;
+  readonly #args: string[];
+  readonly #slots: Slot[];
+  #stopping = false;
+  #signals = 0;
+  /** Set when the pool ends for a reason other than a signal. */
+  #fatalCode: number | undefined;
+  /** Children that did not stop cleanly once the pool was stopping. */
+  #unclean = 0;
+  #killTimer: NodeJS.Timeout | undefined;
+  #resolveDone: (() => void) | undefined;
+
+  constructor(options: SupervisorOptions, logger: Logger) {
+    this.#options = options;
+    this.#logger = logger;
+    this.#args = childArgs(options);
+    this.#slots = Array.from({ length: options.processes }, (_, index) => ({
+      index,
+      child: undefined,
+      startedAt: 0,
+      deaths: 0,
+      restartTimer: undefined,
+    }));
+  }
+
+  async run(): Promise<number> {
+    const done = new Promise<void>((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    const { processes, maxJobsPerChild, maxMemoryPerChildMb } = this.#options;
+    this.#logger.info({ processes, maxJobsPerChild, maxMemoryPerChildMb, tubes: this.#options.tubes }, 'supervisor started');
+    for (const slot of this.#slots) this.#start(slot);
+    await done;
+    clearTimeout(this.#killTimer);
+    const code = this.#fatalCode ?? (this.#signals < 2 && this.#unclean === 0 ? EXIT.ok : EXIT.failure);
+    this.#logger.info({ code }, 'supervisor stopped');
+    return code;
+  }
+
+  /** The first signal stops the children gracefully, any later one tells them to stop now. */
+  signal(signal: NodeJS.Signals): void {
+    this.#signals += 1;
+    if (this.#signals === 1) {
+      this.#logger.info(
+        { signal, children: this.#live().length, graceMs: this.#options.graceMs },
+        `${signal}: stopping the children after their running jobs (send it again to stop them now)`,
+      );
+      this.#stop();
+    } else {
+      this.#logger.warn(
+        { signal, children: this.#live().length },
+        `${signal} again: the children give their running jobs back and stop now`,
+      );
+      // Each child counts signals itself: this second SIGTERM is the one that forces its stop.
+      this.#kill('SIGTERM');
+    }
+  }
+
+  #live(): ChildProcess[] {
+    return this.#slots.flatMap((slot) => (slot.child ? [slot.child] : []));
+  }
+
+  #start(slot: Slot): void {
+    slot.restartTimer = undefined;
+    if (this.#stopping) return;
+    let child: ChildProcess;
+    try {
+      child = fork(BIN, this.#args, {
+        env: { ...process.env, [CHILD_INDEX_ENV]: String(slot.index) },
+        // The children inherit Node's flags, but not --inspect: they would all fight for its port.
+        execArgv: process.execArgv.filter((arg) => !/^--inspect/.test(arg)),
+        stdio: 'inherit',
+      });
+    } catch (error) {
+      this.#logger.error({ err: error, child: slot.index }, 'could not fork a child');
+      this.#restartLater(slot, {});
+      return;
+    }
+    slot.child = child;
+    slot.startedAt = Date.now();
+    child.once('spawn', () => this.#logger.info({ child: slot.index, childPid: child.pid }, 'child started'));
+    child.once('exit', (code, signal) => this.#exited(slot, child, code, signal));
+    child.on('error', (error) => {
+      this.#logger.error({ err: error, child: slot.index, childPid: child.pid }, 'child process error');
+      // Without a pid the fork itself failed, and no 'exit' may follow.
+      if (child.pid === undefined) this.#exited(slot, child, null, null);
+    });
+  }
+
+  #exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    // 'error' and 'exit' can both report the end of one child.
+    if (slot.child !== child) return;
+    slot.child = undefined;
+    const uptimeMs = Date.now() - slot.startedAt;
+    const fields = { child: slot.index, childPid: child.pid, code, signal, uptimeMs };
+    if (this.#stopping) {
+      // Killed by the SIGTERM itself means the child had not yet set up its signal handling, which it
+      // does before it reserves anything: no job was lost, so that is a clean stop too.
+      const clean = code === EXIT.ok || (code === null && signal === 'SIGTERM');
+      if (!clean) this.#unclean += 1;
+      this.#logger[clean ? 'info' : 'warn'](fields, 'child stopped');
+      this.#checkDone();
+      return;
+    }
+    if (code === EXIT.ok) {
+      // Only a recycle limit (or someone else's SIGTERM) ends a child cleanly while the pool runs.
+      slot.deaths = 0;
+      this.#logger.info(fields, 'child recycled; starting its replacement');
+      this.#start(slot);
+      return;
+    }
+    if (code === EXIT.usage) {
+      // Bad options or a jobs directory that cannot serve the tubes: every restart would fail the same way.
+      this.#logger.fatal(fields, 'a child exited with a usage error (see its error line above); stopping the pool');
+      this.#fatalCode = EXIT.usage;
+      this.#stop();
+      return;
+    }
+    this.#restartLater(slot, fields);
+  }
+
+  #restartLater(slot: Slot, fields: Record<string, unknown>): void {
+    if (Date.now() - slot.startedAt >= SUPERVISOR_DEFAULTS.stableAfterMs) slot.deaths = 0;
+    const delayMs = restartDelayMs(slot.deaths);
+    slot.deaths += 1;
+    this.#logger.error({ ...fields, child: slot.index, delayMs }, `child died; restarting it in ${delayMs} ms`);
+    slot.restartTimer = setTimeout(() => this.#start(slot), delayMs);
+  }
+
+  #stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const slot of this.#slots) {
+      clearTimeout(slot.restartTimer);
+      slot.restartTimer = undefined;
+    }
+    this.#kill('SIGTERM');
+    const killAfterMs = this.#options.graceMs + SUPERVISOR_DEFAULTS.killMarginMs;
+    this.#killTimer = setTimeout(() => {
+      const stuck = this.#live();
+      if (stuck.length === 0) return;
+      this.#logger.error(
+        { children: stuck.map((child) => child.pid), killAfterMs },
+        'children still running long after their grace period; killing them (their jobs go back to ready)',
+      );
+      this.#kill('SIGKILL');
+    }, killAfterMs);
+    this.#checkDone();
+  }
+
+  #kill(signal: NodeJS.Signals): void {
+    for (const child of this.#live()) {
+      try {
+        child.kill(signal);
+      } catch (error) {
+        this.#logger.warn({ err: error, childPid: child.pid, signal }, 'could not signal a child');
+      }
+    }
+  }
+
+  #checkDone(): void {
+    if (this.#stopping && this.#live().length === 0) this.#resolveDone?.();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * One slot: a connection of its own and a loop that reserves one job at a time on it. A pending reserve
+ * blocks its connection, and a job can be deleted, released, buried or touched only on the connection
+ * that reserved it, so concurrency means one slot per job in flight.
+ *
+ * When the connection is lost the slot reconnects with capped, jittered backoff, watches its tubes
+ * again and goes on; the jobs it held went back to ready on the server.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
+import { ConnectionError, DeadlineSoonError } from '../beanstalk/errors.js';
+import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
+import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
+import { type Logger, toError } from '../logging/logger.js';
+import { reconnectDelayMs } from './backoff.js';
+import type { ResolvedWorkerOptions } from './options.js';
+import { type InFlightJob, type JobContext, processJob } from './process-job.js';
+
+/** A reserve that has not answered this long after its timeout is taken for a dead (half-open) connection. */
+const RESERVE_GRACE_MS = 5_000;
+
+/** What a slot needs from its worker. */
+export interface SlotDeps {
+  readonly index: number;
+  readonly options: ResolvedWorkerOptions;
+  readonly address: ServerAddress;
+  readonly connect: ConnectFunction;
+  readonly logger: Logger;
+  readonly job: JobContext;
+  /** Aborts when the worker starts stopping: ends backoff sleeps at once. */
+  readonly stopping: AbortSignal;
+}
+
+/** One connection, one job at a time. */
+export class Slot {
+  readonly #deps: SlotDeps;
+  #connection: Beanstalk | undefined;
+  #loop: Promise<void> | undefined;
+  /** The job this slot is running, if any. */
+  current: { readonly job: InFlightJob; readonly done: Promise<void> } | undefined;
+
+  constructor(deps: SlotDeps) {
+    this.#deps = deps;
+  }
+
+  /** Opens the connection and watches the tubes. Rejects with ConnectionError when the server is unreachable. */
+  async open(): Promise<void> {
+    this.#connection = await this.#openConnection();
+  }
+
+  /** Starts the reserve loop. */
+  run(): void {
+    this.#loop ??= this.#reserveLoop();
+  }
+
+  /** Resolves when the loop has ended (after the worker started stopping). */
+  get finished(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
+  }
+
+  /** Closes the connection: a pending reserve ends, and a job held here goes back to ready at once. */
+  async close(): Promise<void> {
+    const connection = this.#connection;
+    this.#connection = undefined;
+    try {
+      await connection?.quit();
+    } catch (error) {
+      this.#deps.logger.warn({ err: error, slot: this.#deps.index }, 'closing a connection failed');
+    }
+  }
+
+  async #openConnection(): Promise<Beanstalk> {
+    const { options, address, connect } = this.#deps;
+    const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs });
+    try {
+      for (const tube of options.tubes) await connection.watch(tube);
+      if (!options.tubes.includes('default')) await connection.ignore('default');
+    } catch (error) {
+      await connection.quit().catch(() => undefined);
+      throw error;
+    }
+    return connection;
+  }
+
+  async #reserveLoop(): Promise<void> {
+    const { options, logger, stopping } = this.#deps;
+    while (!stopping.aborted) {
+      const connection = this.#connection && !this.#connection.isClosed ? this.#connection : await this.#reconnect();
+      if (!connection) break;
+      let job: ReservedJob | null;
+      try {
+        job = await this.#reserve(connection);
+      } catch (error) {
+        if (stopping.aborted) break;
+        // One job at a time: this connection holds no other reservation, so just go round again.
+        if (error instanceof DeadlineSoonError) continue;
+        if (error instanceof ConnectionError) {
+          logger.warn({ err: error, slot: this.#deps.index }, 'lost the connection to beanstalkd; reconnecting');
+          this.#deps.job.emit('worker:error', error);
+          continue;
+        }
+        logger.error({ err: error, slot: this.#deps.index }, 'reserve failed');
+        this.#deps.job.emit('worker:error', toError(error));
+        await sleep(1_000, undefined, { signal: stopping }).catch(() => undefined);
+        continue;
+      }
+      // A job reserved while a stop was closing the connection goes back to ready with the socket.
+      if (!job || stopping.aborted) continue;
+      const inFlight: InFlightJob = { id: job.id, released: false, controller: new AbortController() };
+      // processJob handles its own failures; the catch is a last guard so that a bug there can never
+      // become an unhandled rejection.
+      const done = processJob(this.#deps.job, connection, job, inFlight).catch((error: unknown) => {
+        logger.error({ err: toError(error), jobId: inFlight.id }, 'processing a job failed unexpectedly');
+        this.#deps.job.emit('worker:error', toError(error));
+      });
+      this.current = { job: inFlight, done };
+      await done;
+      this.current = undefined;
+    }
+  }
+
+  /** A reserve with a deadline: a half-open connection would otherwise leave it pending for minutes. */
+  async #reserve(connection: Beanstalk): Promise<ReservedJob | null> {
+    const { reserveTimeoutSeconds } = this.#deps.options;
+    const timer = setTimeout(
+      () => {
+        this.#deps.logger.warn({ slot: this.#deps.index }, 'reserve got no answer in time; dropping the connection');
+        void connection.quit();
+      },
+      reserveTimeoutSeconds * 1000 + RESERVE_GRACE_MS,
+    );
+    try {
+      return await connection.reserve(reserveTimeoutSeconds);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Reconnects with capped, jittered backoff until it succeeds or the worker stops. */
+  async #reconnect(): Promise<Beanstalk | undefined> {
+    const { options, logger, stopping, index, address } = this.#deps;
+    this.#connection = undefined;
+    for (let attempt = 1; !stopping.aborted; attempt += 1) {
+      const delayMs = reconnectDelayMs(attempt, options.reconnectMinMs, options.reconnectMaxMs);
+      logger.warn({ slot: index, attempt, delayMs, server: formatAddress(address) }, 'reconnecting to beanstalkd');
+      try {
+        await sleep(delayMs, undefined, { signal: stopping });
+      } catch {
+        return undefined;
+      }
+      try {
+        const connection = await this.#openConnection();
+        if (stopping.aborted) {
+          await connection.quit();
+          return undefined;
+        }
+        this.#connection = connection;
+        logger.info({ slot: index, attempts: attempt }, 'reconnected to beanstalkd');
+        this.#deps.job.emit('worker:reconnected', { slot: index, attempts: attempt });
+        return connection;
+      } catch (error) {
+        logger.warn({ slot: index, attempt, err: error }, 'reconnect failed');
+      }
+    }
+    return undefined;
+  }
+}
