@@ -83,7 +83,7 @@ export class Slot {
   }
 
   async #reserveLoop(): Promise<void> {
-    const { options, logger, stopping } = this.#deps;
+    const { logger, stopping } = this.#deps;
     while (!stopping.aborted) {
       const connection = this.#connection && !this.#connection.isClosed ? this.#connection : await this.#reconnect();
       if (!connection) break;

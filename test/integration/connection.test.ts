@@ -180,7 +180,7 @@ describe('BeanstalkConnection', () => {
     const expectedTubes = order.map((t) => tubes[t]);
     // Every job landed where its own put said, not where a neighbour's use left the connection.
     const landed = await Promise.all(ids.map((id) => conn.statsJob(id)));
-    landed.forEach((stats, i) => assert.equal(stats?.tube, expectedTubes[i], `job ${i}`));
+    for (const [i, stats] of landed.entries()) assert.equal(stats?.tube, expectedTubes[i], `job ${i}`);
   });
 });
 
