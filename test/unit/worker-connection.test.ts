@@ -1,0 +1,281 @@
+/**
+ * The worker's connections, against the in-memory beanstalkd (test/helpers/fake-server.ts): start()
+ * and what it watches, the tube taken from stats-job rather than the body, the reserve loop (timeouts,
+ * DEADLINE_SOON, reconnects with backoff after a lost connection), and one connection per slot with
+ * concurrency.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+
+import { ConnectionError, DeadlineSoonError } from '../../src/beanstalk/errors.js';
+import type { TaskContext } from '../../src/tasks/types.js';
+import { Worker } from '../../src/worker/worker.js';
+import {
+  body,
+  deferred,
+  letEventLoopTurn,
+  payloads,
+  queue,
+  randomTube,
+  SUITE,
+  setup,
+  stopWorkers,
+  WAIT_MS,
+  within,
+} from '../helpers/fake-server.js';
+
+// Fails a test that leaves a worker running, or whose fake saw what a correct worker never does.
+afterEach(stopWorkers);
+
+describe('Worker: start and watching', SUITE, () => {
+  it('watches each tube and ignores default unless it is listed', async () => {
+    const [a, b] = [randomTube(), randomTube()];
+    const { worker, fake } = setup({ tubes: [a, b, a] });
+    await worker.start();
+    await fake.waitForCommand('reserve');
+    assert.deepEqual(
+      fake.commands.slice(0, 3).map((entry) => [entry.command, ...entry.args]),
+      [
+        ['watch', a],
+        ['watch', b],
+        ['ignore', 'default'],
+      ],
+    );
+    assert.deepEqual(worker.tubes, [a, b]);
+  });
+
+  it('keeps default when it is listed', async () => {
+    const a = randomTube();
+    const { worker, fake } = setup({ tubes: [a, 'default'] });
+    await worker.start();
+    await fake.waitForCommand('reserve');
+    assert.deepEqual(fake.calls('watch'), [[a], ['default']]);
+    assert.deepEqual(fake.calls('ignore'), []);
+  });
+
+  it('start() a second time throws, and so does start() after stop()', async () => {
+    const tube = randomTube();
+    const { worker, connects } = setup({ tubes: [tube] });
+    await worker.start();
+    await assert.rejects(worker.start(), /runs once/);
+    await worker.stop();
+    await assert.rejects(worker.start(), /runs once/);
+    assert.equal(connects(), 1);
+  });
+
+  it('refuses bad options when it is constructed', () => {
+    assert.throws(() => new Worker({ tubes: [] }), TypeError);
+    assert.throws(
+      () => new Worker({ tubes: ['bad tube'] }),
+      (error: unknown) => error instanceof TypeError && error.message.includes('tubes[0]'),
+    );
+    assert.throws(() => new Worker({ tubes: ['ok'], maxKicks: -1 }), RangeError);
+    assert.throws(() => new Worker({ tubes: ['ok'], graceMs: 1.5 }), RangeError);
+  });
+
+  it('with several tubes takes the tube from stats-job whatever the body says', async () => {
+    const [a, b] = [randomTube(), randomTube()];
+    const ran: string[] = [];
+    // The same task name in both tubes, so which one ran shows which tube the worker settled on.
+    queue.task(a)(function route(kwargs: { n: number }) {
+      ran.push(`${a}:${kwargs.n}`);
+    });
+    queue.task(b)(function route(kwargs: { n: number }) {
+      ran.push(`${b}:${kwargs.n}`);
+    });
+    const { worker, fake, events } = setup({ tubes: [a, b] });
+    // The body is untrusted: a producer may write any tube there, or none.
+    const claimsOther = fake.addJob(body('route', b, { n: 1 }), { tube: a });
+    const claimsUnwatched = fake.addJob(body('route', 'not-watched', { n: 2 }), { tube: b });
+    const claimsNothing = fake.addJob(body('route', undefined, { n: 3 }), { tube: b });
+    const claimsRight = fake.addJob(body('route', a, { n: 4 }), { tube: a });
+    await worker.start();
+    await events.waitFor('job:deleted', (event) => event.jobId === claimsRight);
+
+    assert.deepEqual(ran, [`${a}:1`, `${b}:2`, `${b}:3`, `${a}:4`]);
+    // One stats-job per job, even when the body happens to be right.
+    assert.deepEqual(fake.calls('statsJob'), [[claimsOther], [claimsUnwatched], [claimsNothing], [claimsRight]]);
+    const deleted = payloads(events, 'job:deleted').map((event) => [event.jobId, event.tube]);
+    assert.deepEqual(deleted, [
+      [claimsOther, a],
+      [claimsUnwatched, b],
+      [claimsNothing, b],
+      [claimsRight, a],
+    ]);
+  });
+
+  it('with one tube takes the tube from stats-job whatever the body claims', async () => {
+    const [watched, other] = [randomTube(), randomTube()];
+    const ran: string[] = [];
+    queue.task(watched)(function where(_kwargs: object) {
+      ran.push(watched);
+    });
+    queue.task(other)(function where(_kwargs: object) {
+      ran.push(other);
+    });
+    const { worker, fake, events } = setup({ tubes: [watched] });
+    const id = fake.addJob(body('where', other), { tube: watched });
+    await worker.start();
+    const deleted = await events.waitFor('job:deleted');
+    assert.deepEqual(ran, [watched]);
+    assert.equal(deleted.tube, watched);
+    assert.deepEqual(fake.calls('statsJob'), [[id]]);
+  });
+});
+
+describe('Worker: the reserve loop', SUITE, () => {
+  it('goes round again when a reserve times out, and still takes the next job', async () => {
+    const tube = randomTube();
+    queue.task(tube)(function eventually(_kwargs: object) {});
+    const { worker, fake, events } = setup({ tubes: [tube], reserveTimeoutSeconds: 0 });
+    await worker.start();
+    // A zero timeout answers null at once: a third reserve means the loop survived two empty ones.
+    await fake.waitForCommand('reserve', 3);
+    const id = fake.addJob(body('eventually', tube), { tube });
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
+  });
+
+  it('goes round again after DEADLINE_SOON and after an unexpected reserve error (reported as worker:error)', async () => {
+    const tube = randomTube();
+    queue.task(tube)(function afterErrors(_kwargs: object) {});
+    const { worker, fake, events } = setup({ tubes: [tube] });
+    const odd = new Error('odd reply');
+    fake.reserveErrors.push(new DeadlineSoonError('reserve-with-timeout'), odd);
+    const id = fake.addJob(body('afterErrors', tube), { tube });
+    await worker.start();
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
+    const errors = events.events.filter((event) => event.name === 'worker:error').map((event) => event.payload);
+    assert.deepEqual(errors, [odd]);
+  });
+
+  it('reconnects with backoff when the connection is lost, watches its tubes again, and goes on processing', async () => {
+    const tube = randomTube();
+    queue.task(tube)(function afterOutage(_kwargs: object) {});
+    const { worker, fake, events, connects } = setup({ tubes: [tube], reconnectMinMs: 1, reconnectMaxMs: 5 });
+    await worker.start();
+    await fake.waitForCommand('reserve');
+    // The server goes away and refuses the first two reconnects.
+    fake.refuseConnects = 2;
+    fake.dropConnections();
+
+    const reconnected = await events.waitFor('worker:reconnected');
+    assert.deepEqual(reconnected, { slot: 0, attempts: 3 });
+    // One try per attempt, no busy loop: the first connection, two refused, one that worked.
+    assert.equal(connects(), 4);
+    assert.equal(fake.connections.length, 2);
+    assert.ok(payloads(events, 'worker:error')[0] instanceof ConnectionError, 'worker:error carries the ConnectionError');
+    // A new connection watches only default: the tubes must be watched again before reserving.
+    assert.deepEqual(fake.sentOn(1).slice(0, 2), [
+      ['watch', tube],
+      ['ignore', 'default'],
+    ]);
+
+    const id = fake.addJob(body('afterOutage', tube), { tube });
+    assert.equal((await events.waitFor('job:deleted')).jobId, id);
+    assert.deepEqual(fake.sentOn(1)[2], ['reserve', 30]);
+    assert.equal(worker.state, 'running');
+    assert.equal(
+      events.events.some((event) => event.name === 'worker:stopped'),
+      false,
+    );
+    assert.deepEqual(await within(worker.stop(), 2_000, 'stop() after a reconnect'), { graceful: true, releasedJobIds: [] });
+  });
+
+  it('runs again, after the reconnect, a job whose connection was lost while it ran', async () => {
+    const tube = randomTube();
+    const runs: number[] = [];
+    const firstRun = deferred();
+    const gate = deferred();
+    queue.task(tube)(async function interrupted(_kwargs: object, ctx: TaskContext) {
+      runs.push(ctx.attempt);
+      if (runs.length === 1) {
+        firstRun.resolve();
+        await gate.promise;
+      }
+    });
+    const { worker, fake, events } = setup({ tubes: [tube], reconnectMinMs: 1, reconnectMaxMs: 5 });
+    const id = fake.addJob(body('interrupted', tube), { tube });
+    await worker.start();
+    await firstRun.promise;
+    // The server drops the connection: beanstalkd makes the reserved job ready again.
+    fake.dropConnections();
+    gate.resolve();
+
+    const deleted = await events.waitFor('job:deleted', (event) => event.jobId === id);
+    assert.equal(deleted.reason, 'completed');
+    // At least once: it ran twice, and the loss was not counted as a release.
+    assert.deepEqual(runs, [1, 1]);
+    // The first delete failed on the lost connection; the second, on the new one, worked.
+    assert.deepEqual(
+      fake.commands.filter((entry) => entry.command === 'delete').map((entry) => entry.conn),
+      [0, 1],
+    );
+    assert.equal(fake.job(id)?.state, 'deleted');
+    assert.deepEqual((await events.waitFor('worker:reconnected')).slot, 0);
+  });
+});
+
+describe('Worker: concurrency', SUITE, () => {
+  it('concurrency 3: three connections, three jobs running at once, each settled on its own connection', async () => {
+    const tube = randomTube();
+    let active = 0;
+    let most = 0;
+    const allIn = deferred();
+    // A barrier: no handler leaves before three are inside at once, so the test ends only if they overlap.
+    queue.task(tube)(async function overlap(_kwargs: object) {
+      active += 1;
+      most = Math.max(most, active);
+      if (active === 3) allIn.resolve();
+      await allIn.promise;
+      active -= 1;
+    });
+    const { worker, fake, events, connects } = setup({ tubes: [tube], concurrency: 3 });
+    const ids = [1, 2, 3].map((n) => fake.addJob(body('overlap', tube, { n }), { tube }));
+    await worker.start();
+    assert.equal(connects(), 3);
+    await within(allIn.promise, WAIT_MS, 'three handlers running at once');
+    for (const id of ids) await events.waitFor('job:deleted', (event) => event.jobId === id);
+
+    assert.equal(most, 3);
+    assert.deepEqual(payloads(events, 'job:overrun'), []);
+    for (const conn of [0, 1, 2])
+      assert.deepEqual(fake.sentOn(conn).slice(0, 2), [
+        ['watch', tube],
+        ['ignore', 'default'],
+      ]);
+    // Each job was reserved, asked about and deleted on one connection of its own (the fake answers
+    // NOT_FOUND to a delete anywhere else, which would show as an overrun above).
+    const connOf = (command: string, id: string) => fake.commands.find((entry) => entry.command === command && entry.args[0] === id)?.conn;
+    const deletedOn = ids.map((id) => connOf('delete', id));
+    assert.deepEqual(
+      ids.map((id) => connOf('statsJob', id)),
+      deletedOn,
+    );
+    assert.deepEqual([...new Set(deletedOn)].sort(), [0, 1, 2]);
+    // No control connection: nothing needed one.
+    assert.equal(fake.connections.length, 3);
+  });
+
+  it('stop() with three busy slots waits for all three, then closes each connection', async () => {
+    const tube = randomTube();
+    const gate = deferred();
+    let started = 0;
+    const allStarted = deferred();
+    queue.task(tube)(async function busy(_kwargs: object) {
+      started += 1;
+      if (started === 3) allStarted.resolve();
+      await gate.promise;
+    });
+    const { worker, fake, events } = setup({ tubes: [tube], concurrency: 3 });
+    for (const n of [1, 2, 3]) fake.addJob(body('busy', tube, { n }), { tube });
+    await worker.start();
+    await within(allStarted.promise, WAIT_MS, 'three jobs started');
+    const stopping = worker.stop();
+    await letEventLoopTurn();
+    assert.deepEqual(fake.calls('quit'), []);
+    gate.resolve();
+    assert.deepEqual(await within(stopping, 2_000, 'stop() with three busy slots'), { graceful: true, releasedJobIds: [] });
+    assert.equal(payloads(events, 'job:deleted').length, 3);
+    assert.deepEqual(fake.connectionsThatSent('quit'), [0, 1, 2]);
+  });
+});
