@@ -8,6 +8,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   let code: number = EXIT.ok;
   const program = buildProgram({
     print: (line) => process.stdout.write(`${line}\n`),
+    isTTY: process.stdout.isTTY === true,
     exit: (exitCode) => {
       code = exitCode;
     },

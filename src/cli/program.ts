@@ -5,14 +5,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { WORKER_DEFAULTS } from '../worker/options.js';
-import { kickJob, kickTube, type Print, showBuried } from './kick.js';
-import { integerIn, parseJobId, parseLogLevel, parseTube, parseTubes, parseUrl } from './parse.js';
+import { registerOperatingCommands } from './ops/index.js';
+import { integerIn, parseLogLevel, parseTube, parseTubes, parseUrl } from './parse.js';
 import { runWorker } from './run-worker.js';
 import { runSupervisor } from './supervisor.js';
 
 /** Where the program writes, and what it does with an exit code. */
 export interface ProgramIo {
-  readonly print: Print;
+  readonly print: (line: string) => void;
+  /** True when stdout is a terminal (colours, prompts, live views). @defaultValue false */
+  readonly isTTY?: boolean;
   /** Receives the exit code of a finished command. */
   readonly exit: (code: number) => void;
 }
@@ -122,41 +124,7 @@ export function buildProgram(io: ProgramIo): Command {
       );
     });
 
-  program
-    .command('kick')
-    .description('kick buried jobs of a tube back to ready')
-    .requiredOption('--tube <tube>', 'the tube', parseTube)
-    .option('--bound <n>', 'kick at most this many (default: all buried jobs)', integerIn(1))
-    .addOption(urlOption())
-    .action(async (options: { tube: string; bound?: number; url?: string }) => {
-      await kickTube(io.print, { ...options, url: urlOf(options) });
-      io.exit(0);
-    });
-
-  program
-    .command('kick-job')
-    .description('kick one buried or delayed job back to ready')
-    .argument('<id>', 'the job id', parseJobId)
-    .addOption(urlOption())
-    .action(async (id: string, options: { url?: string }) => {
-      await kickJob(io.print, { id, url: urlOf(options) });
-      io.exit(0);
-    });
-
-  program
-    .command('buried')
-    .description("show a tube's buried count and its first buried job")
-    .requiredOption('--tube <tube>', 'the tube', parseTube)
-    .addOption(urlOption())
-    .action(async (options: { tube: string; url?: string }) => {
-      await showBuried(io.print, { ...options, url: urlOf(options) });
-      io.exit(0);
-    });
-
-  // `bsworker --url X kick ...` puts --url before the subcommand, where the root parses it: honour it.
-  function urlOf(options: { url?: string }): string | undefined {
-    return options.url ?? program.opts<{ url?: string }>().url;
-  }
+  registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
 
   return program;
 }

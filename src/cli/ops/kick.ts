@@ -1,7 +1,11 @@
 /** `bsworker kick`, `bsworker kick-job` and `bsworker buried`: handling buried jobs from the shell. */
-import { decodeEnvelope } from '../envelope/envelope.js';
-import { withConnection } from './connection.js';
-import { UsageError } from './errors.js';
+import type { Command } from 'commander';
+import { decodeEnvelope } from '../../envelope/envelope.js';
+import { withConnection } from '../connection.js';
+import { UsageError } from '../errors.js';
+import type { Output } from '../output.js';
+import { integerIn, parseJobId, parseTube } from '../parse.js';
+import { opsAction, urlOf, urlOption } from './common.js';
 
 /** Where command output goes (injectable so tests can read it). */
 export type Print = (line: string) => void;
@@ -74,4 +78,41 @@ function formatAge(seconds: number): string {
   if (seconds < 7_200) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
   if (seconds < 172_800) return `${Math.floor(seconds / 3_600)}h ${Math.floor((seconds % 3_600) / 60)}m`;
   return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3_600)}h`;
+}
+
+/** Registers `kick`, `kick-job` and `buried`. */
+export function registerKickCommands(program: Command, output: Output): void {
+  program
+    .command('kick')
+    .description('kick buried jobs of a tube back to ready')
+    .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .option('--bound <n>', 'kick at most this many (default: all buried jobs)', integerIn(1))
+    .addOption(urlOption())
+    .action(
+      opsAction(async (options: { tube: string; bound?: number; url?: string }, command: Command) => {
+        await kickTube(output.print, { ...options, url: urlOf(command, options) });
+      }),
+    );
+
+  program
+    .command('kick-job')
+    .description('kick one buried or delayed job back to ready')
+    .argument('<id>', 'the job id', parseJobId)
+    .addOption(urlOption())
+    .action(
+      opsAction(async (id: string, options: { url?: string }, command: Command) => {
+        await kickJob(output.print, { id, url: urlOf(command, options) });
+      }),
+    );
+
+  program
+    .command('buried')
+    .description("show a tube's buried count and its first buried job")
+    .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .addOption(urlOption())
+    .action(
+      opsAction(async (options: { tube: string; url?: string }, command: Command) => {
+        await showBuried(output.print, { ...options, url: urlOf(command, options) });
+      }),
+    );
 }

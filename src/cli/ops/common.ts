@@ -1,0 +1,38 @@
+/** What every operating command shares: its connection, its `--url` and `--json` options, its errors. */
+import { type Command, Option } from 'commander';
+import { ConnectionError, NotFoundError } from '../../beanstalk/errors.js';
+import { UsageError } from '../errors.js';
+import { parseUrl } from '../parse.js';
+
+/** The `--url` option every command takes. */
+export function urlOption(): Option {
+  return new Option(
+    '--url <url>',
+    'beanstalkd server: beanstalk://host:port, host:port or host (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
+  ).argParser(parseUrl);
+}
+
+/** The `--json` option: one JSON document on stdout instead of text. */
+export function jsonOption(): Option {
+  return new Option('--json', 'print JSON (a stable shape, documented in the README) instead of text');
+}
+
+/**
+ * Wraps a command's action: an unreachable server or an unknown job is bad input for an operating
+ * command (exit 2, one line), not a runtime failure.
+ */
+export function opsAction<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await action(...args);
+    } catch (error) {
+      if (error instanceof ConnectionError || error instanceof NotFoundError) throw new UsageError(error.message);
+      throw error;
+    }
+  };
+}
+
+/** `bsworker --url X cmd` puts --url before the subcommand, where the root parses it: honour it. */
+export function urlOf(command: Command, options: { url?: string }): string | undefined {
+  return options.url ?? command.parent?.opts<{ url?: string }>().url;
+}

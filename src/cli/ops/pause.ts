@@ -1,0 +1,6 @@
+/** Placeholder: filled in by the operating-commands work. */
+import type { Command } from 'commander';
+import type { Output } from '../output.js';
+
+/** Registers the command(s) of this file. */
+export function registerPauseCommands(_program: Command, _output: Output): void {}
