@@ -36,7 +36,33 @@ export function printTable(output: Output, headers: readonly string[], rows: rea
   for (const line of renderTable(headers, rows, output).split('\n')) output.print(line);
 }
 
-/** Prints one JSON document (two-space indented, so it is readable and `jq` reads it). */
+// Characters JSON.stringify leaves unescaped that a terminal may still act on: DEL and the C1 controls
+// (0x9b is an 8-bit CSI), the line/paragraph separators, and bidi overrides that reorder what is shown.
+const TERMINAL_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const TERMINAL_UNSAFE_OR_C0 = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function unicodeEscape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * JSON text that is safe to put on a terminal: JSON.stringify escapes C0 controls inside strings; this
+ * also escapes the characters it leaves alone. Still valid JSON, with the same value.
+ */
+export function terminalSafeJson(value: unknown, indent?: number): string {
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(TERMINAL_UNSAFE, unicodeEscape);
+}
+
+/** Plain text (an error message that may quote a body) with every control character escaped. */
+export function terminalSafeText(text: string): string {
+  return text.replace(TERMINAL_UNSAFE_OR_C0, unicodeEscape);
+}
+
+/**
+ * Prints one JSON document (two-space indented, so it is readable and `jq` reads it). Job bodies are
+ * untrusted, so characters a terminal could act on are escaped (still the same JSON value).
+ */
 export function printJson(output: Output, value: unknown): void {
-  output.print(JSON.stringify(value, null, 2));
+  output.print(terminalSafeJson(value, 2));
 }

@@ -1,76 +1,170 @@
-/** `bsworker kick`, `bsworker kick-job` and `bsworker buried`: handling buried jobs from the shell. */
+/**
+ * `bsworker kick`, `bsworker kick-job` and `bsworker buried`: handling buried jobs from the shell.
+ * Each command gathers one result object (the `--json` document) and prints it either as JSON or as text,
+ * so the two outputs cannot drift apart.
+ */
 import type { Command } from 'commander';
+import type { Beanstalk } from '../../beanstalk/types.js';
 import { decodeEnvelope } from '../../envelope/envelope.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
-import type { Output } from '../output.js';
+import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { integerIn, parseJobId, parseTube } from '../parse.js';
-import { opsAction, urlOf, urlOption } from './common.js';
+import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
-/** Where command output goes (injectable so tests can read it). */
-export type Print = (line: string) => void;
+/** One tube in the `bsworker kick --json` document. */
+export interface KickedTube {
+  /** The tube name. */
+  readonly tube: string;
+  /** How many buried jobs were kicked to ready. */
+  readonly kicked: number;
+  /** The buried count before the kick minus `kicked`: what `--bound` left buried (jobs buried meanwhile are not counted). */
+  readonly stillBuried: number;
+}
+
+/**
+ * The `bsworker kick --json` document: `{ "kicked": 3, "tubes": [{ "tube": "emails", "kicked": 3, "stillBuried": 0 }] }`.
+ * With `--tube`, `tubes` has exactly one entry (kicked 0 when nothing was buried); with `--all-tubes` it
+ * lists, sorted by name, every tube that had buried jobs, and is empty when none had.
+ */
+export interface KickResult {
+  /** The total kicked, over all tubes. */
+  readonly kicked: number;
+  readonly tubes: readonly KickedTube[];
+}
+
+/** The `bsworker kick-job --json` document: `{ "id": "42", "kicked": true, "from": "buried", "tube": "emails" }`. */
+export interface KickJobResult {
+  readonly id: string;
+  /** Always true: a job that cannot be kicked is an error (exit 2), not a `false`. */
+  readonly kicked: true;
+  /** The state the job was kicked from; it is ready now. */
+  readonly from: 'buried' | 'delayed';
+  readonly tube: string;
+}
+
+/** The first buried job of a tube, in the `bsworker buried --json` document. */
+export interface BuriedJobSummary {
+  readonly id: string;
+  /** The task name, or null when the body is not a bsworker envelope (see `raw`). */
+  readonly func_name: string | null;
+  /** The task's keyword arguments, or null when the body is not a bsworker envelope. */
+  readonly kwargs: Record<string, unknown> | null;
+  /** How many times the job was kicked; null if the job vanished before its stats were read. */
+  readonly kicks: number | null;
+  /** Seconds since the job was put; null if the job vanished before its stats were read. */
+  readonly ageSeconds: number | null;
+  /** Only for a body that is not a bsworker envelope: the whole body as UTF-8 (invalid bytes replaced). */
+  readonly raw?: string;
+  /** Only for a body that is not a bsworker envelope: why it could not be decoded. */
+  readonly decodeError?: string;
+}
+
+/**
+ * The `bsworker buried --json` document:
+ * `{ "tube": "emails", "buried": 2, "first": { "id": "42", "func_name": "send", "kwargs": {...}, "kicks": 1, "ageSeconds": 30 } }`;
+ * `first` is null when the tube has no buried job (or does not exist).
+ */
+export interface BuriedReport {
+  readonly tube: string;
+  readonly buried: number;
+  readonly first: BuriedJobSummary | null;
+}
 
 /**
  * Kicks up to `bound` buried jobs of `tube` (all of them when unset). The bound is capped at the buried
  * count because `kick` moves delayed jobs when no buried ones are left, and this command promises only
- * buried ones.
+ * buried ones. Resolves to null when the tube had no buried job.
  */
-export async function kickTube(print: Print, options: { tube: string; bound?: number; url?: string }): Promise<number> {
+async function kickBuried(connection: Beanstalk, tube: string, bound: number | undefined): Promise<KickedTube | null> {
+  const buried = (await connection.statsTube(tube))?.buried ?? 0;
+  const limit = Math.min(bound ?? buried, buried);
+  if (limit === 0) return null;
+  await connection.use(tube);
+  const kicked = await connection.kick(limit);
+  return { tube, kicked, stillBuried: Math.max(0, buried - kicked) };
+}
+
+/**
+ * Kicks buried jobs in `tube`, or in every tube when `tube` is undefined; `bound` applies to each tube.
+ * Tubes are kicked one after another on one connection, because `kick` acts on the tube in use.
+ */
+export async function kickTubes(options: { tube?: string; bound?: number; url?: string }): Promise<KickResult> {
   return withConnection(options.url, async (connection) => {
-    const stats = await connection.statsTube(options.tube);
-    const buried = stats?.buried ?? 0;
-    const bound = Math.min(options.bound ?? buried, buried);
-    if (bound === 0) {
-      print(`no buried jobs in tube ${options.tube}`);
-      return 0;
+    const tubes = options.tube === undefined ? (await connection.listTubes()).sort() : [options.tube];
+    const results: KickedTube[] = [];
+    for (const tube of tubes) {
+      const result = await kickBuried(connection, tube, options.bound);
+      if (result) results.push(result);
+      else if (options.tube !== undefined) results.push({ tube, kicked: 0, stillBuried: 0 });
     }
-    await connection.use(options.tube);
-    const kicked = await connection.kick(bound);
-    print(`kicked ${kicked} buried job${kicked === 1 ? '' : 's'} in tube ${options.tube} (${buried - kicked} still buried)`);
-    return kicked;
+    return { kicked: results.reduce((sum, result) => sum + result.kicked, 0), tubes: results };
   });
 }
 
-/** Kicks one buried or delayed job. An unknown id is a usage error. */
-export async function kickJob(print: Print, options: { id: string; url?: string }): Promise<void> {
-  await withConnection(options.url, async (connection) => {
+/** Kicks one buried or delayed job. An unknown id, or a job in another state, is a usage error. */
+export async function kickJob(options: { id: string; url?: string }): Promise<KickJobResult> {
+  return withConnection(options.url, async (connection) => {
     const stats = await connection.statsJob(options.id);
     if (!stats) throw new UsageError(`job ${options.id} does not exist`);
-    if (stats.state !== 'buried' && stats.state !== 'delayed') {
-      throw new UsageError(`job ${options.id} is ${stats.state}; only buried or delayed jobs can be kicked`);
-    }
+    // Spelled out: JobStats.state admits any string, so a plain comparison would not narrow it.
+    const from = stats.state === 'buried' ? 'buried' : stats.state === 'delayed' ? 'delayed' : undefined;
+    if (from === undefined) throw new UsageError(`job ${options.id} is ${stats.state}; only buried or delayed jobs can be kicked`);
     await connection.kickJob(options.id);
-    print(`kicked job ${options.id} (was ${stats.state} in tube ${stats.tube}, now ready)`);
+    return { id: options.id, kicked: true, from, tube: stats.tube };
   });
 }
 
-/** Prints a tube's buried count and its first buried job. */
-export async function showBuried(print: Print, options: { tube: string; url?: string }): Promise<void> {
-  await withConnection(options.url, async (connection) => {
-    const stats = await connection.statsTube(options.tube);
-    const buried = stats?.buried ?? 0;
-    print(`tube ${options.tube}: ${buried} buried job${buried === 1 ? '' : 's'}`);
-    if (buried === 0) return;
+/** Reads a tube's buried count and its first buried job. */
+export async function readBuried(options: { tube: string; url?: string }): Promise<BuriedReport> {
+  return withConnection(options.url, async (connection) => {
+    const buried = (await connection.statsTube(options.tube))?.buried ?? 0;
+    if (buried === 0) return { tube: options.tube, buried, first: null };
     await connection.use(options.tube);
+    // The job may be kicked or deleted by someone else between these calls: then it is simply absent.
     const job = await connection.peekBuried();
-    if (!job) return;
+    if (!job) return { tube: options.tube, buried, first: null };
     const jobStats = await connection.statsJob(job.id);
     const decoded = decodeEnvelope(job.body);
-    print('first buried job:');
-    print(`  id:        ${job.id}`);
-    if (decoded.ok) {
-      // JSON-quoted: a hostile body must not put terminal escape sequences on an operator's screen.
-      print(`  func_name: ${JSON.stringify(decoded.envelope.func_name)}`);
-      print(`  kwargs:    ${JSON.stringify(decoded.envelope.kwargs)}`);
-    } else {
-      const raw = job.body.toString('utf8');
-      print(`  body:      ${JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}…` : raw)} (not a bsworker job: ${decoded.message})`);
-    }
-    if (jobStats) {
-      print(`  kicks:     ${jobStats.kicks}`);
-      print(`  age:       ${formatAge(jobStats.ageSeconds)}`);
-    }
+    const counters = { kicks: jobStats?.kicks ?? null, ageSeconds: jobStats?.ageSeconds ?? null };
+    const first: BuriedJobSummary = decoded.ok
+      ? { id: job.id, func_name: decoded.envelope.func_name, kwargs: decoded.envelope.kwargs, ...counters }
+      : { id: job.id, func_name: null, kwargs: null, ...counters, raw: job.body.toString('utf8'), decodeError: decoded.message };
+    return { tube: options.tube, buried, first };
   });
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+function printKickText(output: Output, result: KickResult, allTubes: boolean): void {
+  for (const tube of result.tubes) {
+    if (tube.kicked === 0 && tube.stillBuried === 0) output.print(`no buried jobs in tube ${tube.tube}`);
+    else output.print(`kicked ${plural(tube.kicked, 'buried job')} in tube ${tube.tube} (${tube.stillBuried} still buried)`);
+  }
+  if (!allTubes) return;
+  if (result.tubes.length === 0) output.print('no buried jobs in any tube');
+  else output.print(`total: kicked ${plural(result.kicked, 'buried job')} in ${plural(result.tubes.length, 'tube')}`);
+}
+
+function printBuriedText(output: Output, report: BuriedReport): void {
+  output.print(`tube ${report.tube}: ${plural(report.buried, 'buried job')}`);
+  const job = report.first;
+  if (!job) return;
+  output.print('first buried job:');
+  output.print(`  id:        ${job.id}`);
+  if (job.raw === undefined) {
+    // JSON-quoted: a hostile body must not put terminal escape sequences on an operator's screen.
+    // Escaped for the terminal: a hostile body must not send escape sequences to an operator's screen.
+    output.print(`  func_name: ${terminalSafeJson(job.func_name)}`);
+    output.print(`  kwargs:    ${terminalSafeJson(job.kwargs)}`);
+  } else {
+    const raw = job.raw.length > 200 ? `${job.raw.slice(0, 200)}…` : job.raw;
+    output.print(`  body:      ${terminalSafeJson(raw)} (not a bsworker job: ${terminalSafeText(job.decodeError ?? 'unknown reason')})`);
+  }
+  if (job.kicks !== null) output.print(`  kicks:     ${job.kicks}`);
+  if (job.ageSeconds !== null) output.print(`  age:       ${formatAge(job.ageSeconds)}`);
 }
 
 function formatAge(seconds: number): string {
@@ -80,17 +174,33 @@ function formatAge(seconds: number): string {
   return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3_600)}h`;
 }
 
+interface KickOptions {
+  tube?: string;
+  allTubes?: boolean;
+  bound?: number;
+  json?: boolean;
+  url?: string;
+}
+
 /** Registers `kick`, `kick-job` and `buried`. */
 export function registerKickCommands(program: Command, output: Output): void {
   program
     .command('kick')
-    .description('kick buried jobs of a tube back to ready')
-    .requiredOption('--tube <tube>', 'the tube', parseTube)
-    .option('--bound <n>', 'kick at most this many (default: all buried jobs)', integerIn(1))
+    .description('kick buried jobs of a tube, or of every tube, back to ready (delayed jobs are left alone)')
+    .option('--tube <tube>', 'the tube (give --tube or --all-tubes)', parseTube)
+    .option('--all-tubes', 'every tube on the server')
+    .option('--bound <n>', 'kick at most this many, per tube (default: all buried jobs)', integerIn(1))
+    .addOption(jsonOption())
     .addOption(urlOption())
     .action(
-      opsAction(async (options: { tube: string; bound?: number; url?: string }, command: Command) => {
-        await kickTube(output.print, { ...options, url: urlOf(command, options) });
+      opsAction(async (options: KickOptions, command: Command) => {
+        // Exactly one: a forgotten --tube must not silently widen to every tube.
+        if ((options.tube === undefined) === (options.allTubes !== true)) {
+          throw new UsageError('give exactly one of --tube <tube> or --all-tubes');
+        }
+        const result = await kickTubes({ tube: options.tube, bound: options.bound, url: urlOf(command, options) });
+        if (options.json) printJson(output, result);
+        else printKickText(output, result, options.allTubes === true);
       }),
     );
 
@@ -98,10 +208,13 @@ export function registerKickCommands(program: Command, output: Output): void {
     .command('kick-job')
     .description('kick one buried or delayed job back to ready')
     .argument('<id>', 'the job id', parseJobId)
+    .addOption(jsonOption())
     .addOption(urlOption())
     .action(
-      opsAction(async (id: string, options: { url?: string }, command: Command) => {
-        await kickJob(output.print, { id, url: urlOf(command, options) });
+      opsAction(async (id: string, options: { json?: boolean; url?: string }, command: Command) => {
+        const result = await kickJob({ id, url: urlOf(command, options) });
+        if (options.json) printJson(output, result);
+        else output.print(`kicked job ${result.id} (was ${result.from} in tube ${result.tube}, now ready)`);
       }),
     );
 
@@ -109,10 +222,13 @@ export function registerKickCommands(program: Command, output: Output): void {
     .command('buried')
     .description("show a tube's buried count and its first buried job")
     .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .addOption(jsonOption())
     .addOption(urlOption())
     .action(
-      opsAction(async (options: { tube: string; url?: string }, command: Command) => {
-        await showBuried(output.print, { ...options, url: urlOf(command, options) });
+      opsAction(async (options: { tube: string; json?: boolean; url?: string }, command: Command) => {
+        const report = await readBuried({ tube: options.tube, url: urlOf(command, options) });
+        if (options.json) printJson(output, report);
+        else printBuriedText(output, report);
       }),
     );
 }

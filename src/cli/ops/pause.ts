@@ -1,6 +1,108 @@
-/** Placeholder: filled in by the operating-commands work. */
+/**
+ * `bsworker pause` and `bsworker resume`: stop a tube handing out jobs for a while (`pause-tube`), for
+ * example while a downstream service is down. Puts still land in a paused tube; only reserves wait.
+ */
 import type { Command } from 'commander';
-import type { Output } from '../output.js';
+import { NotFoundError } from '../../beanstalk/errors.js';
+import { withConnection } from '../connection.js';
+import { UsageError } from '../errors.js';
+import { colors, type Output, printJson } from '../output.js';
+import { integerIn, parseTube } from '../parse.js';
+import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { formatDuration, noSuchTube } from './stats.js';
 
-/** Registers the command(s) of this file. */
-export function registerPauseCommands(_program: Command, _output: Output): void {}
+/**
+ * What `bsworker pause --json` and `bsworker resume --json` print: the tube's pause as the server
+ * reports it right after the command.
+ *
+ * ```json
+ * { "tube": "emails", "pauseSeconds": 600, "pausedSecondsLeft": 599, "previousSecondsLeft": 0 }
+ * ```
+ */
+export interface PauseJson {
+  readonly tube: string;
+  /** The pause now set, in seconds (`pause`); 0 after `resume` or `pause --seconds 0`. */
+  readonly pauseSeconds: number;
+  /** Seconds until the pause ends (`pause-time-left`, rounded down); 0 when not paused. */
+  readonly pausedSecondsLeft: number;
+  /** Seconds that were left of an earlier pause, which this command replaced; 0 when there was none. */
+  readonly previousSecondsLeft: number;
+}
+
+/**
+ * Sets the pause of `tube` to `seconds` (0 ends a pause) and reads the result back from the server.
+ * A tube the server does not know is a {@link UsageError}: beanstalkd answers `NOT_FOUND`, which on its
+ * own reads like a missing job.
+ */
+export async function setPause(url: string | undefined, tube: string, seconds: number): Promise<PauseJson> {
+  return withConnection(url, async (connection) => {
+    // Pipelined: the state before, the pause, the state after, in one round trip.
+    const [before, , after] = await Promise.all([
+      connection.statsTube(tube),
+      connection.pauseTube(tube, seconds).catch((error: unknown) => {
+        throw error instanceof NotFoundError ? new UsageError(noSuchTube(tube)) : error;
+      }),
+      connection.statsTube(tube),
+    ]);
+    if (before === null || after === null) throw new UsageError(noSuchTube(tube));
+    return {
+      tube,
+      pauseSeconds: after.pauseSeconds,
+      pausedSecondsLeft: after.pauseSeconds > 0 ? after.pauseTimeLeftSeconds : 0,
+      previousSecondsLeft: before.pauseSeconds > 0 ? before.pauseTimeLeftSeconds : 0,
+    };
+  });
+}
+
+function printPaused(output: Output, result: PauseJson, seconds: number): void {
+  const c = colors(output);
+  const { tube, previousSecondsLeft } = result;
+  const left = formatDuration(previousSecondsLeft);
+  if (seconds === 0) {
+    output.print(
+      previousSecondsLeft > 0
+        ? `${c.green('resumed')} tube ${tube} (its pause had ${left} left): workers get its jobs again`
+        : `tube ${tube} was not paused; nothing changed`,
+    );
+    return;
+  }
+  // Whole seconds: the server counts the pause from when it got the command.
+  const until = new Date(Date.now() + seconds * 1_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const replaced = previousSecondsLeft > 0 ? `, replacing a pause with ${left} left` : '';
+  output.print(
+    `${c.yellow('paused')} tube ${tube} for ${formatDuration(seconds)} (until ${until}${replaced}): puts are accepted, reserves wait`,
+  );
+  output.print(`end it early with: bsworker resume --tube ${tube}`);
+}
+
+/** Registers `pause` and `resume`. */
+export function registerPauseCommands(program: Command, output: Output): void {
+  program
+    .command('pause')
+    .description('stop a tube handing out jobs for some seconds (puts are still accepted)')
+    .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .requiredOption('--seconds <n>', 'how long; 0 ends a pause', integerIn(0))
+    .addOption(jsonOption())
+    .addOption(urlOption())
+    .action(
+      opsAction(async (options: { tube: string; seconds: number; json?: boolean; url?: string }, command: Command) => {
+        const result = await setPause(urlOf(command, options), options.tube, options.seconds);
+        if (options.json) printJson(output, result);
+        else printPaused(output, result, options.seconds);
+      }),
+    );
+
+  program
+    .command('resume')
+    .description('end the pause of a tube now, so workers get its jobs again')
+    .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .addOption(jsonOption())
+    .addOption(urlOption())
+    .action(
+      opsAction(async (options: { tube: string; json?: boolean; url?: string }, command: Command) => {
+        const result = await setPause(urlOf(command, options), options.tube, 0);
+        if (options.json) printJson(output, result);
+        else printPaused(output, result, 0);
+      }),
+    );
+}

@@ -1,6 +1,301 @@
-/** Placeholder: filled in by the operating-commands work. */
-import type { Command } from 'commander';
-import type { Output } from '../output.js';
+/**
+ * `bsworker put TUBE FUNC_NAME`: enqueues one job in the standard envelope from the shell, checked
+ * exactly as the library checks a put (envelope encoding, put options, the server's `max-job-size`).
+ */
+import { readFile } from 'node:fs/promises';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { encodeEnvelope } from '../../envelope/envelope.js';
+import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from '../../tasks/put-options.js';
+import type { PutOptions } from '../../tasks/types.js';
+import { withConnection } from '../connection.js';
+import { UsageError } from '../errors.js';
+import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
+import { parseTube } from '../parse.js';
+import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
-/** Registers the command(s) of this file. */
-export function registerPutCommand(_program: Command, _output: Output): void {}
+/** The document `bsworker put --json` prints. */
+export interface PutJson {
+  /** The new job's id, a decimal string. */
+  readonly id: string;
+  /** The tube the job was put into. */
+  readonly tube: string;
+  /** The task name written into the body. */
+  readonly func_name: string;
+}
+
+/** Where a syntax error is in a JSON text, and what is wrong there. */
+export interface JsonSyntaxError {
+  /** Offset in UTF-16 code units, as `String.prototype.slice` counts. */
+  readonly offset: number;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based, in characters (code points) from the start of the line. */
+  readonly column: number;
+  /** What was expected and what was found, e.g. ``expected a value, got "}"``. */
+  readonly problem: string;
+}
+
+const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
+const ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
+const DIGIT = /[0-9]/;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+/**
+ * Finds the first syntax error in `text` by scanning the JSON grammar (RFC 8259); undefined when the
+ * text is valid JSON. JSON.parse says *that* the text is wrong, but Node 20 gives a position only for
+ * some errors ("Unexpected token '\n', ... is not valid JSON" has none), and an operator typing
+ * `--kwargs` needs to be told where.
+ */
+export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
+  let i = 0;
+  const at = (offset: number, problem: string): JsonSyntaxError => ({ offset, ...lineAndColumn(text, offset), problem });
+  const found = (offset: number): string => {
+    if (offset >= text.length) return 'the end of the input';
+    // A whole word reads better than its first letter: `got "hello"`, not `got "h"`.
+    const word = /^[A-Za-z0-9_$.+-]{2,20}/.exec(text.slice(offset))?.[0] ?? String.fromCodePoint(text.codePointAt(offset) ?? 0);
+    // Single quotes read best around `"`, `}` and words; anything else is JSON-quoted so it stays visible.
+    return /^[\x21-\x26\x28-\x7e]+$/.test(word) ? `'${word}'` : terminalSafeJson(word);
+  };
+  const skipWhitespace = (): void => {
+    while (i < text.length && WHITESPACE.has(text[i] as string)) i += 1;
+  };
+  const scanString = (): JsonSyntaxError | undefined => {
+    const start = i;
+    i += 1;
+    for (;;) {
+      if (i >= text.length) return at(start, 'a string is never closed (no matching `"`)');
+      const char = text[i] as string;
+      if (char === '"') {
+        i += 1;
+        return undefined;
+      }
+      if (char === '\\') {
+        const next = text[i + 1];
+        if (next === 'u') {
+          if (!HEX4.test(text.slice(i + 2, i + 6))) return at(i, 'a \\u escape needs four hex digits');
+          i += 6;
+        } else if (next !== undefined && ESCAPES.has(next)) i += 2;
+        else return at(i, `invalid escape ${JSON.stringify(`\\${next ?? ''}`)} in a string`);
+      } else if (char.charCodeAt(0) < 0x20) {
+        return at(i, `a string may not hold a raw control character (${JSON.stringify(char)}); escape it`);
+      } else i += 1;
+    }
+  };
+  const scanDigits = (): boolean => {
+    const start = i;
+    while (i < text.length && DIGIT.test(text[i] as string)) i += 1;
+    return i > start;
+  };
+  const scanNumber = (): JsonSyntaxError | undefined => {
+    if (text[i] === '-') i += 1;
+    if (text[i] === '0') i += 1;
+    else if (!scanDigits()) return at(i, `expected a digit, got ${found(i)}`);
+    if (text[i] === '.') {
+      i += 1;
+      if (!scanDigits()) return at(i, `expected a digit after the decimal point, got ${found(i)}`);
+    }
+    if (text[i] === 'e' || text[i] === 'E') {
+      i += 1;
+      if (text[i] === '+' || text[i] === '-') i += 1;
+      if (!scanDigits()) return at(i, `expected a digit in the exponent, got ${found(i)}`);
+    }
+    return undefined;
+  };
+
+  // An explicit stack instead of recursion: a deeply nested input must not overflow the call stack.
+  const open: ('{' | '[')[] = [];
+  let expect: 'value' | 'key' | 'after' = 'value';
+  for (;;) {
+    skipWhitespace();
+    const char = text[i];
+    if (expect === 'value') {
+      if (char === '{' || char === '[') {
+        open.push(char);
+        i += 1;
+        skipWhitespace();
+        if (text[i] === (char === '{' ? '}' : ']')) {
+          open.pop();
+          i += 1;
+          expect = 'after';
+        } else expect = char === '{' ? 'key' : 'value';
+        continue;
+      }
+      let error: JsonSyntaxError | undefined;
+      if (char === '"') error = scanString();
+      else if (char === '-' || (char !== undefined && DIGIT.test(char))) error = scanNumber();
+      else {
+        const literal = ['true', 'false', 'null'].find((word) => text.startsWith(word, i));
+        if (literal === undefined) return at(i, `expected a value, got ${found(i)}`);
+        i += literal.length;
+      }
+      if (error) return error;
+      expect = 'after';
+    } else if (expect === 'key') {
+      if (char !== '"') return at(i, `expected a property name in double quotes, got ${found(i)}`);
+      const error = scanString();
+      if (error) return error;
+      skipWhitespace();
+      if (text[i] !== ':') return at(i, `expected ':' after a property name, got ${found(i)}`);
+      i += 1;
+      expect = 'value';
+    } else {
+      const container = open[open.length - 1];
+      if (container === undefined) return i < text.length ? at(i, `unexpected ${found(i)} after the end of the JSON value`) : undefined;
+      const close = container === '{' ? '}' : ']';
+      if (char === close) {
+        open.pop();
+        i += 1;
+      } else if (char === ',') {
+        i += 1;
+        skipWhitespace();
+        if (text[i] === '}' || text[i] === ']') return at(i, `JSON allows no comma before ${JSON.stringify(text[i])}`);
+        expect = container === '{' ? 'key' : 'value';
+      } else {
+        return at(i, `expected ',' or '${close}' after ${container === '{' ? 'a property value' : 'an array element'}, got ${found(i)}`);
+      }
+    }
+  }
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  let line = 1;
+  for (const char of before) if (char === '\n') line += 1;
+  return { line, column: [...before.slice(lineStart)].length + 1 };
+}
+
+/**
+ * Parses kwargs JSON. `source` names where it came from in messages (`--kwargs`, `--kwargs-file x`,
+ * `stdin`). Throws a {@link UsageError} that says where the JSON is wrong, or that it is not an object.
+ */
+export function parseKwargs(text: string, source: string): Record<string, unknown> {
+  // Editors on Windows start files with a byte-order mark, which JSON.parse refuses.
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    const found = findJsonSyntaxError(json);
+    if (found) throw new UsageError(`${source} is not valid JSON: at line ${found.line}, column ${found.column}: ${found.problem}`);
+    // The scanner and JSON.parse disagree (a bug in one of them): fall back on JSON.parse's own words.
+    throw new UsageError(`${source} is not valid JSON: ${terminalSafeText((error as Error).message)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new UsageError(`${source} must be a JSON object like {"to": "ann@example.com"}, got ${kind}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('reading the kwargs JSON from stdin (end with Ctrl-D)\n');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The `put` options, as commander parsed them. */
+interface PutCommandOptions {
+  kwargs?: string;
+  kwargsFile?: string;
+  priority?: number;
+  delay?: number;
+  ttr?: number;
+  json?: boolean;
+  url?: string;
+}
+
+/** Reads the kwargs from the one place the command line names, or `{}`. */
+async function kwargsOf(stdin: string | undefined, options: PutCommandOptions): Promise<Record<string, unknown>> {
+  if (stdin !== undefined && stdin !== '-') {
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(stdin)}: the only argument after FUNC_NAME is - (read the kwargs from stdin)`,
+    );
+  }
+  const sources = [stdin !== undefined, options.kwargs !== undefined, options.kwargsFile !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new UsageError('give the kwargs once: --kwargs JSON, --kwargs-file PATH or - (stdin)');
+  if (options.kwargs !== undefined) return parseKwargs(options.kwargs, '--kwargs');
+  if (options.kwargsFile !== undefined) {
+    const where = `--kwargs-file ${JSON.stringify(options.kwargsFile)}`;
+    let text: string;
+    try {
+      text = await readFile(options.kwargsFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    return parseKwargs(text, where);
+  }
+  if (stdin === '-') return parseKwargs(await readStdin(), 'stdin');
+  return {};
+}
+
+/** A commander parser for a put option, checked by the library's own validator (so `--ttr 1` says why). */
+function putOption(name: keyof PutOptions): (value: string) => number {
+  return (value) => {
+    // Digits become a number; anything else goes to the validator as the string it is, which it refuses
+    // with the range in the message ("-1" is not "a number below 0": Number() would also take "1e3", "0x10").
+    const parsed: unknown = /^\s*[0-9]+\s*$/.test(value) ? Number(value) : value;
+    try {
+      validatePutOptions({ [name]: parsed } as PutOptions);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+    return parsed as number;
+  };
+}
+
+/** Puts the job and prints its id. */
+async function putJob(
+  output: Output,
+  tube: string,
+  funcName: string,
+  stdin: string | undefined,
+  options: PutCommandOptions,
+  url?: string,
+): Promise<void> {
+  if (funcName.trim() === '') throw new UsageError('FUNC_NAME must not be empty: give the name the task was registered under');
+  const kwargs = await kwargsOf(stdin, options);
+  // Encoded before connecting: a bad call fails the same way whether or not a server is up.
+  const body = encodeEnvelope(funcName, tube, kwargs);
+  const params = resolvePutParams({ priority: options.priority, delay: options.delay, ttr: options.ttr });
+  // putInTube checks the body against the max-job-size this server reported when it connected.
+  const id = await withConnection(url, (connection) => connection.putInTube(tube, body, params));
+  if (options.json) {
+    printJson(output, { id, tube, func_name: funcName } satisfies PutJson);
+    return;
+  }
+  output.print(
+    `put job ${id} into tube ${tube}: func_name ${terminalSafeJson(funcName)}, priority ${params.priority}, delay ${params.delaySeconds}s, ttr ${params.ttrSeconds}s`,
+  );
+}
+
+/** Registers `put`. */
+export function registerPutCommand(program: Command, output: Output): void {
+  program
+    .command('put')
+    .description('put a job for FUNC_NAME into TUBE, in the standard envelope, and print its id')
+    .argument('<tube>', 'the tube', parseTube)
+    .argument('<func_name>', 'the registered task name')
+    .argument('[-]', 'read the kwargs JSON from stdin')
+    .option('--kwargs <json>', 'the kwargs as a JSON object (default: {})')
+    .option('--kwargs-file <path>', 'read the kwargs JSON object from a file')
+    .addOption(
+      new Option('--priority <n>', '0 (most urgent) to 4294967295').argParser(putOption('priority')).default(PUT_DEFAULTS.priority),
+    )
+    .addOption(new Option('--delay <seconds>', 'seconds before the job is ready').argParser(putOption('delay')).default(PUT_DEFAULTS.delay))
+    .addOption(
+      new Option('--ttr <seconds>', 'seconds a worker may hold the job, at least 2').argParser(putOption('ttr')).default(PUT_DEFAULTS.ttr),
+    )
+    .addOption(jsonOption())
+    .addOption(urlOption())
+    .addHelpText(
+      'after',
+      `\nExamples:\n  bsworker put emails send_email --kwargs '{"to": "ann@example.com"}'\n  bsworker put reports build_report --kwargs-file report.json --priority 10 --delay 60\n  echo '{"n": 1}' | bsworker put emails send_email - --json`,
+    )
+    .action(
+      opsAction(async (tube: string, funcName: string, stdin: string | undefined, options: PutCommandOptions, command: Command) => {
+        await putJob(output, tube, funcName, stdin, options, urlOf(command, options));
+      }),
+    );
+}

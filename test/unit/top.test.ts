@@ -1,0 +1,119 @@
+/**
+ * `bsworker top` without a server: the rates between two snapshots (never negative, absent rather than
+ * wrong after a reset) and the frame, plain off a terminal and a table on one.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { computeRates, renderFrame, type TopSnapshot, type TubeCounts } from '../../src/cli/ops/top.js';
+import type { Output } from '../../src/cli/output.js';
+
+const plain: Output = { print: () => undefined, isTTY: false };
+const terminal: Output = { print: () => undefined, isTTY: true };
+
+function tube(name: string, totalJobs: number, deletes: number, counts: Partial<TubeCounts> = {}): TubeCounts {
+  return { tube: name, ready: 0, reserved: 0, delayed: 0, buried: 0, waiting: 0, watching: 0, totalJobs, deletes, ...counts };
+}
+
+function snapshot(at: string, tubes: TubeCounts[], server: Partial<TopSnapshot['server']> = {}): TopSnapshot {
+  const totalJobs = tubes.reduce((sum, t) => sum + t.totalJobs, 0);
+  const deletes = tubes.reduce((sum, t) => sum + t.deletes, 0);
+  return { at: new Date(at), server: { connections: 2, totalJobs, deletes, uptimeSeconds: 100, ...server }, tubes };
+}
+
+describe('computeRates', () => {
+  const first = snapshot('2026-11-24T03:00:00Z', [tube('emails', 10, 4), tube('reports', 5, 5)]);
+
+  it('has no rates on the first frame, or for an interval that is not positive', () => {
+    assert.equal(computeRates(undefined, first, 1), null);
+    assert.equal(computeRates(first, first, 0), null);
+    assert.equal(computeRates(first, first, Number.NaN), null);
+  });
+
+  it('divides the growth of total-jobs (in) and cmd-delete (done) by the seconds between frames', () => {
+    const next = snapshot('2026-11-24T03:00:02Z', [tube('emails', 18, 10), tube('reports', 5, 5)], { uptimeSeconds: 102 });
+    const rates = computeRates(first, next, 2);
+    assert.deepEqual(rates?.server, { inPerSecond: 4, donePerSecond: 3 });
+    assert.deepEqual(rates?.tubes.get('emails'), { inPerSecond: 4, donePerSecond: 3 });
+    assert.deepEqual(rates?.tubes.get('reports'), { inPerSecond: 0, donePerSecond: 0 });
+  });
+
+  it('gives no rate to a new tube, or to one whose counters shrank (dropped and created again)', () => {
+    const next = snapshot('2026-11-24T03:00:01Z', [tube('emails', 2, 0), tube('reports', 6, 5), tube('new', 3, 0)], {
+      totalJobs: 100,
+      deletes: 100,
+      uptimeSeconds: 101,
+    });
+    const rates = computeRates(first, next, 1);
+    assert.equal(rates?.tubes.has('emails'), false, 'counters went back: no negative rate');
+    assert.equal(rates?.tubes.has('new'), false);
+    assert.deepEqual(rates?.tubes.get('reports'), { inPerSecond: 1, donePerSecond: 0 });
+    for (const rate of [rates?.server, ...(rates?.tubes.values() ?? [])]) {
+      assert.ok(rate && rate.inPerSecond >= 0 && rate.donePerSecond >= 0);
+    }
+  });
+
+  it('has no rates after a server restart (uptime went back), even where counters happen to have grown', () => {
+    const next = snapshot('2026-11-24T03:00:01Z', [tube('emails', 20, 10), tube('reports', 9, 9)], { uptimeSeconds: 3 });
+    assert.equal(computeRates(first, next, 1), null);
+  });
+});
+
+describe('renderFrame', () => {
+  const at = '2026-11-24T03:00:00Z';
+  const frame = snapshot(at, [tube('emails', 10, 4, { ready: 3, reserved: 1, buried: 2, watching: 1 }), tube('reports', 5, 5)]);
+  const later = snapshot(
+    '2026-11-24T03:00:01Z',
+    [tube('emails', 14, 7, { ready: 3, reserved: 1, buried: 2, watching: 1 }), tube('reports', 5, 5)],
+    {
+      uptimeSeconds: 101,
+    },
+  );
+
+  it('off a terminal: one server line and one key=value line per tube, rates "-" on the first frame', () => {
+    assert.deepEqual(renderFrame(frame, null, plain), [
+      `${at} server connections=2 tubes=2 in/s=- done/s=-`,
+      `${at} tube=emails ready=3 reserved=1 delayed=0 buried=2 waiting=0 watching=1 in/s=- done/s=-`,
+      `${at} tube=reports ready=0 reserved=0 delayed=0 buried=0 waiting=0 watching=0 in/s=- done/s=-`,
+    ]);
+  });
+
+  it('off a terminal: rates with one decimal, and no escape codes even with context', () => {
+    const lines = renderFrame(later, computeRates(frame, later, 1), plain, { address: '127.0.0.1:11300', error: 'lost', maxLines: 2 });
+    assert.equal(
+      lines[1],
+      '2026-11-24T03:00:01Z tube=emails ready=3 reserved=1 delayed=0 buried=2 waiting=0 watching=1 in/s=4.0 done/s=3.0',
+    );
+    assert.match(lines[0] ?? '', / in\/s=4\.0 done\/s=3\.0$/);
+    assert.equal(lines.length, 3, 'the plain view is never cut');
+    assert.ok(!lines.join('\n').includes('\x1b'));
+  });
+
+  it('on a terminal: a title, a server line and a table with a row per tube', () => {
+    const lines = renderFrame(later, computeRates(frame, later, 1), terminal, { address: '127.0.0.1:11300', intervalSeconds: 1 });
+    const text = lines.join('\n');
+    assert.match(lines[0] ?? '', /bsworker top 127\.0\.0\.1:11300/);
+    assert.match(text, /server: 2 connections, 2 tubes, in 4\.0 jobs\/s, done 3\.0 jobs\/s/);
+    const row = lines.find((line) => line.includes('emails'));
+    assert.ok(row, text);
+    assert.deepEqual(
+      row
+        .split('│')
+        .map((cell) => cell.trim())
+        .filter((cell) => cell !== ''),
+      ['emails', '3', '1', '0', '2', '0', '1', '4.0', '3.0'],
+    );
+  });
+
+  it('on a terminal: shows an error above the last counts, and cuts the table to the height given', () => {
+    const many = snapshot(
+      at,
+      Array.from({ length: 30 }, (_, i) => tube(`t${String(i).padStart(2, '0')}`, 0, 0)),
+    );
+    const lines = renderFrame(many, null, terminal, { error: 'lost the connection', maxLines: 12 });
+    assert.ok(lines.length <= 12, `${lines.length} lines`);
+    assert.ok(lines.some((line) => line.includes('lost the connection') && line.includes('retrying')));
+    assert.match(lines.at(-1) ?? '', /and \d+ more tubes/);
+    assert.equal(renderFrame(many, null, terminal).length, 2 + 3 + 30, 'without a height every tube is shown');
+  });
+});
