@@ -9,6 +9,18 @@ import type { Worker } from '../worker/worker.js';
 export const CHILD_INDEX_ENV = 'BSWORKER_CHILD_INDEX';
 
 /**
+ * IPC messages between the supervisor and its children. Signals cannot say "force": a SIGTERM sent to
+ * the whole process group (systemd's default, `kill -- -PGID`) reaches each child twice, once directly
+ * and once from the supervisor, and two SIGTERMs would read as a forced stop.
+ */
+export const IPC = Object.freeze({
+  /** Supervisor -> child: give running jobs back and stop now. */
+  force: 'bsworker:force',
+  /** Child -> supervisor: I reached a recycle limit and will exit 0; replace me at once. */
+  recycled: 'bsworker:recycled',
+});
+
+/**
  * The slot number when this process was forked by a `bsworker --processes` supervisor, else undefined.
  * Both conditions are needed: the variable alone could be inherited by anything a task spawns, and an
  * IPC channel alone only says that some Node program forked us.

@@ -10,7 +10,7 @@ import { createLogger, toError } from '../logging/logger.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import { Worker } from '../worker/worker.js';
-import { supervisedChildIndex, watchRecycleLimits } from './child.js';
+import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
 import { logLevelOf } from './parse.js';
 
@@ -61,7 +61,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     maxKicks: options.maxKicks,
     graceMs: options.graceMs,
     concurrency: options.concurrency,
-    kickPeriodSeconds: options.kickPeriod,
+    // Under a supervisor one child kicks for the pool: P kickers would spend --max-kicks P times faster.
+    kickPeriodSeconds: childIndex === undefined || childIndex === 0 ? options.kickPeriod : undefined,
     deadLetterTube: options.deadLetter,
   });
   const stopped = new Promise<StopResult>((resolveStop) => worker.once('worker:stopped', resolveStop));
@@ -78,16 +79,29 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     worker,
     options,
     () => stopRequested,
-    (reached) =>
+    (reached) => {
+      // Tells the supervisor that the exit 0 to come is a planned recycle, not a crash.
+      process.send?.(IPC.recycled);
       stopGracefully(
         { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
         `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,
-      ),
+      );
+    },
   );
   // The IPC channel of a forked worker closes when its parent dies, even by SIGKILL: without this the
   // children of a killed supervisor would go on running unsupervised for ever.
   if (process.send !== undefined) {
     process.once('disconnect', () => stopGracefully({}, 'the parent process is gone; stopping after the running jobs'));
+  }
+  let forced = false;
+  if (childIndex !== undefined) {
+    process.on('message', (message) => {
+      if (message !== IPC.force) return;
+      forced = true;
+      stopRequested = true;
+      logger.warn('the supervisor forces the stop: giving the running jobs back now');
+      void worker.stop({ force: true });
+    });
   }
 
   let signals = 0;
@@ -100,7 +114,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     }
     stopRequested = true;
     signals += 1;
-    if (signals === 1) {
+    // Under a supervisor every signal means "stop gracefully"; only its IPC message forces the stop.
+    if (signals === 1 || childIndex !== undefined) {
       logger.info({ signal, graceMs: options.graceMs }, `${signal}: stopping after the running job (send it again to stop now)`);
       void worker.stop();
     } else {
@@ -127,5 +142,5 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   const result = await stopped;
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
-  return result.graceful && signals < 2 ? EXIT.ok : EXIT.failure;
+  return result.graceful && !forced && (signals < 2 || childIndex !== undefined) ? EXIT.ok : EXIT.failure;
 }

@@ -9,7 +9,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { CHILD_INDEX_ENV } from './child.js';
+import { CHILD_INDEX_ENV, IPC } from './child.js';
 import { EXIT } from './errors.js';
 import { logLevelOf } from './parse.js';
 
@@ -84,6 +84,8 @@ interface Slot {
   /** Deaths in a row; what the next restart delay is computed from. */
   deaths: number;
   restartTimer: NodeJS.Timeout | undefined;
+  /** The child announced a planned recycle: its exit 0 is replaced at once. */
+  recycling: boolean;
 }
 
 /**
@@ -129,6 +131,7 @@ class Supervisor {
       startedAt: 0,
       deaths: 0,
       restartTimer: undefined,
+      recycling: false,
     }));
   }
 
@@ -160,8 +163,15 @@ class Supervisor {
         { signal, children: this.#live().length },
         `${signal} again: the children give their running jobs back and stop now`,
       );
-      // Each child counts signals itself: this second SIGTERM is the one that forces its stop.
-      this.#kill('SIGTERM');
+      // A supervised child takes every signal as "stop gracefully" (a group SIGTERM reaches it twice);
+      // forcing goes over IPC.
+      for (const child of this.#live()) {
+        try {
+          child.send(IPC.force);
+        } catch (error) {
+          this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child to force its stop');
+        }
+      }
     }
   }
 
@@ -187,6 +197,10 @@ class Supervisor {
     }
     slot.child = child;
     slot.startedAt = Date.now();
+    slot.recycling = false;
+    child.on('message', (message) => {
+      if (message === IPC.recycled) slot.recycling = true;
+    });
     child.once('spawn', () => this.#logger.info({ child: slot.index, childPid: child.pid }, 'child started'));
     child.once('exit', (code, signal) => this.#exited(slot, child, code, signal));
     child.on('error', (error) => {
@@ -211,8 +225,9 @@ class Supervisor {
       this.#checkDone();
       return;
     }
-    if (code === EXIT.ok) {
-      // Only a recycle limit (or someone else's SIGTERM) ends a child cleanly while the pool runs.
+    if (code === EXIT.ok && slot.recycling) {
+      // A planned recycle: the child said so before exiting. Any other exit, even 0 (a jobs module
+      // calling process.exit(0), someone else's SIGTERM), is restarted with backoff, never in a loop.
       slot.deaths = 0;
       this.#logger.info(fields, 'child recycled; starting its replacement');
       this.#start(slot);

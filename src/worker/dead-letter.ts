@@ -20,7 +20,17 @@ const MAX_STACK_CHARS = 4_000;
  * Decoders ignore `meta`, so the job can be put back into its tube as it is.
  */
 export function deadLetterBody(body: Buffer, info: DeadLetterInfo, now: Date = new Date()): Buffer {
-  const envelope = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  // A body that is not a JSON object (an undecodable job at the kick bound) is kept whole under `raw`.
+  let envelope: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    envelope =
+      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as Record<string, unknown>)
+        : { raw: body.toString('utf8') };
+  } catch {
+    envelope = { raw: body.toString('utf8') };
+  }
   const meta = typeof envelope.meta === 'object' && envelope.meta !== null && !Array.isArray(envelope.meta) ? envelope.meta : {};
   const stack = info.error.stack ?? '';
   return Buffer.from(

@@ -7,13 +7,16 @@ import type { Logger } from '../logging/logger.js';
 
 /** The shortest interval between touches, so that a 2-second TTR is touched often enough but not in a tight loop. */
 const MIN_INTERVAL_MS = 500;
+/** The longest interval a Node timer can hold. */
+const MAX_INTERVAL_MS = 2_147_483_647;
 
 /**
  * Touches the job every `ttrSeconds / 2` until the returned function is called. A touch that fails is
  * logged; NOT_FOUND ends the keep-alive (the job is no longer ours).
  */
 export function keepAlive(touch: () => Promise<void>, ttrSeconds: number, log: Logger): () => void {
-  const intervalMs = Math.max(MIN_INTERVAL_MS, (ttrSeconds * 1000) / 2);
+  // setInterval turns anything past 2^31-1 ms into 1 ms: a huge TTR would touch in a tight loop.
+  const intervalMs = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, (ttrSeconds * 1000) / 2));
   const timer = setInterval(() => {
     touch().then(
       () => log.debug('job touched (TTR reset)'),

@@ -8,7 +8,7 @@ import { ConnectionError, NotFoundError } from '../beanstalk/errors.js';
 import type { Beanstalk, JobStats, ReservedJob } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type Logger, toError } from '../logging/logger.js';
-import { UnrecoverableError } from '../tasks/errors.js';
+import { isUnrecoverable } from '../tasks/errors.js';
 import { findTask, type RegisteredTask } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/types.js';
 import { retryDelaySeconds } from './backoff.js';
@@ -31,6 +31,8 @@ export interface JobContext {
 export interface InFlightJob {
   readonly id: string;
   released: boolean;
+  /** Set once the command that ends the reservation is on its way; a stop then leaves the job alone. */
+  settling?: boolean;
   /** Tube and task, once known. */
   event?: JobEvent;
   readonly controller: AbortController;
@@ -55,8 +57,10 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   try {
     stats = await connection.statsJob(job.id);
   } catch (error) {
-    // A lost connection has already given the job back; anything else leaves it reserved until its TTR.
-    ctx.logger.error({ err: error, jobId: job.id }, 'stats-job failed; the job goes back to ready when its TTR runs out');
+    // Without its stats the job cannot be judged. Dropping the connection gives it back at once (and
+    // keeps this slot from reserving beside a job it still holds); the slot then reconnects.
+    ctx.logger.error({ err: error, jobId: job.id }, 'stats-job failed; giving the job back by dropping the connection');
+    await connection.quit().catch(() => undefined);
     return;
   }
   if (!stats) {
@@ -71,12 +75,15 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   const log = ctx.logger.child({ tube, jobId: job.id, task: event.task });
   const end = new Ending(ctx, connection, log, event, stats, inFlight);
 
-  if (!decoded.ok) return end.bury('undecodable', decoded.message, job.body);
+  // Jobs that cannot run are buried like failures, and bounded like them: at the kick bound they go to
+  // the dead-letter tube or are deleted with their body logged, so auto-kick cannot cycle them for ever.
+  const cannotRun = (reason: BuryReason, detail: string): Promise<void> =>
+    stats.kicks < ctx.maxKicks ? end.bury(reason, detail, job.body) : end.giveUp(job.body, new Error(detail), 0);
+  if (!decoded.ok) return cannotRun('undecodable', decoded.message);
   if (!task) {
-    return end.bury(
+    return cannotRun(
       'unregistered',
       `no task named ${JSON.stringify(decoded.envelope.func_name)} is registered in tube ${JSON.stringify(tube)}`,
-      job.body,
     );
   }
 
@@ -84,10 +91,9 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   // died (or a stop gave it back). Past the limit the job is taken for the cause and parked.
   const abandoned = stats.reserves - 1 - stats.releases - stats.buries - stats.timeouts;
   if (abandoned >= ctx.maxCrashes * (stats.kicks + 1)) {
-    return end.bury(
+    return cannotRun(
       'crashed',
       `reserved ${stats.reserves} times, ${abandoned} of them ended without a result (the worker died or was stopped); kick it to try again`,
-      job.body,
     );
   }
 
@@ -112,7 +118,7 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   const attempt = stats.releases + 1;
   ctx.emit('job:failed', { ...event, error: failure, kicks: stats.kicks, attempt });
   const retries = task.options.retries ?? 0;
-  if (!(failure instanceof UnrecoverableError) && stats.releases < retries) {
+  if (!isUnrecoverable(failure) && stats.releases < retries) {
     const delaySeconds = retryDelaySeconds(task.options.backoff, attempt);
     if (await end.settle('release', () => connection.release(job.id, stats.priority, delaySeconds))) {
       log.warn(
@@ -240,6 +246,7 @@ class Ending {
    */
   async settle(command: string, run: () => Promise<void>): Promise<boolean> {
     if (this.inFlight.released) return false;
+    this.inFlight.settling = true;
     try {
       await run();
       return true;

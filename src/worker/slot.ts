@@ -149,9 +149,18 @@ export class Slot {
         return undefined;
       }
       try {
-        const connection = await this.#openConnection();
-        if (stopping.aborted) {
-          await connection.quit();
+        // A stop must not wait out a connect to a server that does not answer (up to connectTimeoutMs).
+        const opening = this.#openConnection();
+        const aborted = new Promise<undefined>((resolve) => {
+          if (stopping.aborted) resolve(undefined);
+          else stopping.addEventListener('abort', () => resolve(undefined), { once: true });
+        });
+        const connection = await Promise.race([opening, aborted]);
+        if (!connection || stopping.aborted) {
+          void opening.then(
+            (late) => late.quit(),
+            () => undefined,
+          );
           return undefined;
         }
         this.#connection = connection;

@@ -133,7 +133,10 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     const wasStarted = this.#state === 'running' || this.#state === 'starting';
     this.#state = 'stopping';
     this.#stopping.abort();
-    await this.#stopAutoKick?.();
+    // Not waiting for a kick round in flight: on a stalled server it could hold the stop for minutes.
+    // Closing its connection rejects whatever it was waiting for.
+    void this.#stopAutoKick?.();
+    await this.#kicker.close();
 
     // Idle slots close now: closing ends a pending reserve at once (a job it may just have reserved goes
     // back to ready with the socket). Busy slots close once their job is settled or given back.
@@ -153,7 +156,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       clearTimeout(timer);
       for (const slot of busy) {
         const current = slot.current;
-        if (!current) continue;
+        // A job already being deleted, released or buried is not given back: its command is on the wire.
+        if (!current || current.job.settling) continue;
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
         // and without counting a release (retries are counted from releases).
         current.job.released = true;
@@ -168,10 +172,11 @@ export class Worker extends SafeEmitter<WorkerEvents> {
           reason: 'stop',
         });
       }
-      await Promise.all(busy.map((slot) => slot.close()));
+      // The control connection closes with them: a dead-letter put stalled on it must not hold the stop.
+      await Promise.all([...busy.map((slot) => slot.close()), this.#control.close()]);
     }
     await Promise.all(this.#slots.map((slot) => slot.finished));
-    await Promise.all([this.#control.close(), this.#kicker.close()]);
+    await this.#control.close();
     this.#state = 'stopped';
     const result: StopResult = { graceful: released.length === 0, releasedJobIds: released };
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');

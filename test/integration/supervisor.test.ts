@@ -247,6 +247,27 @@ describe('bsworker --processes', () => {
     for (const id of ids) assert.equal(await rawStatsJob(server.url, id), null);
   });
 
+  it('a SIGTERM to the whole process group (systemd, kill -- -PGID) is one graceful stop', TEST_TIMEOUT, async () => {
+    const p = prefix('pool');
+    const tube = `${p}-slow`;
+    const releaseFile = join(temp, `${p}.release`);
+    const cli = pool(p, ['--tubes', tube, '--processes', '2'], { detached: true });
+    const ids = [
+      await rawPut(server.url, tube, envelope('slow', tube, { token: `${p}-1`, releaseFile })),
+      await rawPut(server.url, tube, envelope('slow', tube, { token: `${p}-2`, releaseFile })),
+    ];
+    await until(cli, () => pidsOf(cli, 'fixture: slow started').size === 2, 'both children running a slow job');
+
+    // Each child gets this SIGTERM directly and again from the supervisor: still one graceful stop.
+    cli.signalGroup('SIGTERM');
+    await until(cli, () => cli.lines.some((l) => isMsg(l, 'SIGTERM: stopping')), 'a child stopping');
+    await writeFile(releaseFile, '');
+    for (const id of ids) await completed(cli, id);
+    assert.equal((await cli.waitForExit()).code, 0);
+    assert.ok(!cli.lines.some((l) => isMsg(l, 'the supervisor forces the stop')), 'no child was forced');
+    for (const id of ids) assert.equal(await rawStatsJob(server.url, id), null);
+  });
+
   it('a second SIGTERM makes every child give its job back at once and exits non-zero', TEST_TIMEOUT, async () => {
     const p = prefix('pool');
     const tube = `${p}-slow`;

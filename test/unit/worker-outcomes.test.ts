@@ -108,6 +108,36 @@ describe('Worker: how a job ends', SUITE, () => {
     assert.equal(line.kicks, 2);
   });
 
+  it('bounds unrunnable jobs like failures: an unregistered or undecodable job at the kick bound is deleted with its body', async () => {
+    const tube = randomTube();
+    queue.task(tube)(function known() {});
+    const { worker, fake, events, lines } = setup({ tubes: [tube], maxKicks: 1 });
+    // Below the bound: buried. At the bound: deleted, so auto-kick cannot cycle it for ever.
+    const fresh = fake.addJob(body('missing', tube, {}), { tube, kicks: 0 });
+    const spent = fake.addJob(body('missing', tube, {}), { tube, kicks: 1 });
+    const garbage = fake.addJob('not json at all', { tube, kicks: 1 });
+    await worker.start();
+    await events.waitFor('job:buried', (event) => event.jobId === fresh);
+    const deleted = await events.waitFor('job:deleted', (event) => event.jobId === spent);
+    assert.equal(deleted.reason, 'max-kicks');
+    const deletedGarbage = await events.waitFor('job:deleted', (event) => event.jobId === garbage);
+    assert.equal(deletedGarbage.body, 'not json at all');
+    assert.ok(lines.some((line) => line.level === 50 && line.jobId === garbage && line.body === 'not json at all'), 'its body is logged');
+  });
+
+  it('treats an UnrecoverableError from another copy of bsworker as unrecoverable (a Symbol.for brand, not instanceof)', async () => {
+    const tube = randomTube();
+    queue.task(tube, { retries: 3 })(function foreign() {
+      // What a second copy's UnrecoverableError looks like from here: a different class, the same brand.
+      throw Object.assign(new Error('no such order'), { [Symbol.for('bsworker.UnrecoverableError')]: true });
+    });
+    const { worker, fake, events } = setup({ tubes: [tube] });
+    const id = fake.addJob(body('foreign', tube, {}), { tube });
+    await worker.start();
+    await events.waitFor('job:buried', (event) => event.jobId === id);
+    assert.deepEqual(fake.calls('release'), [], 'no retry');
+  });
+
   it('with maxKicks 0 deletes a failed job at once', async () => {
     const tube = randomTube();
     queue.task(tube)(function once(_kwargs: object) {
@@ -148,7 +178,7 @@ describe('Worker: how a job ends', SUITE, () => {
     );
   });
 
-  it('leaves a job alone when stats-job fails: not run, not settled, logged, and the loop goes on', async () => {
+  it('gives a job back by dropping the connection when stats-job fails, then reconnects and runs it', async () => {
     const tube = randomTube();
     const ran: number[] = [];
     queue.task(tube)(function unknowable(kwargs: { n: number }) {
@@ -160,13 +190,14 @@ describe('Worker: how a job ends', SUITE, () => {
     const next = fake.addJob(body('unknowable', tube, { n: 2 }), { tube });
     await worker.start();
     await events.waitFor('job:deleted', (event) => event.jobId === next);
+    await events.waitFor('job:deleted', (event) => event.jobId === first);
 
-    // Without its tube and counters the job cannot be run or settled safely: its TTR gives it back.
-    assert.deepEqual(ran, [2]);
-    assert.deepEqual(fake.calls('delete'), [[next]]);
+    // Without its tube and counters the job cannot be judged: it was not run or settled on that
+    // connection, which was dropped (giving the job back at once), and it ran after the reconnect.
+    assert.deepEqual([...ran].sort(), [1, 2]);
     assert.deepEqual(fake.calls('bury'), []);
     assert.deepEqual(fake.calls('release'), []);
-    assert.equal(fake.job(first)?.state, 'reserved');
+    assert.ok(events.names().includes('worker:reconnected'), 'the slot reconnected');
     assert.ok(
       lines.some((line) => line.level === 50 && line.jobId === first && JSON.stringify(line.err ?? null).includes('odd stats-job reply')),
       'an error line with the job id and the error',
