@@ -3,12 +3,12 @@
 // not trust the adapter it is testing.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BeanstalkdServer, freePort, rawCommand, rawPut, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { envelope, eventually, prefix, run } from '../helpers/cli.js';
+import { bury } from '../helpers/raw-session.js';
 
 const TEST_TIMEOUT = { timeout: 20_000 };
 const UINT32_MAX = 4_294_967_295;
@@ -57,24 +57,8 @@ async function rawTubes(url: string): Promise<string[]> {
 }
 
 /** Reserves and buries a ready job on one socket: `bury` works only on the connection that reserved it. */
-function bury(server: BeanstalkdServer, id: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port: server.port });
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`bury ${id}: no BURIED reply, got ${JSON.stringify(text)}`));
-    }, 5_000);
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      if (!text.endsWith('BURIED\r\n')) return;
-      clearTimeout(timer);
-      socket.end();
-      resolve();
-    });
-    socket.once('error', reject);
-    socket.write(`reserve-job ${id}\r\nbury ${id} 1024\r\n`);
-  });
+function buryOne(server: BeanstalkdServer, id: string): Promise<void> {
+  return bury(server, [id]);
 }
 
 /** The cells of the table row whose first cell is `name` (cli-table3 draws `│` between cells). */
@@ -129,7 +113,7 @@ describe('bsworker stats, tubes, pause, resume', () => {
     await rawPut(server.url, t, envelope('f', t, { n: 2 }));
     await rawPut(server.url, t, envelope('f', t, { n: 3 }));
     await rawPut(server.url, t, envelope('f', t, { n: 4 }), { delay: 3_600 });
-    await bury(server, await rawPut(server.url, t, envelope('f', t, { n: 5 })));
+    await buryOne(server, await rawPut(server.url, t, envelope('f', t, { n: 5 })));
 
     const [json, text, all] = await Promise.all([cli('stats', '--tube', t, '--json'), cli('stats', '--tube', t), cli('stats', '--json')]);
     const [tube, serverStats, tubes] = await Promise.all([rawStatsTube(server.url, t), rawStats(server.url), rawTubes(server.url)]);

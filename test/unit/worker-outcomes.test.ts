@@ -122,7 +122,10 @@ describe('Worker: how a job ends', SUITE, () => {
     assert.equal(deleted.reason, 'max-kicks');
     const deletedGarbage = await events.waitFor('job:deleted', (event) => event.jobId === garbage);
     assert.equal(deletedGarbage.body, 'not json at all');
-    assert.ok(lines.some((line) => line.level === 50 && line.jobId === garbage && line.body === 'not json at all'), 'its body is logged');
+    assert.ok(
+      lines.some((line) => line.level === 50 && line.jobId === garbage && line.body === 'not json at all'),
+      'its body is logged',
+    );
   });
 
   it('treats an UnrecoverableError from another copy of bsworker as unrecoverable (a Symbol.for brand, not instanceof)', async () => {
