@@ -30,6 +30,13 @@ export interface ConnectOptions {
    * @defaultValue 10000
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * Drop the connection when a command (other than reserve, which waits on purpose) gets no reply this
+   * long: for short-lived clients such as the CLI, which must not hang on a server that stopped
+   * answering. Workers leave it off and bound their reserves instead.
+   * @defaultValue no limit
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 type Reject = (error: Error) => void;
@@ -46,6 +53,7 @@ export class BeanstalkConnection implements Beanstalk {
   #closeError: ConnectionError | undefined;
   /** The tube in use once every `use` written so far has been answered; undefined when unknown. */
   #usedTube: string | undefined = 'default';
+  #commandTimeoutMs: number | undefined;
   /** An unanswered `use`: commands that depend on the tube in use wait for it (see putInTube). */
   #useGate: Promise<void> | undefined;
   readonly #whenClosed: Promise<void>;
@@ -68,6 +76,7 @@ export class BeanstalkConnection implements Beanstalk {
     const where = formatAddress(address);
     const client = new FiveBeansClient(address.host, address.port);
     const connection = new BeanstalkConnection(address, client);
+    connection.#commandTimeoutMs = options.commandTimeoutMs;
 
     // A reply fivebeans cannot handle throws inside its socket 'data' listener, out of reach of any
     // promise: catch it there and drop the connection instead of crashing the process.
@@ -370,7 +379,20 @@ export class BeanstalkConnection implements Beanstalk {
     }
     return new Promise<T>((resolve, reject) => {
       this.#pending.add(reject);
+      const limit = command === 'reserve-with-timeout' ? undefined : this.#commandTimeoutMs;
+      const timer =
+        limit === undefined
+          ? undefined
+          : setTimeout(() => {
+              const where = formatAddress(this.address);
+              this.#breakStream(
+                new ConnectionError(where, `beanstalkd at ${where} did not answer ${command} within ${limit} ms`, { command }),
+              );
+              this.#pending.delete(reject);
+              reject(this.#broken as Error);
+            }, limit);
       const settle = (err: string | null, value: T): void => {
+        clearTimeout(timer);
         if (!this.#pending.delete(reject)) return;
         if (this.#broken) reject(this.#broken);
         else if (err === null) resolve(value);
@@ -395,9 +417,13 @@ export class BeanstalkConnection implements Beanstalk {
     });
   }
 
+  /** Drops the connection; every later reply is refused. A ConnectionError is kept as the reason as it is. */
   #breakStream(cause: Error): void {
     const where = formatAddress(this.address);
-    this.#broken = new ConnectionError(where, `the connection to beanstalkd at ${where} was closed after a protocol error`, { cause });
+    this.#broken =
+      cause instanceof ConnectionError
+        ? cause
+        : new ConnectionError(where, `the connection to beanstalkd at ${where} was closed after a protocol error`, { cause });
     this.#client.stream?.destroy();
   }
 

@@ -5,7 +5,7 @@ import type { Beanstalk } from '../beanstalk/types.js';
 
 /** Runs `action` on a fresh connection to `url` (or `BEANSTALKD_URL`, or the default) and closes it. */
 export async function withConnection<T>(url: string | undefined, action: (connection: Beanstalk) => Promise<T>): Promise<T> {
-  const connection = await BeanstalkConnection.connect(resolveServerAddress(url), { connectTimeoutMs: 5_000 });
+  const connection = await BeanstalkConnection.connect(resolveServerAddress(url), { connectTimeoutMs: 5_000, commandTimeoutMs: 10_000 });
   try {
     return await action(connection);
   } finally {

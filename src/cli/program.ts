@@ -76,7 +76,6 @@ export function buildProgram(io: ProgramIo): Command {
     .version(packageVersion(), '-V, --version')
     .enablePositionalOptions()
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
     // Not requiredOption: commander checks a parent's required options for its subcommands too.
     .option('-t, --tubes <tubes>', 'comma-separated tubes to watch, e.g. emails,reports (required)', parseTubes)
     .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, .ts)', './jobs')

@@ -277,6 +277,32 @@ describe('BeanstalkConnection against peers that are not beanstalkd', () => {
   });
 });
 
+describe('commandTimeoutMs', () => {
+  it('drops a connection whose server answers the first command and then falls silent', async () => {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      // Answers the `stats` of connect(), then nothing: a hung or stopped beanstalkd.
+      socket.once('data', () => socket.write('OK 4\r\n---\n\r\n'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const conn = await BeanstalkConnection.connect({ host: '127.0.0.1', port }, { connectTimeoutMs: 2_000, commandTimeoutMs: 300 });
+      await assert.rejects(
+        conn.statsTube('t'),
+        (error: unknown) => error instanceof ConnectionError && /did not answer stats-tube within 300 ms/.test(error.message),
+      );
+      assert.equal(conn.isClosed || (await conn.quit().then(() => true)), true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('tube names that a YAML parser would read as numbers', () => {
   it('come back exactly from stats-job and list-tubes', async () => {
     const server = await startBeanstalkd();

@@ -146,7 +146,8 @@ async function deleteBuriedInTube(output: Output, tube: string, options: DeleteO
 
     await connection.use(tube);
     const bar =
-      output.isTTY && !options.json && count > PROGRESS_THRESHOLD
+      // cli-progress draws on stderr: show it only when stderr is a terminal, whatever stdout is.
+      process.stderr.isTTY === true && !options.json && count > PROGRESS_THRESHOLD
         ? new cliProgress.SingleBar(
             {
               format: `deleting buried jobs from ${tube} [{bar}] {value}/{total} ({eta_formatted} left)`,
