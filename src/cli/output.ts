@@ -66,3 +66,13 @@ export function terminalSafeText(text: string): string {
 export function printJson(output: Output, value: unknown): void {
   output.print(terminalSafeJson(value, 2));
 }
+
+/** `45s`, `12m 5s`, `10m`, `3h 12m`, `4d 2h`: two units at most, a zero second unit left out. */
+export function formatDuration(seconds: number): string {
+  const two = (big: number, bigUnit: string, small: number, smallUnit: string): string =>
+    small === 0 ? `${big}${bigUnit}` : `${big}${bigUnit} ${small}${smallUnit}`;
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3_600) return two(Math.floor(seconds / 60), 'm', seconds % 60, 's');
+  if (seconds < 86_400) return two(Math.floor(seconds / 3_600), 'h', Math.floor((seconds % 3_600) / 60), 'm');
+  return two(Math.floor(seconds / 86_400), 'd', Math.floor((seconds % 86_400) / 3_600), 'h');
+}

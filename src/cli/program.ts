@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { WORKER_DEFAULTS } from '../worker/options.js';
+import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
-import { integerIn, parseLogLevel, parseTube, parseTubes, parseUrl } from './parse.js';
+import { integerIn, parseLogLevel, parseTube, parseTubes } from './parse.js';
 import { runWorker } from './run-worker.js';
 import { runSupervisor } from './supervisor.js';
 
@@ -18,12 +19,6 @@ export interface ProgramIo {
   /** Receives the exit code of a finished command. */
   readonly exit: (code: number) => void;
 }
-
-const urlOption = (): Option =>
-  new Option(
-    '--url <url>',
-    'beanstalkd server: beanstalk://host:port, host:port or host (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
-  ).argParser(parseUrl);
 
 function packageVersion(): string {
   try {

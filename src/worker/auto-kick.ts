@@ -2,6 +2,7 @@
  * Auto-kick (the original design's `kick_period`): every period, kick the buried jobs of each watched
  * tube, so failures are retried automatically until the kick bound deletes them (or dead-letters them).
  */
+import { kickBuried } from '../beanstalk/kick-buried.js';
 import type { LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -32,12 +33,8 @@ async function kickRound({ control, tubes, logger }: AutoKickOptions): Promise<v
   try {
     const connection = await control.get();
     for (const tube of tubes) {
-      const buried = (await connection.statsTube(tube))?.buried ?? 0;
-      if (buried === 0) continue;
-      // Capped at the buried count: `kick` would move delayed jobs once no buried ones are left.
-      await connection.use(tube);
-      const kicked = await connection.kick(buried);
-      logger.info({ tube, kicked }, `auto-kick: kicked ${kicked} buried job(s)`);
+      const result = await kickBuried(connection, tube);
+      if (result) logger.info({ tube, kicked: result.kicked }, `auto-kick: kicked ${result.kicked} buried job(s)`);
     }
   } catch (error) {
     logger.warn({ err: error }, 'auto-kick failed; trying again next period');

@@ -228,14 +228,15 @@ class Ending {
     }
     if (await this.settle('delete', () => this.connection.delete(this.event.jobId))) {
       const where = this.ctx.deadLetter ? 'moved to the dead-letter tube' : 'deleted, its body is in this line';
+      const text = body.toString('utf8');
       this.log.error(
-        { err: failure, durationMs, kicks, maxKicks: this.ctx.maxKicks, body: body.toString('utf8') },
+        { err: failure, durationMs, kicks, maxKicks: this.ctx.maxKicks, body: text },
         `job failed after ${kicks} kick(s); ${where}`,
       );
       this.ctx.emit('job:deleted', {
         ...this.event,
         reason: this.ctx.deadLetter ? 'dead-letter' : 'max-kicks',
-        body: body.toString('utf8'),
+        body: text,
       });
     }
   }

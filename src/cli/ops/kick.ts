@@ -4,23 +4,16 @@
  * so the two outputs cannot drift apart.
  */
 import type { Command } from 'commander';
-import type { Beanstalk } from '../../beanstalk/types.js';
+import { type KickedTube, kickBuried } from '../../beanstalk/kick-buried.js';
 import { decodeEnvelope } from '../../envelope/envelope.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
-import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
+import { formatDuration, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { integerIn, parseJobId, parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
-/** One tube in the `bsworker kick --json` document. */
-export interface KickedTube {
-  /** The tube name. */
-  readonly tube: string;
-  /** How many buried jobs were kicked to ready. */
-  readonly kicked: number;
-  /** The buried count before the kick minus `kicked`: what `--bound` left buried (jobs buried meanwhile are not counted). */
-  readonly stillBuried: number;
-}
+/** One tube's part of the `kick --json` document. */
+export type { KickedTube } from '../../beanstalk/kick-buried.js';
 
 /**
  * The `bsworker kick --json` document: `{ "kicked": 3, "tubes": [{ "tube": "emails", "kicked": 3, "stillBuried": 0 }] }`.
@@ -69,20 +62,6 @@ export interface BuriedReport {
   readonly tube: string;
   readonly buried: number;
   readonly first: BuriedJobSummary | null;
-}
-
-/**
- * Kicks up to `bound` buried jobs of `tube` (all of them when unset). The bound is capped at the buried
- * count because `kick` moves delayed jobs when no buried ones are left, and this command promises only
- * buried ones. Resolves to null when the tube had no buried job.
- */
-async function kickBuried(connection: Beanstalk, tube: string, bound: number | undefined): Promise<KickedTube | null> {
-  const buried = (await connection.statsTube(tube))?.buried ?? 0;
-  const limit = Math.min(bound ?? buried, buried);
-  if (limit === 0) return null;
-  await connection.use(tube);
-  const kicked = await connection.kick(limit);
-  return { tube, kicked, stillBuried: Math.max(0, buried - kicked) };
 }
 
 /**
@@ -164,14 +143,7 @@ function printBuriedText(output: Output, report: BuriedReport): void {
     output.print(`  body:      ${terminalSafeJson(raw)} (not a bsworker job: ${terminalSafeText(job.decodeError ?? 'unknown reason')})`);
   }
   if (job.kicks !== null) output.print(`  kicks:     ${job.kicks}`);
-  if (job.ageSeconds !== null) output.print(`  age:       ${formatAge(job.ageSeconds)}`);
-}
-
-function formatAge(seconds: number): string {
-  if (seconds < 120) return `${seconds}s`;
-  if (seconds < 7_200) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
-  if (seconds < 172_800) return `${Math.floor(seconds / 3_600)}h ${Math.floor((seconds % 3_600) / 60)}m`;
-  return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3_600)}h`;
+  if (job.ageSeconds !== null) output.print(`  age:       ${formatDuration(job.ageSeconds)}`);
 }
 
 interface KickOptions {

@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { NotFoundError } from '../../beanstalk/errors.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
-import { colors, type Output, printJson } from '../output.js';
+import { colors, formatDuration, type Output, printJson } from '../output.js';
 import { integerIn, parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
-import { formatDuration, noSuchTube } from './stats.js';
+import { noSuchTube } from './stats.js';
 
 /**
  * What `bsworker pause --json` and `bsworker resume --json` print: the tube's pause as the server

@@ -4,7 +4,7 @@ import { formatAddress } from '../../beanstalk/address.js';
 import type { Beanstalk, ServerStats, TubeStats } from '../../beanstalk/types.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
-import { colors, type Output, printJson, printTable } from '../output.js';
+import { colors, formatDuration, type Output, printJson, printTable } from '../output.js';
 import { parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
@@ -167,16 +167,6 @@ export async function readStats(connection: Beanstalk, tube?: string): Promise<S
     server: summariseServer(server),
     tubes: tubeStats.filter((stats): stats is TubeStats => stats !== null).map(summariseTube),
   };
-}
-
-/** `45s`, `12m 5s`, `10m`, `3h 12m`, `4d 2h`: two units at most, a zero second unit left out. */
-export function formatDuration(seconds: number): string {
-  const two = (big: number, bigUnit: string, small: number, smallUnit: string): string =>
-    small === 0 ? `${big}${bigUnit}` : `${big}${bigUnit} ${small}${smallUnit}`;
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3_600) return two(Math.floor(seconds / 60), 'm', seconds % 60, 's');
-  if (seconds < 86_400) return two(Math.floor(seconds / 3_600), 'h', Math.floor((seconds % 3_600) / 60), 'm');
-  return two(Math.floor(seconds / 86_400), 'd', Math.floor((seconds % 86_400) / 3_600), 'h');
 }
 
 /** Prints the summary as text: aligned `label  value` lines, then the per-tube table. */
