@@ -77,11 +77,14 @@ function underPty(args: string[]): { child: ChildProcess; output: () => string; 
   } catch {
     assert.fail('util-linux `script` is required for the pseudo-terminal tests of `bsworker top` (apt-get install util-linux / bsdutils)');
   }
-  const command = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+  // `exec`: no shell stays in the terminal's foreground group. A shell left waiting there gets the
+  // Ctrl-C too, may die of it, and `script -e` then reports 130 whatever bsworker did.
+  const command = `exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
   // -e: exit with bsworker's code; the typescript file is /dev/null since the output is read from stdout.
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
     cwd: REPO,
-    env: childEnv({}),
+    // `script` runs the command with $SHELL: pin a POSIX shell rather than whatever the CI user has.
+    env: childEnv({ SHELL: '/bin/sh' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
