@@ -18,6 +18,11 @@ export const IPC = Object.freeze({
   force: 'bsworker:force',
   /** Child -> supervisor: I reached a recycle limit and will exit 0; replace me at once. */
   recycled: 'bsworker:recycled',
+  /**
+   * Supervisor -> child: a sibling died; the jobs it held are back at the head of their tubes. Check
+   * the next ones for crashes before running them (Worker.checkNextJobsForCrashes).
+   */
+  siblingDied: 'bsworker:sibling-died',
 });
 
 /**

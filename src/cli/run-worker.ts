@@ -96,6 +96,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   let forced = false;
   if (childIndex !== undefined) {
     process.on('message', (message) => {
+      if (message === IPC.siblingDied) {
+        worker.checkNextJobsForCrashes();
+        return;
+      }
       if (message !== IPC.force) return;
       forced = true;
       stopRequested = true;

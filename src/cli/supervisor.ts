@@ -244,6 +244,14 @@ class Supervisor {
   }
 
   #restartLater(slot: Slot, fields: Record<string, unknown>): void {
+    // A job that kills its process may be taken next by a live sibling: those check their next jobs.
+    for (const child of this.#live()) {
+      try {
+        child.send(IPC.siblingDied);
+      } catch (error) {
+        this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child that a sibling died');
+      }
+    }
     if (Date.now() - slot.startedAt >= SUPERVISOR_DEFAULTS.stableAfterMs) slot.deaths = 0;
     const delayMs = restartDelayMs(slot.deaths);
     slot.deaths += 1;

@@ -5,12 +5,13 @@
  */
 import { resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
+import type { JobStats } from '../beanstalk/types.js';
 import { assertBodySize } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createTaskDecorator } from './decorator.js';
 import { getTaskMetadata } from './metadata.js';
-import { resolvePutParams, validatePutOptions } from './put-options.js';
+import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
 import type { PutArgs, PutOptions, TaskContext, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
@@ -128,11 +129,12 @@ export class JobQueue {
       jobId,
       tube: metadata.tube,
       name: metadata.name,
-      attempt: 1,
-      kicks: 0,
       signal: new AbortController().signal,
       logger: this.#log().child({ tube: metadata.tube, jobId, task: metadata.name }),
       touch: async () => {},
+      // What a fresh job on a server would report: its first run, never released, buried or kicked.
+      stats: async () => inlineStats(jobId, metadata),
+      attempt: async () => 1,
     };
     await task.run(decoded.envelope.kwargs, context);
     return jobId;
@@ -142,4 +144,23 @@ export class JobQueue {
     this.#logger ??= createLogger();
     return this.#logger;
   }
+}
+
+/** The counters a job would have on its first reservation, for inline runs. */
+function inlineStats(id: string, metadata: TaskMetadata): JobStats {
+  return {
+    id,
+    tube: metadata.tube,
+    state: 'reserved',
+    priority: metadata.options.priority ?? PUT_DEFAULTS.priority,
+    ageSeconds: 0,
+    delaySeconds: 0,
+    ttrSeconds: metadata.options.ttr ?? PUT_DEFAULTS.ttr,
+    timeLeftSeconds: metadata.options.ttr ?? PUT_DEFAULTS.ttr,
+    reserves: 1,
+    timeouts: 0,
+    releases: 0,
+    buries: 0,
+    kicks: 0,
+  };
 }

@@ -1,5 +1,6 @@
 /** Types shared by the decorator, the Putter and the JobQueue. */
 
+import type { JobStats } from '../beanstalk/types.js';
 import type { Logger } from '../logging/logger.js';
 
 /**
@@ -11,16 +12,20 @@ export interface TaskContext {
   readonly tube: string;
   /** The task's registered name. */
   readonly name: string;
-  /** 1 on the first run; grows with each retry (counted from beanstalkd's `releases`). */
-  readonly attempt: number;
-  /** How many times the job has been kicked. */
-  readonly kicks: number;
   /** Aborts when `timeoutMs` runs out and on a forced stop: pass it to fetch, streams, child processes. */
   readonly signal: AbortSignal;
   /** The job's child logger, with `{ tube, jobId, task }`. */
   readonly logger: Logger;
   /** Resets the job's TTR now. The worker already does this about every TTR/2 while the task runs. */
   touch(): Promise<void>;
+  /**
+   * The job's counters from beanstalkd (`stats-job`: releases, kicks, reserves, timeouts, priority,
+   * TTR...). One round trip on the first call, cached after: the worker does not read them for a job
+   * that succeeds quickly, so a task that does not ask does not pay for them.
+   */
+  stats(): Promise<JobStats>;
+  /** 1 on the first run, growing with each retry: `releases + 1` from {@link TaskContext.stats}. */
+  attempt(): Promise<number>;
 }
 
 /**

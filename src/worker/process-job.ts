@@ -22,8 +22,17 @@ export interface JobContext {
   readonly maxKicks: number;
   /** See WorkerOptions.maxCrashes. */
   readonly maxCrashes: number;
+  /** The watched tubes. With one, every job's tube is known without asking the server. */
+  readonly tubes: readonly string[];
   /** Moves a job that reached the kick bound to the dead-letter tube; undefined when there is none. */
   readonly deadLetter: ((body: Buffer, info: DeadLetterInfo) => Promise<void>) | undefined;
+  /**
+   * True when this job should be checked for earlier crashes before it runs. The check costs a
+   * `stats-job` round trip, so the worker asks for it only where a crashed job can be: see Worker.
+   */
+  takeCrashCheck(): boolean;
+  /** True when `event` has listeners: event objects are built only then. */
+  listens(event: keyof WorkerEvents): boolean;
   emit<K extends keyof WorkerEvents & string>(event: K, ...args: WorkerEvents[K]): void;
 }
 
@@ -33,6 +42,11 @@ export interface InFlightJob {
   released: boolean;
   /** Set once the command that ends the reservation is on its way; a stop then leaves the job alone. */
   settling?: boolean;
+  /**
+   * Called once that command is written. The slot can then write its next reserve behind it on the same
+   * connection: replies come back in order, so the job is settled before the next one arrives.
+   */
+  onSettling?: () => void;
   /** Tube and task, once known. */
   event?: JobEvent;
   readonly controller: AbortController;
@@ -47,38 +61,78 @@ export class TaskTimeoutError extends Error {
 }
 
 /**
+ * A task still running after this long gets its job's TTR read (one `stats-job`) and the keep-alive
+ * started. Well under beanstalkd's smallest TTR (1 s): the first touch comes at this delay plus TTR/2.
+ */
+const TTR_PROBE_MS = 250;
+
+/**
+ * The job's `stats-job`, read at most once and only when needed: never on the success path of a short
+ * job from a known tube. Failures, bad bodies, crash checks and long tasks read it.
+ */
+class JobStatsCache {
+  #stats: Promise<JobStats | null> | undefined;
+
+  constructor(
+    private readonly connection: Beanstalk,
+    private readonly id: string,
+  ) {}
+
+  /** The job's stats; null when the job is gone; rejects when the connection fails. */
+  get(): Promise<JobStats | null> {
+    this.#stats ??= this.connection.statsJob(this.id);
+    return this.#stats;
+  }
+
+  /**
+   * The stats, or undefined after handling their absence: a vanished job is logged, and a failed read
+   * gives the job back by dropping the connection (without its counters the job cannot be judged, and
+   * the slot must not reserve beside a job it still holds). The slot then reconnects.
+   */
+  async require(log: Logger): Promise<JobStats | undefined> {
+    try {
+      const stats = await this.get();
+      if (stats) return stats;
+      log.warn({ jobId: this.id }, 'the job vanished before it could be settled (deleted by someone else?)');
+    } catch (error) {
+      log.error({ err: error, jobId: this.id }, 'stats-job failed; giving the job back by dropping the connection');
+      await this.connection.quit().catch(() => undefined);
+    }
+    return undefined;
+  }
+}
+
+/**
  * Runs one reserved job to its end on `connection`, the connection that reserved it (delete, release,
  * bury and touch work only there). Resolves when the job is settled or given back.
  */
 export async function processJob(ctx: JobContext, connection: Beanstalk, job: ReservedJob, inFlight: InFlightJob): Promise<void> {
-  // One round trip before running: the reserve reply does not say which tube the job came from, and the
-  // counters give the attempt, the kick count, the priority to keep on a bury and the TTR to keep alive.
-  let stats: JobStats | null;
-  try {
-    stats = await connection.statsJob(job.id);
-  } catch (error) {
-    // Without its stats the job cannot be judged. Dropping the connection gives it back at once (and
-    // keeps this slot from reserving beside a job it still holds); the slot then reconnects.
-    ctx.logger.error({ err: error, jobId: job.id }, 'stats-job failed; giving the job back by dropping the connection');
-    await connection.quit().catch(() => undefined);
-    return;
-  }
-  if (!stats) {
-    ctx.logger.warn({ jobId: job.id }, 'the job vanished before it could run (deleted by someone else?)');
-    return;
-  }
-  const { tube } = stats;
   const decoded = decodeEnvelope(job.body);
+  const stats = new JobStatsCache(connection, job.id);
+  // The reserve reply does not say which tube the job came from. With one watched tube it can only be
+  // that one; with several, the envelope's tube is believed when it is one of them. Otherwise the server
+  // is asked.
+  const { tubes } = ctx;
+  const named = decoded.ok ? decoded.envelope.tube : undefined;
+  let tube: string | undefined = tubes.length === 1 ? tubes[0] : named !== undefined && tubes.includes(named) ? named : undefined;
+  let known: JobStats | undefined;
+  if (tube === undefined || !decoded.ok || ctx.takeCrashCheck()) {
+    known = await stats.require(ctx.logger);
+    if (!known) return;
+    tube = known.tube;
+  }
   const task = decoded.ok ? findTask(tube, decoded.envelope.func_name) : undefined;
   const event: JobEvent = { jobId: job.id, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
   inFlight.event = event;
-  const log = ctx.logger.child({ tube, jobId: job.id, task: event.task });
-  const end = new Ending(ctx, connection, log, event, stats, inFlight);
+  const end = new Ending(ctx, connection, event, stats, inFlight);
 
   // Jobs that cannot run are buried like failures, and bounded like them: at the kick bound they go to
   // the dead-letter tube or are deleted with their body logged, so auto-kick cannot cycle them for ever.
-  const cannotRun = (reason: BuryReason, detail: string): Promise<void> =>
-    stats.kicks < ctx.maxKicks ? end.bury(reason, detail, job.body) : end.giveUp(job.body, new Error(detail), 0);
+  const cannotRun = async (reason: BuryReason, detail: string): Promise<void> => {
+    const counters = await stats.require(ctx.logger);
+    if (!counters) return;
+    return counters.kicks < ctx.maxKicks ? end.bury(counters, reason, detail, job.body) : end.giveUp(counters, job.body, new Error(detail), 0);
+  };
   if (!decoded.ok) return cannotRun('undecodable', decoded.message);
   if (!task) {
     return cannotRun(
@@ -89,39 +143,43 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
 
   // Reservations that ended with no delete, release, bury or TTR timeout: the worker holding the job
   // died (or a stop gave it back). Past the limit the job is taken for the cause and parked.
-  const abandoned = stats.reserves - 1 - stats.releases - stats.buries - stats.timeouts;
-  if (abandoned >= ctx.maxCrashes * (stats.kicks + 1)) {
-    return cannotRun(
-      'crashed',
-      `reserved ${stats.reserves} times, ${abandoned} of them ended without a result (the worker died or was stopped); kick it to try again`,
-    );
+  if (known) {
+    const abandoned = known.reserves - 1 - known.releases - known.buries - known.timeouts;
+    if (abandoned >= ctx.maxCrashes * (known.kicks + 1)) {
+      return cannotRun(
+        'crashed',
+        `reserved ${known.reserves} times, ${abandoned} of them ended without a result (the worker died or was stopped); kick it to try again`,
+      );
+    }
   }
 
-  ctx.emit('job:reserved', event);
-  log.debug({ attempt: stats.releases + 1, kicks: stats.kicks }, 'job started');
+  if (ctx.listens('job:reserved')) ctx.emit('job:reserved', event);
   const started = performance.now();
-  const failure = await runTask(task, decoded.envelope.kwargs, connection, log, stats, inFlight);
+  const failure = await runTask(task, decoded.envelope.kwargs, connection, ctx.logger, event, stats, known, inFlight);
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (inFlight.released) {
-    log.warn({ durationMs, err: failure }, 'the job was given back to beanstalkd when the worker stopped; it will run again');
+    ctx.logger.warn({ ...event, durationMs, err: failure }, 'the job was given back to beanstalkd when the worker stopped; it will run again');
     return;
   }
   if (!failure) {
-    ctx.emit('job:completed', { ...event, durationMs });
+    if (ctx.listens('job:completed')) ctx.emit('job:completed', { ...event, durationMs });
     if (await end.settle('delete', () => connection.delete(job.id))) {
-      log.info({ durationMs }, 'job completed');
-      ctx.emit('job:deleted', { ...event, reason: 'completed' });
+      ctx.logger.info({ tube, jobId: job.id, task: event.task, durationMs }, 'job completed');
+      if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { ...event, reason: 'completed' });
     }
     return;
   }
 
-  const attempt = stats.releases + 1;
-  ctx.emit('job:failed', { ...event, error: failure, kicks: stats.kicks, attempt });
+  // The failure path reads the counters: the attempt, the kicks and the priority to keep.
+  const counters = await stats.require(ctx.logger);
+  if (!counters) return;
+  const attempt = counters.releases + 1;
+  ctx.emit('job:failed', { ...event, error: failure, kicks: counters.kicks, attempt });
   const retries = task.options.retries ?? 0;
-  if (!isUnrecoverable(failure) && stats.releases < retries) {
+  if (!isUnrecoverable(failure) && counters.releases < retries) {
     const delaySeconds = retryDelaySeconds(task.options.backoff, attempt);
-    if (await end.settle('release', () => connection.release(job.id, stats.priority, delaySeconds))) {
-      log.warn(
+    if (await end.settle('release', () => connection.release(job.id, counters.priority, delaySeconds))) {
+      end.log.warn(
         { err: failure, durationMs, attempt, retries, delaySeconds },
         `job failed; retry ${attempt} of ${retries} in ${delaySeconds} s`,
       );
@@ -129,39 +187,71 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
     }
     return;
   }
-  if (stats.kicks < ctx.maxKicks)
-    return end.bury('failed', failure.message, undefined, { err: failure, durationMs, attempt, maxKicks: ctx.maxKicks });
-  return end.giveUp(job.body, failure, durationMs);
+  if (counters.kicks < ctx.maxKicks)
+    return end.bury(counters, 'failed', failure.message, undefined, { err: failure, durationMs, attempt, maxKicks: ctx.maxKicks });
+  return end.giveUp(counters, job.body, failure, durationMs);
 }
 
 /**
  * Runs the task with its context. Resolves to the failure, or undefined on success; never rejects.
  * Settles early when `timeoutMs` runs out or a forced stop aborts the job: a task that ignores its
- * signal cannot hold the worker.
+ * signal cannot hold the worker. A task still running after {@link TTR_PROBE_MS} gets its TTR kept alive.
  */
 async function runTask(
   task: RegisteredTask,
   kwargs: Record<string, unknown>,
   connection: Beanstalk,
-  log: Logger,
-  stats: JobStats,
+  logger: Logger,
+  event: JobEvent,
+  stats: JobStatsCache,
+  known: JobStats | undefined,
   inFlight: InFlightJob,
 ): Promise<Error | undefined> {
   const { controller } = inFlight;
   const timeoutMs = task.options.timeoutMs;
   const touch = (): Promise<void> => connection.touch(inFlight.id);
+  let log: Logger | undefined;
+  // The job's logger is made on first use: a child logger per job costs more than a no-op task.
+  const jobLog = (): Logger => {
+    log ??= logger.child({ tube: event.tube, jobId: inFlight.id, task: task.name });
+    return log;
+  };
+  const readStats = async (): Promise<JobStats> => {
+    const counters = await stats.get();
+    if (!counters) throw new Error(`job ${inFlight.id} is no longer on the server`);
+    return counters;
+  };
   const context: TaskContext = {
     jobId: inFlight.id,
-    tube: stats.tube,
+    tube: event.tube ?? '',
     name: task.name,
-    attempt: stats.releases + 1,
-    kicks: stats.kicks,
     signal: controller.signal,
-    logger: log,
+    get logger() {
+      return jobLog();
+    },
     touch,
+    stats: readStats,
+    attempt: async () => (await readStats()).releases + 1,
   };
   let timer: NodeJS.Timeout | undefined;
-  const stopKeepAlive = keepAlive(touch, stats.ttrSeconds, log);
+  let finished = false;
+  let stopKeepAlive: (() => void) | undefined;
+  const startKeepAlive = (ttrSeconds: number): void => {
+    if (!finished) stopKeepAlive = keepAlive(touch, ttrSeconds, jobLog());
+  };
+  let probe: NodeJS.Timeout | undefined;
+  if (known) startKeepAlive(known.ttrSeconds);
+  else {
+    probe = setTimeout(() => {
+      stats.get().then(
+        (counters) => {
+          if (counters) startKeepAlive(counters.ttrSeconds);
+        },
+        (error: unknown) => jobLog().warn({ err: error }, 'could not read the TTR to keep the job alive'),
+      );
+    }, TTR_PROBE_MS);
+    probe.unref();
+  }
   try {
     const stopped = new Promise<Error>((resolve) => {
       if (timeoutMs !== undefined) {
@@ -179,28 +269,37 @@ async function runTask(
     );
     return await Promise.race([ran, stopped]);
   } finally {
+    finished = true;
     clearTimeout(timer);
-    stopKeepAlive();
+    clearTimeout(probe);
+    stopKeepAlive?.();
   }
 }
 
-/** The ways a reservation ends, sharing the job's logger, event and stats. */
+/** The ways a reservation ends, sharing the job's event and counters. */
 class Ending {
+  #log: Logger | undefined;
+
   constructor(
     private readonly ctx: JobContext,
     private readonly connection: Beanstalk,
-    private readonly log: Logger,
     private readonly event: JobEvent,
-    private readonly stats: JobStats,
+    private readonly stats: JobStatsCache,
     private readonly inFlight: InFlightJob,
   ) {}
 
+  /** The job's logger, made on first use (the success path logs one line without it). */
+  get log(): Logger {
+    this.#log ??= this.ctx.logger.child({ tube: this.event.tube, jobId: this.event.jobId, task: this.event.task });
+    return this.#log;
+  }
+
   /** Buries the job, keeping its priority. */
-  async bury(reason: BuryReason, detail: string, body?: Buffer, fields?: Record<string, unknown>): Promise<void> {
+  async bury(counters: JobStats, reason: BuryReason, detail: string, body?: Buffer, fields?: Record<string, unknown>): Promise<void> {
     if (this.inFlight.released) return;
-    if (await this.settle('bury', () => this.connection.bury(this.event.jobId, this.stats.priority))) {
+    if (await this.settle('bury', () => this.connection.bury(this.event.jobId, counters.priority))) {
       // One line per outcome: a failure's error and its bury are reported together.
-      if (reason === 'failed') this.log.warn({ ...fields, reason, kicks: this.stats.kicks }, 'job failed; buried');
+      if (reason === 'failed') this.log.warn({ ...fields, reason, kicks: counters.kicks }, 'job failed; buried');
       else this.log.error({ reason, detail, body: body?.toString('utf8') }, `job buried: ${detail}`);
       this.ctx.emit('job:buried', { ...this.event, reason, detail });
     }
@@ -210,20 +309,20 @@ class Ending {
    * The kick bound is reached: move the job to the dead-letter tube, or delete it with its body logged.
    * When the dead-letter put fails the job is buried instead: it is never lost.
    */
-  async giveUp(body: Buffer, failure: Error, durationMs: number): Promise<void> {
-    const { kicks } = this.stats;
+  async giveUp(counters: JobStats, body: Buffer, failure: Error, durationMs: number): Promise<void> {
+    const { kicks } = counters;
     if (this.ctx.deadLetter) {
       try {
         await this.ctx.deadLetter(body, {
           error: failure,
           tube: this.event.tube ?? '',
           jobId: this.event.jobId,
-          attempts: this.stats.releases + 1,
+          attempts: counters.releases + 1,
           kicks,
         });
       } catch (error) {
         this.log.error({ err: error }, 'could not put the job into the dead-letter tube; burying it instead');
-        return this.bury('failed', failure.message, undefined, { err: failure, durationMs });
+        return this.bury(counters, 'failed', failure.message, undefined, { err: failure, durationMs });
       }
     }
     if (await this.settle('delete', () => this.connection.delete(this.event.jobId))) {
@@ -249,7 +348,10 @@ class Ending {
     if (this.inFlight.released) return false;
     this.inFlight.settling = true;
     try {
-      await run();
+      // `run` writes its command synchronously; the slot may pipeline its next reserve behind it.
+      const written = run();
+      this.inFlight.onSettling?.();
+      await written;
       return true;
     } catch (error) {
       if (error instanceof NotFoundError) {

@@ -43,6 +43,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   #state: WorkerState = 'idle';
   #stopped: Promise<StopResult> | undefined;
   #stopAutoKick: (() => Promise<void>) | undefined;
+  #crashChecksLeft: number;
 
   constructor(options: WorkerOptions) {
     super();
@@ -54,11 +55,22 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // `use` + `kick` pair must not have a dead-letter put switch the tube in between.
     this.#control = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
     this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
+    // A crashed job comes back to ready at once, at the head of its priority, so it is among the first
+    // jobs reserved after the crash. Those are the ones checked: the first few after this process starts
+    // (a crash of the whole process) and after checkNextJobsForCrashes (a sibling process crashed).
+    this.#crashChecksLeft = this.#crashCheckBudget();
     const job: JobContext = {
       logger: this.#logger,
       maxKicks: this.#options.maxKicks,
       maxCrashes: this.#options.maxCrashes,
+      tubes: this.#options.tubes,
       deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
+      takeCrashCheck: () => {
+        if (this.#crashChecksLeft <= 0) return false;
+        this.#crashChecksLeft -= 1;
+        return true;
+      },
+      listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
     this.#slots = Array.from(
@@ -123,6 +135,20 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#stopped ??= this.#shutdown();
     if (options.force) this.#forced.abort();
     return this.#stopped;
+  }
+
+  /**
+   * Checks the next jobs this worker reserves for earlier crashes (one `stats-job` each) before running
+   * them; see `maxCrashes`. The process supervisor calls it when a sibling process dies: the jobs that
+   * sibling held are back at the head of their tubes.
+   */
+  checkNextJobsForCrashes(): void {
+    this.#crashChecksLeft = this.#crashCheckBudget();
+  }
+
+  /** Enough checks to cover the jobs a crash can give back (one per slot of a sibling), with margin. */
+  #crashCheckBudget(): number {
+    return this.#options.maxCrashes === 0 ? 0 : Math.max(16, 4 * this.#options.concurrency);
   }
 
   protected override onListenerError(error: unknown, event: string): void {

@@ -176,8 +176,9 @@ describe('production worker against beanstalkd', () => {
       const tb = tube('retry');
       const runs: { attempt: number; at: number }[] = [];
       const flop = queue.task(tb, { retries: 2, backoff })(async function flop(_kw: { n: number }, ctx: TaskContext) {
-        runs.push({ attempt: ctx.attempt, at: performance.now() });
-        throw new Error(`flop ${ctx.attempt}`);
+        const attempt = await ctx.attempt();
+        runs.push({ attempt, at: performance.now() });
+        throw new Error(`flop ${attempt}`);
       });
       const { events } = await startWorker(t, { tubes: [tb], url: server.url });
       const id = await flop.put({ n: 1 });
@@ -210,8 +211,9 @@ describe('production worker against beanstalkd', () => {
       const tb = tube('retry-ok');
       const attempts: number[] = [];
       const shaky = queue.task(tb, { retries: 2, backoff })(async function shaky(_kw: { n: number }, ctx: TaskContext) {
-        attempts.push(ctx.attempt);
-        if (ctx.attempt === 1) throw new Error('first attempt fails');
+        const attempt = await ctx.attempt();
+        attempts.push(attempt);
+        if (attempt === 1) throw new Error('first attempt fails');
       });
       const { events } = await startWorker(t, { tubes: [tb], url: server.url });
       const id = await shaky.put({ n: 1 });
@@ -298,7 +300,7 @@ describe('production worker against beanstalkd', () => {
     const tb = tube('autokick');
     const kicksSeen: number[] = [];
     const flaky = queue.task(tb)(async function alwaysFails(_kw: { n: number }, ctx: TaskContext) {
-      kicksSeen.push(ctx.kicks);
+      kicksSeen.push((await ctx.stats()).kicks);
       throw new Error('still broken');
     });
     const { events } = await startWorker(t, { tubes: [tb], url: server.url, kickPeriodSeconds: 1, maxKicks: 2 });

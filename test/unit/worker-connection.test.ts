@@ -187,7 +187,7 @@ describe('Worker: the reserve loop', SUITE, () => {
     const firstRun = deferred();
     const gate = deferred();
     queue.task(tube)(async function interrupted(_kwargs: object, ctx: TaskContext) {
-      runs.push(ctx.attempt);
+      runs.push(await ctx.attempt());
       if (runs.length === 1) {
         firstRun.resolve();
         await gate.promise;

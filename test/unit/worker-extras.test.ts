@@ -183,8 +183,8 @@ describe('Worker: auto-kick', SUITE, () => {
   it('with kickPeriodSeconds 1 kicks the buried jobs of each watched tube on the control connection, and they run again', async () => {
     const [a, b] = [randomTube(), randomTube()];
     const kicksSeen: number[] = [];
-    queue.task(a)(function revived(_kwargs: object, ctx: TaskContext) {
-      kicksSeen.push(ctx.kicks);
+    queue.task(a)(async function revived(_kwargs: object, ctx: TaskContext) {
+      kicksSeen.push((await ctx.stats()).kicks);
     });
     const { worker, fake, events, connects } = setup({ tubes: [a, b], kickPeriodSeconds: 1 });
     const ids = [fake.addJob(body('revived', a), { tube: a, buried: true }), fake.addJob(body('revived', a), { tube: a, buried: true })];

@@ -22,12 +22,13 @@ describe('Worker: retries', SUITE, () => {
   it('releases a failed job with the backoff delay while retries are left, each run seeing its attempt; then buries it', async () => {
     const tube = randomTube();
     const attempts: number[] = [];
-    queue.task(tube, { retries: 2, backoff: { type: 'exponential', delaySeconds: 3, jitter: false } })(function flaky(
+    queue.task(tube, { retries: 2, backoff: { type: 'exponential', delaySeconds: 3, jitter: false } })(async function flaky(
       _kwargs: object,
       ctx: TaskContext,
     ) {
-      attempts.push(ctx.attempt);
-      throw new Error(`attempt ${ctx.attempt} failed`);
+      const attempt = await ctx.attempt();
+      attempts.push(attempt);
+      throw new Error(`attempt ${attempt} failed`);
     });
     const { worker, fake, events } = setup({ tubes: [tube], maxKicks: 3 });
     const id = fake.addJob(body('flaky', tube), { tube, priority: 42 });
@@ -88,8 +89,8 @@ describe('Worker: retries', SUITE, () => {
   it('counts attempts from stats-job: a job that has used up its retries elsewhere is buried at once', async () => {
     const tube = randomTube();
     let attempt = 0;
-    queue.task(tube, { retries: 2 })(function counted(_kwargs: object, ctx: TaskContext) {
-      attempt = ctx.attempt;
+    queue.task(tube, { retries: 2 })(async function counted(_kwargs: object, ctx: TaskContext) {
+      attempt = await ctx.attempt();
       throw new Error('no luck');
     });
     const { worker, fake, events } = setup({ tubes: [tube] });
@@ -242,12 +243,13 @@ describe('Worker: time limits and keep-alive', SUITE, () => {
   it('a timed-out job is retried like any failure', async () => {
     const tube = randomTube();
     const attempts: number[] = [];
-    queue.task(tube, { timeoutMs: 20, retries: 1, backoff: { type: 'fixed', delaySeconds: 2, jitter: false } })(function slowOnce(
+    queue.task(tube, { timeoutMs: 20, retries: 1, backoff: { type: 'fixed', delaySeconds: 2, jitter: false } })(async function slowOnce(
       _kwargs: object,
       ctx: TaskContext,
     ) {
-      attempts.push(ctx.attempt);
-      return ctx.attempt === 1 ? forever() : undefined;
+      const attempt = await ctx.attempt();
+      attempts.push(attempt);
+      return attempt === 1 ? forever() : undefined;
     });
     const { worker, fake, events } = setup({ tubes: [tube] });
     const id = fake.addJob(body('slowOnce', tube), { tube });
