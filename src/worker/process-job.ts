@@ -124,14 +124,16 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   const task = decoded.ok ? findTask(tube, decoded.envelope.func_name) : undefined;
   const event: JobEvent = { jobId: job.id, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
   inFlight.event = event;
-  const end = new Ending(ctx, connection, event, stats, inFlight);
+  const end = new Ending(ctx, connection, event, inFlight);
 
   // Jobs that cannot run are buried like failures, and bounded like them: at the kick bound they go to
   // the dead-letter tube or are deleted with their body logged, so auto-kick cannot cycle them for ever.
   const cannotRun = async (reason: BuryReason, detail: string): Promise<void> => {
     const counters = await stats.require(ctx.logger);
     if (!counters) return;
-    return counters.kicks < ctx.maxKicks ? end.bury(counters, reason, detail, job.body) : end.giveUp(counters, job.body, new Error(detail), 0);
+    return counters.kicks < ctx.maxKicks
+      ? end.bury(counters, reason, detail, job.body)
+      : end.giveUp(counters, job.body, new Error(detail), 0);
   };
   if (!decoded.ok) return cannotRun('undecodable', decoded.message);
   if (!task) {
@@ -158,7 +160,10 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
   const failure = await runTask(task, decoded.envelope.kwargs, connection, ctx.logger, event, stats, known, inFlight);
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (inFlight.released) {
-    ctx.logger.warn({ ...event, durationMs, err: failure }, 'the job was given back to beanstalkd when the worker stopped; it will run again');
+    ctx.logger.warn(
+      { ...event, durationMs, err: failure },
+      'the job was given back to beanstalkd when the worker stopped; it will run again',
+    );
     return;
   }
   if (!failure) {
@@ -276,7 +281,7 @@ async function runTask(
   }
 }
 
-/** The ways a reservation ends, sharing the job's event and counters. */
+/** The ways a reservation ends, sharing the job's event and logger. */
 class Ending {
   #log: Logger | undefined;
 
@@ -284,7 +289,6 @@ class Ending {
     private readonly ctx: JobContext,
     private readonly connection: Beanstalk,
     private readonly event: JobEvent,
-    private readonly stats: JobStatsCache,
     private readonly inFlight: InFlightJob,
   ) {}
 
