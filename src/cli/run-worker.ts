@@ -97,6 +97,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   if (childIndex !== undefined) {
     process.on('message', (message) => {
       if (message === IPC.siblingDied) {
+        logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
         worker.checkNextJobsForCrashes();
         return;
       }
