@@ -6,10 +6,18 @@
  * - fivebeans checks no argument, and a rejected `put` makes beanstalkd run the body as commands, so
  *   every argument is validated before anything is written;
  * - a `BAD_FORMAT`-like reply means the stream is out of step, so the connection is dropped.
+ *
+ * fivebeans opens the socket and sends the operator commands (watch, use, kick, peek, stats...). The
+ * reply reader and the six commands on a worker's and a producer's hot path (put, reserve, delete,
+ * release, bury, touch) are ours: fivebeans builds each command with several buffer copies, reads
+ * replies byte by byte, and keeps its reply handlers in an array it shifts, which together cost more
+ * CPU per job than everything else in a worker (see the README's performance notes).
  */
 import FiveBeansClient from 'fivebeans/lib/client.js';
 import { formatAddress, type ServerAddress } from './address.js';
 import { ConnectionError, errorFromReply, isProtocolReply, ProtocolError } from './errors.js';
+import { Fifo } from './fifo.js';
+import { ReplyReader } from './reply-reader.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
 import {
   assertBodySize,
@@ -41,12 +49,42 @@ export interface ConnectOptions {
 
 type Reject = (error: Error) => void;
 
+/** A command waiting for its reply: what fivebeans queues, or one of ours (`raw`). */
+type FiveBeansCallback = (err: string | null, ...args: unknown[]) => void;
+type RawCallback = (words: string[], body: Buffer | undefined) => void;
+type PendingReply = readonly [{ readonly expectedResponse: string; readonly raw?: boolean }, FiveBeansCallback | RawCallback];
+
+/** The expected reply of each command written here rather than by fivebeans. */
+const RAW = Object.freeze({
+  put: { expectedResponse: 'INSERTED', raw: true },
+  reserve: { expectedResponse: 'RESERVED', raw: true },
+  delete: { expectedResponse: 'DELETED', raw: true },
+  release: { expectedResponse: 'RELEASED', raw: true },
+  bury: { expectedResponse: 'BURIED', raw: true },
+  touch: { expectedResponse: 'TOUCHED', raw: true },
+} as const);
+
+/**
+ * Commands written and not yet answered, at most. Past it, commands wait in order in this class instead
+ * of the socket: fivebeans keeps its reply handlers in an array it shifts, which slows down badly past
+ * ~16k outstanding, and a bounded window also bounds the memory a burst of puts holds in the socket.
+ */
+export const MAX_IN_FLIGHT = 4_096;
+
 /** One beanstalkd connection with a promise API. Create it with {@link BeanstalkConnection.connect}. */
 export class BeanstalkConnection implements Beanstalk {
   readonly address: ServerAddress;
   #maxJobSize = 65_535;
   readonly #client: FiveBeansClient;
   readonly #pending = new Set<Reject>();
+  /** Commands written and waiting for their reply, oldest first: replies come back in that order. */
+  readonly #replies = new Fifo<PendingReply>();
+  /** Commands waiting for room in the window, oldest first. */
+  readonly #waiting = new Fifo<() => void>();
+  /** Commands written and not yet answered. */
+  #inFlight = 0;
+  /** True while writes are being gathered for one flush (see #cork). */
+  #corked = false;
   #closed = false;
   /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
   #broken: Error | undefined;
@@ -57,6 +95,7 @@ export class BeanstalkConnection implements Beanstalk {
   /** An unanswered `use`: commands that depend on the tube in use wait for it (see putInTube). */
   #useGate: Promise<void> | undefined;
   readonly #whenClosed: Promise<void>;
+  readonly #reader = new ReplyReader((words, body) => this.#onReply(words, body));
   #markClosed!: () => void;
 
   private constructor(address: ServerAddress, client: FiveBeansClient) {
@@ -78,16 +117,8 @@ export class BeanstalkConnection implements Beanstalk {
     const connection = new BeanstalkConnection(address, client);
     connection.#commandTimeoutMs = options.commandTimeoutMs;
 
-    // A reply fivebeans cannot handle throws inside its socket 'data' listener, out of reach of any
-    // promise: catch it there and drop the connection instead of crashing the process.
-    const handleResponse = client.tryHandlingResponse.bind(client);
-    client.tryHandlingResponse = () => {
-      try {
-        handleResponse();
-      } catch (error) {
-        connection.#breakStream(new ProtocolError('BAD_REPLY', `reading a reply (${(error as Error).message})`));
-      }
-    };
+    // fivebeans' commands queue their handlers here, in the same order as ours.
+    client.handlers = connection.#replies;
 
     // An 'error' or 'close' ends the connection and rejects everything pending. Without an 'error'
     // listener, a refused connection would crash the process.
@@ -125,6 +156,9 @@ export class BeanstalkConnection implements Beanstalk {
       client.once('connect', onConnect);
       client.once('error', onEarlyError);
       client.connect();
+      // Our reader replaces fivebeans' 'data' listener (added by connect()) for every reply.
+      client.stream?.removeAllListeners('data');
+      client.stream?.on('data', (chunk: Buffer) => connection.#onData(chunk));
     });
 
     try {
@@ -192,9 +226,7 @@ export class BeanstalkConnection implements Beanstalk {
   async reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
     assertSeconds(timeoutSeconds, 'timeoutSeconds');
     try {
-      return await this.#call<ReservedJob>('reserve-with-timeout', undefined, (cb) =>
-        this.#client.reserve_with_timeout(timeoutSeconds, (err, id, body) => cb(err, { id, body })),
-      );
+      return await this.#callRaw('reserve-with-timeout', undefined, RAW.reserve, `reserve-with-timeout ${timeoutSeconds}\r\n`, jobOf);
     } catch (error) {
       if ((error as { code?: unknown }).code === 'TIMED_OUT') return null;
       throw error;
@@ -203,25 +235,25 @@ export class BeanstalkConnection implements Beanstalk {
 
   async delete(id: string): Promise<void> {
     const jobId = normaliseJobId(id);
-    await this.#call('delete', jobId, (cb) => this.#client.destroy(jobId, (err) => cb(err, undefined)));
+    await this.#callRaw('delete', jobId, RAW.delete, `delete ${jobId}\r\n`, nothing);
   }
 
   async release(id: string, priority: number, delaySeconds: number): Promise<void> {
     const jobId = normaliseJobId(id);
     assertPriority(priority);
     assertSeconds(delaySeconds, 'delaySeconds');
-    await this.#call('release', jobId, (cb) => this.#client.release(jobId, priority, delaySeconds, (err) => cb(err, undefined)));
+    await this.#callRaw('release', jobId, RAW.release, `release ${jobId} ${priority} ${delaySeconds}\r\n`, nothing);
   }
 
   async bury(id: string, priority: number): Promise<void> {
     const jobId = normaliseJobId(id);
     assertPriority(priority);
-    await this.#call('bury', jobId, (cb) => this.#client.bury(jobId, priority, (err) => cb(err, undefined)));
+    await this.#callRaw('bury', jobId, RAW.bury, `bury ${jobId} ${priority}\r\n`, nothing);
   }
 
   async touch(id: string): Promise<void> {
     const jobId = normaliseJobId(id);
-    await this.#call('touch', jobId, (cb) => this.#client.touch(jobId, (err) => cb(err, undefined)));
+    await this.#callRaw('touch', jobId, RAW.touch, `touch ${jobId}\r\n`, nothing);
   }
 
   async kick(bound: number): Promise<number> {
@@ -302,9 +334,14 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   #sendPut(body: Buffer, params: PutParams): Promise<string> {
-    return this.#call<string>('put', undefined, (cb) =>
-      this.#client.put(params.priority, params.delaySeconds, params.ttrSeconds, body, cb),
-    );
+    const header = `put ${params.priority} ${params.delaySeconds} ${params.ttrSeconds} ${body.length}\r\n`;
+    // One buffer per put: the header, the body and its \r\n.
+    const bytes = Buffer.allocUnsafe(header.length + body.length + 2);
+    bytes.write(header, 0, 'latin1');
+    body.copy(bytes, header.length);
+    bytes[bytes.length - 2] = 0x0d;
+    bytes[bytes.length - 1] = 0x0a;
+    return this.#callRaw('put', undefined, RAW.put, bytes, idOf);
   }
 
   /**
@@ -356,16 +393,71 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   /**
-   * Sends a command whose reply is a YAML body and resolves to that body's text. fivebeans would parse
-   * it with js-yaml, which turns tube names like `1.0` into numbers; asking its handler for the raw bytes
-   * (the handler is queued synchronously by the command) leaves the parsing to ./yaml.ts.
+   * Sends a command whose reply is a YAML body and resolves to that body's text, parsed by ./yaml.ts
+   * (js-yaml, which fivebeans would use, turns tube names like `1.0` into numbers). Our reader hands
+   * every body over as bytes.
    */
   #callYaml(command: string, id: string | undefined, invoke: (cb: (err: string | null, value: unknown) => void) => void): Promise<string> {
-    return this.#call<unknown>(command, id, (cb) => {
-      invoke(cb);
-      const handler = this.#client.handlers[this.#client.handlers.length - 1]?.[0];
-      if (handler) handler.RESPONSES_REQUIRING_BODY = { RESERVED: 'passthrough', FOUND: 'passthrough', OK: 'passthrough' };
-    }).then((body) => (Buffer.isBuffer(body) ? body.toString('utf8') : String(body)));
+    return this.#call<unknown>(command, id, invoke).then((body) => (Buffer.isBuffer(body) ? body.toString('utf8') : String(body)));
+  }
+
+  /**
+   * Writes one of our commands (`bytes`, a whole command line, with the body for a put) and settles
+   * from its reply: `read` turns the expected reply into the value, any other reply word is a failure.
+   */
+  #callRaw<T>(
+    command: string,
+    id: string | undefined,
+    expected: { readonly expectedResponse: string; readonly raw: true },
+    bytes: string | Buffer,
+    read: (words: string[], body: Buffer | undefined) => T,
+  ): Promise<T> {
+    return this.#call<T>(command, id, (cb) => {
+      const stream = this.#client.stream;
+      if (!stream) throw new Error('not connected');
+      this.#replies.push([
+        expected,
+        (words: string[], body: Buffer | undefined) => {
+          if (words[0] === expected.expectedResponse) cb(null, read(words, body));
+          else cb(words[0] ?? '', undefined as T);
+        },
+      ]);
+      stream.write(bytes);
+    });
+  }
+
+  /** Every read of the socket: replies go to the commands waiting for them, oldest first. */
+  #onData(chunk: Buffer): void {
+    if (this.#broken) return;
+    try {
+      this.#reader.push(chunk);
+    } catch (error) {
+      // Bytes that are not beanstalkd replies: nothing after them can be trusted.
+      this.#breakStream(new ProtocolError('BAD_REPLY', `reading a reply (${(error as Error).message})`));
+    }
+  }
+
+  /** One reply: settles the oldest command waiting, in fivebeans' calling convention or ours. */
+  #onReply(words: string[], body: Buffer | undefined): void {
+    const waiting = this.#replies.shift();
+    if (waiting === undefined) {
+      this.#breakStream(new ProtocolError('BAD_REPLY', `a reply no command asked for (${words[0] ?? ''})`));
+      return;
+    }
+    if (waiting[0].raw) {
+      (waiting[1] as RawCallback)(words, body);
+      return;
+    }
+    const handler = waiting[0];
+    const callback = waiting[1] as FiveBeansCallback;
+    if (words[0] !== handler.expectedResponse) {
+      callback(words[0] ?? '');
+      return;
+    }
+    // fivebeans' convention: the reply's arguments after the word, with the body in place of its length.
+    const args: unknown[] = words.slice(1);
+    if (body !== undefined) args[args.length - 1] = body;
+    callback(null, ...args);
   }
 
   /**
@@ -393,6 +485,8 @@ export class BeanstalkConnection implements Beanstalk {
             }, limit);
       const settle = (err: string | null, value: T): void => {
         clearTimeout(timer);
+        this.#inFlight -= 1;
+        if (this.#waiting.length > 0) this.#sendWaiting();
         if (!this.#pending.delete(reject)) return;
         if (this.#broken) reject(this.#broken);
         else if (err === null) resolve(value);
@@ -403,18 +497,54 @@ export class BeanstalkConnection implements Beanstalk {
           reject(error);
         }
       };
-      try {
-        invoke(settle);
-      } catch (error) {
-        this.#pending.delete(reject);
-        reject(
-          new ConnectionError(formatAddress(this.address), `could not send ${command} to beanstalkd: ${(error as Error).message}`, {
-            command,
-            cause: error,
-          }),
-        );
-      }
+      const send = (): void => {
+        if (!this.#pending.has(reject)) return;
+        try {
+          this.#cork();
+          invoke(settle);
+          this.#inFlight += 1;
+        } catch (error) {
+          this.#pending.delete(reject);
+          reject(
+            new ConnectionError(formatAddress(this.address), `could not send ${command} to beanstalkd: ${(error as Error).message}`, {
+              command,
+              cause: error,
+            }),
+          );
+        }
+      };
+      // In order: once anything waits, everything after it waits too, so commands reach the server in
+      // the order they were called (a `use` must stay ahead of the puts it is for).
+      if (this.#inFlight >= MAX_IN_FLIGHT || this.#waiting.length > 0) this.#waiting.push(send);
+      else send();
     });
+  }
+
+  /**
+   * Gathers the commands written until the event loop's check phase into one socket write: a slot's
+   * delete and its next reserve, or a burst of puts, then cost one system call instead of one each.
+   * The check phase runs right after the I/O callbacks of the same loop turn, so nothing waits for
+   * more I/O; writes come out in the order they were made.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const stream = this.#client.stream;
+    if (!stream) return;
+    this.#corked = true;
+    stream.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      stream.uncork();
+    });
+  }
+
+  /** Writes waiting commands while the window has room. */
+  #sendWaiting(): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && !this.#closed && !this.#broken) {
+      const send = this.#waiting.shift();
+      if (send === undefined) return;
+      send();
+    }
   }
 
   /** Drops the connection; every later reply is refused. A ConnectionError is kept as the reason as it is. */
@@ -494,3 +624,16 @@ function toTubeStats(r: Record<string, string>, tube: string): TubeStats {
     pauseTimeLeftSeconds: num(r, 'pause-time-left'),
   };
 }
+
+/** The id of an `INSERTED <id>` reply. */
+function idOf(words: string[]): string {
+  return words[1] ?? '';
+}
+
+/** The job of a `RESERVED <id> <bytes>` reply. */
+function jobOf(words: string[], body: Buffer | undefined): ReservedJob {
+  return { id: words[1] ?? '', body: body ?? Buffer.alloc(0) };
+}
+
+/** For replies that carry nothing. */
+function nothing(): void {}

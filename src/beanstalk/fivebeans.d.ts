@@ -19,14 +19,12 @@ declare module 'fivebeans/lib/client.js' {
     /** The socket, set by `connect()`. */
     stream: Socket | null;
     /**
-     * Pending `[handler, callback]` pairs, oldest first; never cleared when the socket closes. A handler
-     * reads `RESPONSES_REQUIRING_BODY` to decide how to decode a body (`'yaml'` or `'passthrough'`).
+     * Pending `[handler, callback]` pairs, oldest first; never cleared when the socket closes. Each
+     * command pushes its pair here; anything with a `push` will do.
      */
-    handlers: [{ RESPONSES_REQUIRING_BODY?: Record<string, string> }, unknown][];
+    handlers: { push(entry: [{ readonly expectedResponse: string }, (err: ReplyError, ...args: unknown[]) => void]): unknown };
     connect(): void;
     end(): void;
-    /** Matches buffered reply bytes to pending handlers; runs inside the socket's 'data' listener. */
-    tryHandlingResponse(): void;
 
     use(tube: string, cb: With<string>): void;
     put(priority: number, delay: number, ttr: number, body: Buffer, cb: With<string>): void;

@@ -1,0 +1,71 @@
+/**
+ * Splits the bytes beanstalkd sends into replies. A reply is one line, `WORD [ARG...]\r\n`; the three
+ * that carry data (`RESERVED <id> <bytes>`, `FOUND <id> <bytes>`, `OK <bytes>`) are followed by that
+ * many bytes and `\r\n`. Whether a reply has data is known from its first word alone, so the reader needs
+ * nothing from the command that asked.
+ *
+ * Written for the hot path: the line end is found with the native `indexOf`, a reply split over reads is
+ * kept until the rest arrives, and a body is a view of the read buffer, not a copy.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+/** Replies are short; a line this long without `\r\n` means the stream is not beanstalkd's. */
+const MAX_LINE_BYTES = 1_024;
+/** The replies followed by a data block. */
+const WITH_BODY = new Set(['RESERVED', 'FOUND', 'OK']);
+
+/** One reply: its words, and its data block when it has one. */
+export type ReplyHandler = (words: string[], body: Buffer | undefined) => void;
+
+/** Thrown by {@link ReplyReader.push} when the bytes cannot be beanstalkd replies. */
+export class MalformedReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedReplyError';
+  }
+}
+
+/** Feeds reads in with {@link push}; each complete reply goes to `onReply`, in order. */
+export class ReplyReader {
+  readonly #onReply: ReplyHandler;
+  /** Bytes of a reply that has not fully arrived yet. */
+  #pending: Buffer | undefined;
+
+  constructor(onReply: ReplyHandler) {
+    this.#onReply = onReply;
+  }
+
+  /** Parses `chunk` (after anything left over) and hands out every complete reply in it. */
+  push(chunk: Buffer): void {
+    const buffer = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#pending = undefined;
+    let offset = 0;
+    while (offset < buffer.length) {
+      const eol = buffer.indexOf(LF, offset);
+      if (eol === -1) {
+        if (buffer.length - offset > MAX_LINE_BYTES) throw new MalformedReplyError(`a reply line longer than ${MAX_LINE_BYTES} bytes`);
+        break;
+      }
+      if (eol === offset || buffer[eol - 1] !== CR) throw new MalformedReplyError('a reply line not ended by \\r\\n');
+      const words = buffer.toString('latin1', offset, eol - 1).split(' ');
+      const word = words[0] as string;
+      if (!WITH_BODY.has(word)) {
+        offset = eol + 1;
+        this.#onReply(words, undefined);
+        continue;
+      }
+      const size = Number(words[words.length - 1]);
+      if (words.length < 2 || !Number.isSafeInteger(size) || size < 0)
+        throw new MalformedReplyError(`a ${word} reply without a valid length`);
+      const start = eol + 1;
+      const end = start + size;
+      if (end + 2 > buffer.length) break;
+      if (buffer[end] !== CR || buffer[end + 1] !== LF)
+        throw new MalformedReplyError(`a ${word} body not ended by \\r\\n after ${size} bytes`);
+      offset = end + 2;
+      this.#onReply(words, buffer.subarray(start, end));
+    }
+    if (offset < buffer.length) this.#pending = buffer.subarray(offset);
+  }
+}
