@@ -35,7 +35,7 @@ export {
 } from './envelope/envelope.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
-export { UnrecoverableError } from './tasks/errors.js';
+export { PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { getTaskMetadata, TASK_METADATA_KEY } from './tasks/metadata.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';
@@ -46,6 +46,7 @@ export type {
   InlineArgs,
   KwargsOf,
   PutArgs,
+  PutManyOptions,
   PutOptions,
   Putter,
   TaskContext,

@@ -7,11 +7,12 @@ import { assertTubeName } from '../beanstalk/validate.js';
 import { setTaskMetadata } from './metadata.js';
 import { validateTaskOptions } from './put-options.js';
 import { type RegisteredTask, registerTask } from './registry.js';
-import type { PutOptions, Putter, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+import type { PutManyOptions, PutOptions, Putter, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
 /** What the decorator needs from its JobQueue: a way to put a task's job. */
 export interface TaskPutter {
   putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string>;
+  putManyTask(metadata: TaskMetadata, kwargsList: readonly unknown[], options: PutManyOptions | undefined): Promise<string[]>;
 }
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -86,6 +87,9 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
       tube: { value: tube, enumerable: true },
       taskName: { value: name, enumerable: true },
       put: { value: (kwargs: unknown, putOptions?: PutOptions) => queue.putTask(metadata, kwargs, putOptions) },
+      putMany: {
+        value: (kwargsList: readonly unknown[], putOptions?: PutManyOptions) => queue.putManyTask(metadata, kwargsList, putOptions),
+      },
     });
     setTaskMetadata(metadata, fn, putter);
     return putter;

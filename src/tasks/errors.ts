@@ -21,3 +21,24 @@ export class UnrecoverableError extends Error {
 export function isUnrecoverable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { [UNRECOVERABLE]?: unknown })[UNRECOVERABLE] === true;
 }
+
+/**
+ * A `putMany` that failed part-way. The jobs before the failure (and any already in flight) were put:
+ * `jobIds[i]` is the id of item `i`, or undefined when that item was not put, so a caller can retry
+ * exactly the missing ones instead of putting the whole batch twice.
+ */
+export class PutManyError extends Error {
+  /** The id of each item that was put, undefined for the others. */
+  readonly jobIds: readonly (string | undefined)[];
+  /** The index of the item whose put failed first. */
+  readonly failedIndex: number;
+
+  constructor(jobIds: readonly (string | undefined)[], failedIndex: number, cause: unknown) {
+    const put = jobIds.filter((id) => id !== undefined).length;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`putMany: item ${failedIndex} failed (${reason}); ${put} of ${jobIds.length} jobs were put`, { cause });
+    this.name = 'PutManyError';
+    this.jobIds = jobIds;
+    this.failedIndex = failedIndex;
+  }
+}

@@ -61,6 +61,16 @@ export interface PutOptions {
   readonly ttr?: number;
 }
 
+/** Options of `putMany`: the put options for every job, and how many puts may be in flight at once. */
+export interface PutManyOptions extends PutOptions {
+  /**
+   * Puts written and not yet answered, at most. Large enough to keep the connection busy, small enough
+   * that a batch of a million jobs does not sit in memory as a million pending promises.
+   * @defaultValue 1024
+   */
+  readonly window?: number;
+}
+
 /** How long to wait before each retry. */
 export interface BackoffOptions {
   /**
@@ -124,6 +134,12 @@ export interface Putter<F extends TaskFunction> {
   (...args: InlineArgs<F>): ReturnType<F>;
   /** Puts a job that will run this task with `kwargs` in a worker; resolves to the job id. */
   put(...args: PutArgs<F>): Promise<string>;
+  /**
+   * Puts one job per kwargs, pipelined on the queue's connection with a bounded window; resolves to
+   * the job ids in order. Every item is encoded and checked before the first is sent, so bad input puts
+   * nothing; a server failure part-way rejects with a PutManyError that says which jobs were put.
+   */
+  putMany(kwargsList: readonly KwargsOf<F>[], options?: PutManyOptions): Promise<string[]>;
   /** The tube the task is registered in. */
   readonly tube: string;
   /** The task's registered name (`func_name` on the wire). */
