@@ -14,6 +14,7 @@ import type { TaskContext } from '../tasks/types.js';
 import { retryDelaySeconds } from './backoff.js';
 import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, JobEvent, WorkerEvents } from './events.js';
+import type { JobAbort } from './job-abort.js';
 import { keepAlive } from './keep-alive.js';
 
 /** What {@link processJob} needs from its worker. */
@@ -36,7 +37,7 @@ export interface JobContext {
   emit<K extends keyof WorkerEvents & string>(event: K, ...args: WorkerEvents[K]): void;
 }
 
-/** A job being processed. A forced stop sets `released` and aborts `controller`. */
+/** A job being processed. A forced stop sets `released` and aborts it through `abort`. */
 export interface InFlightJob {
   readonly id: string;
   released: boolean;
@@ -49,7 +50,7 @@ export interface InFlightJob {
   onSettling?: () => void;
   /** Tube and task, once known. */
   event?: JobEvent;
-  readonly controller: AbortController;
+  readonly abort: JobAbort;
 }
 
 /** The error a task's run ends with when its `timeoutMs` runs out. */
@@ -145,7 +146,7 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
 
   // Reservations that ended with no delete, release, bury or TTR timeout: the worker holding the job
   // died (or a stop gave it back). Past the limit the job is taken for the cause and parked.
-  if (known) {
+  if (known && ctx.maxCrashes > 0) {
     const abandoned = known.reserves - 1 - known.releases - known.buries - known.timeouts;
     if (abandoned >= ctx.maxCrashes * (known.kicks + 1)) {
       return cannotRun(
@@ -212,7 +213,7 @@ async function runTask(
   known: JobStats | undefined,
   inFlight: InFlightJob,
 ): Promise<Error | undefined> {
-  const { controller } = inFlight;
+  const { abort } = inFlight;
   const timeoutMs = task.options.timeoutMs;
   const touch = (): Promise<void> => connection.touch(inFlight.id);
   let log: Logger | undefined;
@@ -230,7 +231,9 @@ async function runTask(
     jobId: inFlight.id,
     tube: event.tube ?? '',
     name: task.name,
-    signal: controller.signal,
+    get signal() {
+      return abort.signal;
+    },
     get logger() {
       return jobLog();
     },
@@ -258,21 +261,27 @@ async function runTask(
     probe.unref();
   }
   try {
-    const stopped = new Promise<Error>((resolve) => {
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+    // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
+    // without a promise settles it without a trip through the microtask queue.
+    return await new Promise<Error | undefined>((resolve) => {
+      abort.onAbort((reason) => resolve(toError(reason)));
+      if (timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      let result: unknown;
+      try {
+        result = task.run(kwargs, context);
+      } catch (thrown) {
+        resolve(toError(thrown));
+        return;
       }
-      const onAbort = (): void => resolve(toError(controller.signal.reason));
-      if (controller.signal.aborted) onAbort();
-      else controller.signal.addEventListener('abort', onAbort, { once: true });
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        Promise.resolve(result).then(
+          () => resolve(undefined),
+          (thrown: unknown) => resolve(toError(thrown)),
+        );
+      } else {
+        resolve(undefined);
+      }
     });
-    const ran = (async () => {
-      await task.run(kwargs, context);
-    })().then(
-      () => undefined,
-      (thrown: unknown) => toError(thrown),
-    );
-    return await Promise.race([ran, stopped]);
   } finally {
     finished = true;
     clearTimeout(timer);

@@ -13,6 +13,7 @@ import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
 import { type Logger, toError } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
+import { JobAbort } from './job-abort.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import { type InFlightJob, type JobContext, processJob } from './process-job.js';
 
@@ -106,7 +107,7 @@ export class Slot {
       }
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || stopping.aborted) continue;
-      const inFlight: InFlightJob = { id: job.id, released: false, controller: new AbortController() };
+      const inFlight: InFlightJob = { id: job.id, released: false, abort: new JobAbort() };
       const written = new Promise<void>((resolve) => {
         inFlight.onSettling = resolve;
       });

@@ -189,7 +189,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         current.job.released = true;
         released.push(current.job.id);
         const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
-        current.job.controller.abort(new Error(`the worker is stopping (${why})`));
+        current.job.abort.abort(new Error(`the worker is stopping (${why})`));
         this.#logger.warn({ jobId: current.job.id, why }, 'stopping: giving the running job back to beanstalkd');
         this.emitSafely('job:released', {
           jobId: current.job.id,
