@@ -58,7 +58,6 @@ export function encodeEnvelope(funcName: string, tube: string, kwargs: unknown):
   return Buffer.from(JSON.stringify({ func_name: funcName, tube, kwargs }), 'utf8');
 }
 
-
 /** Decodes a job body. Never throws: anything that is not an envelope becomes a {@link DecodeFailure}. */
 export function decodeEnvelope(body: Uint8Array): DecodeResult {
   if (!isUtf8(body)) return failure('not-utf8', 'the body is not valid UTF-8');
