@@ -83,8 +83,8 @@ export class BeanstalkConnection implements Beanstalk {
   readonly #waiting = new Fifo<() => void>();
   /** Commands written and not yet answered. */
   #inFlight = 0;
-  /** True while writes are being gathered for one flush (see #cork). */
-  #corked = false;
+  /** Our commands written in this synchronous stretch of code, sent together by #flush. */
+  #outgoing: (string | Buffer)[] = [];
   #closed = false;
   /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
   #broken: Error | undefined;
@@ -412,18 +412,22 @@ export class BeanstalkConnection implements Beanstalk {
     bytes: string | Buffer,
     read: (words: string[], body: Buffer | undefined) => T,
   ): Promise<T> {
-    return this.#call<T>(command, id, (cb) => {
-      const stream = this.#client.stream;
-      if (!stream) throw new Error('not connected');
-      this.#replies.push([
-        expected,
-        (words: string[], body: Buffer | undefined) => {
-          if (words[0] === expected.expectedResponse) cb(null, read(words, body));
-          else cb(words[0] ?? '', undefined as T);
-        },
-      ]);
-      stream.write(bytes);
-    });
+    return this.#call<T>(
+      command,
+      id,
+      (cb) => {
+        if (!this.#client.stream) throw new Error('not connected');
+        this.#replies.push([
+          expected,
+          (words: string[], body: Buffer | undefined) => {
+            if (words[0] === expected.expectedResponse) cb(null, read(words, body));
+            else cb(words[0] ?? '', undefined as T);
+          },
+        ]);
+        this.#write(bytes);
+      },
+      true,
+    );
   }
 
   /** Every read of the socket: replies go to the commands waiting for them, oldest first. */
@@ -465,7 +469,12 @@ export class BeanstalkConnection implements Beanstalk {
    * fivebeans' data handler, so it only settles a promise: if it threw, the replies buffered behind it
    * would be lost.
    */
-  #call<T>(command: string, id: string | undefined, invoke: (cb: (err: string | null, value: T) => void) => void): Promise<T> {
+  #call<T>(
+    command: string,
+    id: string | undefined,
+    invoke: (cb: (err: string | null, value: T) => void) => void,
+    batched = false,
+  ): Promise<T> {
     if (this.#closed || this.#broken) {
       return Promise.reject(this.#broken ?? this.#closeError ?? this.#closedError(command));
     }
@@ -500,7 +509,8 @@ export class BeanstalkConnection implements Beanstalk {
       const send = (): void => {
         if (!this.#pending.has(reject)) return;
         try {
-          this.#cork();
+          // fivebeans writes to the socket itself: what we queued must go first, to keep the order.
+          if (!batched) this.#flush();
           invoke(settle);
           this.#inFlight += 1;
         } catch (error) {
@@ -521,21 +531,27 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   /**
-   * Gathers the commands written until the event loop's check phase into one socket write: a slot's
-   * delete and its next reserve, or a burst of puts, then cost one system call instead of one each.
-   * The check phase runs right after the I/O callbacks of the same loop turn, so nothing waits for
-   * more I/O; writes come out in the order they were made.
+   * Queues one of our commands for the socket. Commands written in one synchronous stretch of code go out
+   * in one write as soon as that code returns (process.nextTick): a slot's delete and its next reserve,
+   * or a burst of puts, cost one system call instead of one each, and a single buffer rather than the
+   * socket's gather-write, which measured several times dearer per call. Holding writes for longer (until
+   * the loop turn's other replies are handled) leaves the server idle meanwhile and measured slower.
    */
-  #cork(): void {
-    if (this.#corked) return;
+  #write(bytes: string | Buffer): void {
+    if (this.#outgoing.length === 0) process.nextTick(() => this.#flush());
+    this.#outgoing.push(bytes);
+  }
+
+  /** Sends what {@link #write} queued, in order, in one write. */
+  #flush(): void {
+    const chunks = this.#outgoing;
+    if (chunks.length === 0) return;
+    this.#outgoing = [];
     const stream = this.#client.stream;
-    if (!stream) return;
-    this.#corked = true;
-    stream.cork();
-    setImmediate(() => {
-      this.#corked = false;
-      stream.uncork();
-    });
+    if (!stream || stream.destroyed) return;
+    if (chunks.length === 1) stream.write(chunks[0] as string | Buffer);
+    else if (chunks.every((chunk) => typeof chunk === 'string')) stream.write(chunks.join(''), 'latin1');
+    else stream.write(Buffer.concat(chunks.map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk))));
   }
 
   /** Writes waiting commands while the window has room. */

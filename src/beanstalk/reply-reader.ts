@@ -12,6 +12,8 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** Replies are short; a line this long without `\r\n` means the stream is not beanstalkd's. */
 const MAX_LINE_BYTES = 1_024;
+/** A data block's length, as beanstalkd writes it. */
+const DIGITS = /^[0-9]{1,15}$/;
 /** The replies followed by a data block. */
 const WITH_BODY = new Set(['RESERVED', 'FOUND', 'OK']);
 
@@ -55,9 +57,10 @@ export class ReplyReader {
         this.#onReply(words, undefined);
         continue;
       }
-      const size = Number(words[words.length - 1]);
-      if (words.length < 2 || !Number.isSafeInteger(size) || size < 0)
-        throw new MalformedReplyError(`a ${word} reply without a valid length`);
+      // Plain decimal digits only: Number() would also take '', '0x5', '5e0' and '+5'.
+      const length = words[words.length - 1] as string;
+      const size = words.length >= 2 && DIGITS.test(length) ? Number(length) : Number.NaN;
+      if (!Number.isSafeInteger(size)) throw new MalformedReplyError(`a ${word} reply without a valid length`);
       const start = eol + 1;
       const end = start + size;
       if (end + 2 > buffer.length) break;

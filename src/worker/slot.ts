@@ -85,12 +85,16 @@ export class Slot {
 
   async #reserveLoop(): Promise<void> {
     const { logger, stopping } = this.#deps;
+    // A reserve written right behind the last job's delete (see onSettling below), on `ahead.connection`.
+    let ahead: { readonly connection: Beanstalk; readonly reserve: Promise<ReservedJob | null> } | undefined;
     while (!stopping.aborted) {
       const connection = this.#connection && !this.#connection.isClosed ? this.#connection : await this.#reconnect();
       if (!connection) break;
       let job: ReservedJob | null;
       try {
-        job = await this.#reserve(connection);
+        const reserving = ahead?.connection === connection ? ahead.reserve : this.#reserve(connection);
+        ahead = undefined;
+        job = await reserving;
       } catch (error) {
         if (stopping.aborted) break;
         // One job at a time: this connection holds no other reservation, so just go round again.
@@ -108,9 +112,23 @@ export class Slot {
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || stopping.aborted) continue;
       const inFlight: InFlightJob = { id: job.id, released: false, abort: new JobAbort() };
+      let wrote!: () => void;
       const written = new Promise<void>((resolve) => {
-        inFlight.onSettling = resolve;
+        wrote = resolve;
       });
+      // Once the delete (or release, bury) is written, the next reserve follows it at once, in the same
+      // synchronous step, so both leave in one write: one round trip per job instead of two, and the
+      // server gets the next command without waiting for this process to finish its other work. Replies
+      // come back in order, so the job is settled before the next one is handed out.
+      inFlight.onSettling = () => {
+        if (!stopping.aborted && this.#connection === connection && !connection.isClosed) {
+          const reserve = this.#reserve(connection);
+          // Awaited on the next turn of the loop; this keeps a rejection in between from counting as unhandled.
+          reserve.catch(() => undefined);
+          ahead = { connection, reserve };
+        }
+        wrote();
+      };
       // processJob handles its own failures; the catch is a last guard so that a bug there can never
       // become an unhandled rejection.
       const done = processJob(this.#deps.job, connection, job, inFlight).then(
@@ -122,9 +140,6 @@ export class Slot {
         },
       );
       this.current = { job: inFlight, done };
-      // Once the delete (or release, bury) is written, the next reserve can follow it on the same
-      // connection without waiting for its reply: one round trip per job instead of two. Replies come
-      // back in order, so the job is settled before the next one is handed out.
       await Promise.race([done, written]);
     }
     // The last job's settling command may still be waiting for its reply.
