@@ -144,21 +144,18 @@ export class JobQueue {
         throw error;
       }
     });
+    // Nothing to put: no reason to open a connection (or to wait for an unreachable server).
+    if (bodies.length === 0) return [];
     if (this.inline) {
+      // Sized against a default server before the first task runs, as a server-bound batch would be.
+      assertBodySizes(bodies, DEFAULT_MAX_JOB_SIZE);
       const ids: string[] = [];
       for (const body of bodies) ids.push(await this.#runInline(metadata, body));
       return ids;
     }
     const connection = this.#connection.current ?? (await this.#connection.get());
     if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
-    for (const [index, body] of bodies.entries()) {
-      try {
-        assertBodySize(body, connection.maxJobSize);
-      } catch (error) {
-        if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
-        throw error;
-      }
-    }
+    assertBodySizes(bodies, connection.maxJobSize);
     return putWindowed(connection, metadata.tube, bodies, params, window);
   }
 
@@ -201,6 +198,18 @@ export class JobQueue {
 
 /** puts in flight at once in a putMany, unless its `window` option says otherwise. */
 const PUT_MANY_WINDOW = 1_024;
+
+/** Checks every body against the server's limit, naming the first item over it. */
+function assertBodySizes(bodies: readonly Buffer[], maxJobSize: number): void {
+  for (const [index, body] of bodies.entries()) {
+    try {
+      assertBodySize(body, maxJobSize);
+    } catch (error) {
+      if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
+      throw error;
+    }
+  }
+}
 
 /** The error for a value given as a task that is not one. */
 function notATask(task: unknown): TypeError {
