@@ -1,9 +1,9 @@
 /**
  * Test harness: throwaway beanstalkd servers plus a tiny raw-protocol client.
  *
- * Test-only. Nothing here may import from src/: the raw helpers exist precisely so that tests can
- * bypass the project's validation (non-JSON bodies, hostile envelopes) and check the server's view
- * of a job independently of the code under test.
+ * For the tests and the benchmark (bench/). Nothing here may import from src/: the raw helpers exist
+ * precisely so that tests can bypass the project's validation (non-JSON bodies, hostile envelopes) and
+ * check the server's view of a job independently of the code under test.
  *
  * beanstalkd has no authentication, so every server is bound to 127.0.0.1 and every raw connection
  * goes to 127.0.0.1 only.

@@ -1,0 +1,64 @@
+/**
+ * Worker drains: the real `bsworker` CLI over bench/jobs/ (a no-op task), at concurrency 1, 4, 16 and
+ * 64, and with `--processes 2`, at the default log level with stdout in a log file. The c=64 drain also
+ * samples the worker's RSS (the memory figure).
+ */
+import { join } from 'node:path';
+import { childEnv } from '../children.js';
+import { type BenchContext, freshTube, REPO, type Scenario, type ScenarioGroup } from '../context.js';
+import { measureDrain } from '../measure-drain.js';
+import { envelopeBody } from '../payload.js';
+import { RAW } from './raw.js';
+
+/** The concurrencies of the single-process drains, the chart's x axis. */
+export const CONCURRENCIES = [1, 4, 16, 64] as const;
+/** Concurrency per process of the `--processes 2` drain. */
+export const P2_CONCURRENCY = 16;
+
+/** Scenario names other groups and the report refer to. */
+export const DRAIN = Object.freeze({
+  single: (concurrency: number) => `worker-drain-c${concurrency}`,
+  twoProcesses: `worker-drain-p2-c${P2_CONCURRENCY}`,
+});
+
+const BIN = join(REPO, 'bin', 'bsworker');
+const JOBS_DIR = join(REPO, 'bench', 'jobs');
+
+/** The drain scenarios; each run starts its own worker on a fresh tube. */
+export function drainGroup(ctx: BenchContext): ScenarioGroup {
+  const drain = (concurrency: number, processes: number, sampleRss: boolean, jobs: number) => async () => {
+    const tube = freshTube(`drain-p${processes}-c${concurrency}`);
+    const args = [BIN, '--tubes', tube, '--jobs', JOBS_DIR, '--url', ctx.url, '--concurrency', String(concurrency)];
+    if (processes > 1) args.push('--processes', String(processes));
+    return measureDrain(ctx, {
+      command: process.execPath,
+      args,
+      cwd: REPO,
+      env: childEnv({ BSWORKER_BENCH_TUBE: tube }),
+      tube,
+      body: envelopeBody(tube),
+      jobs,
+      slots: concurrency * processes,
+      logFile: join(ctx.tmpDir, `${tube}.log`),
+      sampleRss,
+      expectCleanExit: true,
+    });
+  };
+  const { jobs, singleWorkerJobs } = ctx.sizes;
+  const scenarios: Scenario[] = CONCURRENCIES.map((concurrency) => ({
+    name: DRAIN.single(concurrency),
+    group: 'drain',
+    label: `bsworker drain, -c ${concurrency}${concurrency === 64 ? ' (+ max RSS)' : ''}`,
+    baseline: RAW.reserveDelete,
+    ...(concurrency === 1 ? { note: `${singleWorkerJobs.toLocaleString('en-US')} jobs per run` } : {}),
+    run: drain(concurrency, 1, concurrency === 64, concurrency === 1 ? singleWorkerJobs : jobs),
+  }));
+  scenarios.push({
+    name: DRAIN.twoProcesses,
+    group: 'drain',
+    label: `bsworker drain, --processes 2 -c ${P2_CONCURRENCY} (${2 * P2_CONCURRENCY} slots)`,
+    baseline: RAW.reserveDelete,
+    run: drain(P2_CONCURRENCY, 2, false, jobs),
+  });
+  return { scenarios, close: async () => undefined };
+}
