@@ -2,7 +2,8 @@
  * How the operating commands print: human tables by default (cli-table3), one JSON document with
  * `--json` (a stable, documented shape per command, for scripts), colours only on a terminal.
  */
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
 import pc from 'picocolors';
 
 /** Where a command writes, and whether that is a terminal. */
@@ -21,7 +22,7 @@ export function colors(output: Output): ReturnType<typeof pc.createColors> {
 /** Renders rows as an aligned table; numbers are right-aligned. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[], output: Output): string {
   const c = colors(output);
-  const table = new Table({
+  const table = new (loadTable())({
     head: headers.map((header) => c.bold(header)),
     style: { head: [], border: [], compact: true },
     colAligns: headers.map((_, i) => (rows.some((row) => typeof row[i] === 'number') ? 'right' : 'left')),
@@ -75,4 +76,12 @@ export function formatDuration(seconds: number): string {
   if (seconds < 3_600) return two(Math.floor(seconds / 60), 'm', seconds % 60, 's');
   if (seconds < 86_400) return two(Math.floor(seconds / 3_600), 'h', Math.floor((seconds % 3_600) / 60), 'm');
   return two(Math.floor(seconds / 86_400), 'd', Math.floor((seconds % 86_400) / 3_600), 'h');
+}
+
+// Loaded on first use: a worker process never draws a table, and its memory is measured.
+const require = createRequire(import.meta.url);
+let tableClass: typeof TableType | undefined;
+function loadTable(): typeof TableType {
+  tableClass ??= require('cli-table3') as typeof TableType;
+  return tableClass;
 }

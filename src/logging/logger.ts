@@ -2,8 +2,10 @@
  * Logging. The library never writes to the console: it logs through a pino logger that the user may
  * pass in, and each job gets a child logger carrying `{ tube, jobId, task }`.
  */
+
+import { createRequire } from 'node:module';
 import { type LevelWithSilent, type Logger as PinoLogger, pino } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 /** The logger type bsworker accepts: any pino logger. */
 export type Logger = PinoLogger;
@@ -44,7 +46,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   if (usePretty) {
     return pino(
       { level },
-      pretty({
+      loadPretty()({
         destination: destination as NodeJS.WritableStream & { fd?: number },
         sync: true,
         translateTime: 'SYS:HH:MM:ss.l',
@@ -95,4 +97,12 @@ export function toError(value: unknown): Error {
     text = Object.prototype.toString.call(value);
   }
   return new Error(`non-Error thrown: ${text}`, { cause: value });
+}
+
+// pino-pretty is loaded only for a terminal: a worker logging JSON never needs it, and its memory counts.
+const require = createRequire(import.meta.url);
+let prettyFactory: typeof PinoPretty | undefined;
+function loadPretty(): typeof PinoPretty {
+  prettyFactory ??= require('pino-pretty') as typeof PinoPretty;
+  return prettyFactory;
 }

@@ -3,8 +3,10 @@
  * deleted without an explicit id, or a tube plus a confirmation (a `[y/N]` prompt on a terminal,
  * `--yes` elsewhere).
  */
+
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline/promises';
-import cliProgress from 'cli-progress';
+import type CliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { NotFoundError } from '../../beanstalk/errors.js';
 import type { Beanstalk } from '../../beanstalk/types.js';
@@ -148,13 +150,13 @@ async function deleteBuriedInTube(output: Output, tube: string, options: DeleteO
     const bar =
       // cli-progress draws on stderr: show it only when stderr is a terminal, whatever stdout is.
       process.stderr.isTTY === true && !options.json && count > PROGRESS_THRESHOLD
-        ? new cliProgress.SingleBar(
+        ? new (loadProgress().SingleBar)(
             {
               format: `deleting buried jobs from ${tube} [{bar}] {value}/{total} ({eta_formatted} left)`,
               clearOnComplete: true,
               hideCursor: true,
             },
-            cliProgress.Presets.shades_classic,
+            loadProgress().Presets.shades_classic,
           )
         : undefined;
     bar?.start(count, 0);
@@ -218,4 +220,12 @@ export function registerDeleteCommand(program: Command, output: Output): void {
         else if (id !== undefined) await deleteOne(output, id, resolved);
       }),
     );
+}
+
+// Loaded on first use, like the table library: only a long bulk delete on a terminal draws a bar.
+const require = createRequire(import.meta.url);
+let progress: typeof CliProgress | undefined;
+function loadProgress(): typeof CliProgress {
+  progress ??= require('cli-progress') as typeof CliProgress;
+  return progress;
 }
