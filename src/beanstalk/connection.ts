@@ -202,9 +202,16 @@ export class BeanstalkConnection implements Beanstalk {
     return this.#sendPut(body, params);
   }
 
-  async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
-    assertTubeName(tube);
-    this.#checkPut(body, params);
+  putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
+    try {
+      assertTubeName(tube);
+      this.#checkPut(body, params);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Not async on purpose: a put into the tube already in use is the producer's hot path, and each
+    // async layer is another trip through the microtask queue before the caller sees its id.
+    if (this.#useGate === undefined && tube === this.#usedTube) return this.#sendPut(body, params);
     return this.#inTube(tube, () => this.#sendPut(body, params));
   }
 
@@ -223,14 +230,21 @@ export class BeanstalkConnection implements Beanstalk {
     return Number(await this.#call<string>('ignore', undefined, (cb) => this.#client.ignore(tube, cb)));
   }
 
-  async reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
-    assertSeconds(timeoutSeconds, 'timeoutSeconds');
+  reserve(timeoutSeconds: number): Promise<ReservedJob | null> {
     try {
-      return await this.#callRaw('reserve-with-timeout', undefined, RAW.reserve, `reserve-with-timeout ${timeoutSeconds}\r\n`, jobOf);
+      assertSeconds(timeoutSeconds, 'timeoutSeconds');
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'TIMED_OUT') return null;
-      throw error;
+      return Promise.reject(error);
     }
+    // TIMED_OUT means "no job", settled as null by the reply handler itself (no async layer here).
+    return this.#callRaw<ReservedJob | null>(
+      'reserve-with-timeout',
+      undefined,
+      RAW.reserve,
+      `reserve-with-timeout ${timeoutSeconds}\r\n`,
+      jobOf,
+      'TIMED_OUT',
+    );
   }
 
   async delete(id: string): Promise<void> {
@@ -411,6 +425,7 @@ export class BeanstalkConnection implements Beanstalk {
     expected: { readonly expectedResponse: string; readonly raw: true },
     bytes: string | Buffer,
     read: (words: string[], body: Buffer | undefined) => T,
+    nullReply?: string,
   ): Promise<T> {
     return this.#call<T>(
       command,
@@ -421,6 +436,7 @@ export class BeanstalkConnection implements Beanstalk {
           expected,
           (words: string[], body: Buffer | undefined) => {
             if (words[0] === expected.expectedResponse) cb(null, read(words, body));
+            else if (nullReply !== undefined && words[0] === nullReply) cb(null, null as T);
             else cb(words[0] ?? '', undefined as T);
           },
         ]);

@@ -114,16 +114,28 @@ export class JobQueue {
   }
 
   /** Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. */
-  async putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
-    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
-    validatePutOptions(options);
-    const params = resolvePutParams(options, metadata.options, this.#defaults);
-    const body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
+  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
+    let params: PutParams;
+    let body: Buffer;
+    try {
+      if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+      validatePutOptions(options);
+      params = resolvePutParams(options, metadata.options, this.#defaults);
+      body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.inline) return this.#runInline(metadata, body);
+    // Not async on purpose, like putInTube: with the connection open, the put is written here and now.
+    const open = this.#connection.current;
+    if (open) return open.putInTube(metadata.tube, body, params);
+    return this.#putWhenConnected(metadata.tube, body, params);
+  }
 
-    const connection = this.#connection.current ?? (await this.#connection.get());
+  async #putWhenConnected(tube: string, body: Buffer, params: PutParams): Promise<string> {
+    const connection = await this.#connection.get();
     if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
-    return connection.putInTube(metadata.tube, body, params);
+    return connection.putInTube(tube, body, params);
   }
 
   /** Puts jobs for the task described by `metadata`. Used by Putters; prefer {@link putMany}. */

@@ -50,6 +50,8 @@ export interface InFlightJob {
   onSettling?: () => void;
   /** Tube and task, once known. */
   event?: JobEvent;
+  /** Called by the slot's tick while the job runs (see TTR_PROBE_MS). */
+  onTick?: (now: number) => void;
   readonly abort: JobAbort;
 }
 
@@ -63,7 +65,8 @@ export class TaskTimeoutError extends Error {
 
 /**
  * A task still running after this long gets its job's TTR read (one `stats-job`) and the keep-alive
- * started. Well under beanstalkd's smallest TTR (1 s): the first touch comes at this delay plus TTR/2.
+ * started. The slot's tick notices it up to TICK_MS (50 ms) later; the first touch then comes at most
+ * 300 ms + TTR/2 after the start, inside beanstalkd's smallest TTR (1 s).
  */
 const TTR_PROBE_MS = 250;
 
@@ -247,18 +250,20 @@ async function runTask(
   const startKeepAlive = (ttrSeconds: number): void => {
     if (!finished) stopKeepAlive = keepAlive(touch, ttrSeconds, jobLog());
   };
-  let probe: NodeJS.Timeout | undefined;
   if (known) startKeepAlive(known.ttrSeconds);
   else {
-    probe = setTimeout(() => {
+    // The slot's tick calls this (no timer per job); the first call after TTR_PROBE_MS reads the TTR.
+    const probeAt = performance.now() + TTR_PROBE_MS;
+    inFlight.onTick = (now) => {
+      if (now < probeAt || finished) return;
+      inFlight.onTick = undefined;
       stats.get().then(
         (counters) => {
           if (counters) startKeepAlive(counters.ttrSeconds);
         },
         (error: unknown) => jobLog().warn({ err: error }, 'could not read the TTR to keep the job alive'),
       );
-    }, TTR_PROBE_MS);
-    probe.unref();
+    };
   }
   try {
     // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
@@ -284,8 +289,8 @@ async function runTask(
     });
   } finally {
     finished = true;
+    inFlight.onTick = undefined;
     clearTimeout(timer);
-    clearTimeout(probe);
     stopKeepAlive?.();
   }
 }

@@ -15,7 +15,7 @@ import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { JobContext } from './process-job.js';
-import { Slot } from './slot.js';
+import { Slot, TICK_MS } from './slot.js';
 
 /** Where a Worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -44,6 +44,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   #stopped: Promise<StopResult> | undefined;
   #stopAutoKick: (() => Promise<void>) | undefined;
   #crashChecksLeft: number;
+  #ticker: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerOptions) {
     super();
@@ -116,6 +117,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     }
     this.#state = 'running';
     for (const slot of this.#slots) slot.run();
+    // One timer for every slot: reserve deadlines and TTR probes, instead of timers per job.
+    this.#ticker = setInterval(() => {
+      const now = performance.now();
+      for (const slot of this.#slots) slot.tick(now);
+    }, TICK_MS);
+    this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
     if (kickPeriodSeconds !== undefined) {
       this.#stopAutoKick = startAutoKick({ control: this.#kicker, tubes, periodSeconds: kickPeriodSeconds, logger: this.#logger });
@@ -202,6 +209,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       await Promise.all([...busy.map((slot) => slot.close()), this.#control.close()]);
     }
     await Promise.all(this.#slots.map((slot) => slot.finished));
+    clearInterval(this.#ticker);
     await this.#control.close();
     this.#state = 'stopped';
     const result: StopResult = { graceful: released.length === 0, releasedJobIds: released };
