@@ -1,28 +1,22 @@
 // The worker's fast path against a real beanstalkd, seen through the server's own counters: a job that
 // succeeds costs no stats-job once the crash-check budget is spent, checkNextJobsForCrashes() grants a
-// new budget, a job whose earlier workers died is buried as crashed by a fresh worker, and under
-// `--processes` a child's death turns the checks back on in its siblings.
+// new budget, and a job whose earlier workers died is buried as crashed by a fresh worker. (A child's
+// death turning the checks back on in its siblings is tested with the pool, in supervisor.test.ts.)
 //
 // Waits are for events, log lines or the server's counters, each with a bound; none is a sleep.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { JobQueue } from '../../src/tasks/queue.js';
 import type { TaskContext } from '../../src/tasks/types.js';
 import type { JobEvent } from '../../src/worker/events.js';
 import { Worker } from '../../src/worker/worker.js';
-import { type BeanstalkdServer, rawCommand, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, envelope, fixtureModules, type LogLine, prefix } from '../helpers/cli.js';
+import { type BeanstalkdServer, rawCommand, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { EventRecorder } from '../helpers/events.js';
 
 const silent = pino({ level: 'silent' });
 const TEST_TIMEOUT = { timeout: 15_000 };
-const SIBLING_DIED = 'a sibling process died; checking the next jobs for earlier crashes before running them';
 
 /** One counter of the server's `stats`, e.g. `cmd-stats-job`. */
 async function serverCounter(url: string, name: string): Promise<number> {
@@ -138,79 +132,5 @@ describe('the fast path against beanstalkd', () => {
     assert.equal(afterRun.bury - before.bury, 1);
     const stats = await rawStatsJob(server.url, poison);
     assert.deepEqual([stats?.state, stats?.reserves], ['buried', '4']);
-  });
-});
-
-describe('bsworker --processes: a sibling dies', () => {
-  let server: BeanstalkdServer;
-  let temp: string;
-  let jobsDir: string;
-
-  before(async () => {
-    server = await startBeanstalkd();
-    temp = await mkdtemp(join(tmpdir(), 'bsworker-fast-'));
-    jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      // Only the plain modules: the TypeScript fixture would make every child load tsx.
-      if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
-    }
-  });
-
-  afterEach(async () => {
-    // A test that failed half-way: the supervisor first, so that it cannot restart what is killed next.
-    for (const cli of children) {
-      if (cli.child.pid !== undefined && cli.exit === undefined) cli.child.kill('SIGKILL');
-      for (const line of cli.lines) {
-        if (line.msg !== 'worker started' || typeof line.pid !== 'number') continue;
-        try {
-          process.kill(line.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    await Promise.all([...children].map((cli) => cli.exited));
-  });
-
-  after(async () => {
-    await server?.stop();
-    if (temp) await rm(temp, { recursive: true, force: true });
-  });
-
-  it('SIGKILL of one child: the survivor logs that it checks its next jobs for crashes', TEST_TIMEOUT, async () => {
-    const p = prefix('sibling');
-    const tube = `${p}-fast`;
-    const cli = new Cli(['--jobs', jobsDir, '--url', server.url, '--tubes', tube, '--processes', '2', '--grace-ms', '2000'], {
-      FIXTURE_PREFIX: p,
-    });
-    const started = (): LogLine[] => cli.lines.filter((line) => line.msg === 'worker started');
-    await cli.waitForLine(() => new Set(started().map((line) => line.pid)).size >= 2, "two children's 'worker started'");
-    const [victim, survivor] = started().map((line) => line.pid as number);
-    assert.ok(victim !== undefined && survivor !== undefined && victim !== survivor);
-    assert.deepEqual(
-      cli.lines.filter((line) => line.msg === SIBLING_DIED),
-      [],
-      'nobody died yet',
-    );
-
-    process.kill(victim, 'SIGKILL');
-    const told = await cli.waitForLine((line) => line.msg === SIBLING_DIED, `'${SIBLING_DIED}'`, 5_000);
-    assert.equal(told.pid, survivor, 'logged by the surviving child');
-    assert.equal(told.level, 30);
-    const died = cli.lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim);
-    assert.ok(died, "the supervisor's 'child died' line for the victim");
-    assert.equal(told.child, started().find((line) => line.pid === survivor)?.child, "the survivor's child index");
-
-    // The survivor still runs jobs.
-    const id = await rawPut(server.url, tube, envelope('fast', tube, { n: 1 }));
-    await cli.waitForLine((line) => line.msg === 'job completed' && line.jobId === id, `'job completed' for job ${id}`);
-    cli.signal('SIGTERM');
-    assert.equal((await cli.waitForExit()).code, 0);
-    assert.deepEqual(
-      cli.lines.filter((line) => line.msg === SIBLING_DIED).map((line) => line.pid),
-      [survivor],
-      'only the survivor was told, once',
-    );
   });
 });

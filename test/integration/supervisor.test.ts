@@ -22,6 +22,7 @@ import {
 } from '../helpers/cli.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
+const SIBLING_DIED = 'a sibling process died; checking the next jobs for earlier crashes before running them';
 
 const isMsg = (line: LogLine, start: string): boolean => typeof line.msg === 'string' && line.msg.startsWith(start);
 
@@ -350,5 +351,39 @@ describe('bsworker --processes', () => {
     assert.match(cli.stderr, new RegExp(`bsworker: error: no task is registered in \`${p}-none\``));
     assert.ok(cli.lines.some((l) => isMsg(l, 'a child exited with a usage error')));
     assert.ok(!cli.lines.some((l) => isMsg(l, 'child died')), 'no restart');
+  });
+
+  it('SIGKILL of one child: the survivor logs that it checks its next jobs for crashes', TEST_TIMEOUT, async () => {
+    const p = prefix('sibling');
+    const tube = `${p}-fast`;
+    const cli = pool(p, ['--tubes', tube, '--processes', '2']);
+    const started = (): LogLine[] => cli.lines.filter((line) => line.msg === 'worker started');
+    await cli.waitForLine(() => new Set(started().map((line) => line.pid)).size >= 2, "two children's 'worker started'");
+    const [victim, survivor] = started().map((line) => line.pid as number);
+    assert.ok(victim !== undefined && survivor !== undefined && victim !== survivor);
+    assert.deepEqual(
+      cli.lines.filter((line) => line.msg === SIBLING_DIED),
+      [],
+      'nobody died yet',
+    );
+
+    process.kill(victim, 'SIGKILL');
+    const told = await cli.waitForLine((line) => line.msg === SIBLING_DIED, `'${SIBLING_DIED}'`, 5_000);
+    assert.equal(told.pid, survivor, 'logged by the surviving child');
+    assert.equal(told.level, 30);
+    const died = cli.lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim);
+    assert.ok(died, "the supervisor's 'child died' line for the victim");
+    assert.equal(told.child, started().find((line) => line.pid === survivor)?.child, "the survivor's child index");
+
+    // The survivor still runs jobs.
+    const id = await rawPut(server.url, tube, envelope('fast', tube, { n: 1 }));
+    await cli.waitForLine((line) => line.msg === 'job completed' && line.jobId === id, `'job completed' for job ${id}`);
+    cli.signal('SIGTERM');
+    assert.equal((await cli.waitForExit()).code, 0);
+    assert.deepEqual(
+      cli.lines.filter((line) => line.msg === SIBLING_DIED).map((line) => line.pid),
+      [survivor],
+      'only the survivor was told, once',
+    );
   });
 });
