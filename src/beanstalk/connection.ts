@@ -54,15 +54,24 @@ type FiveBeansCallback = (err: string | null, ...args: unknown[]) => void;
 type RawCallback = (words: string[], body: Buffer | undefined) => void;
 type PendingReply = readonly [{ readonly expectedResponse: string; readonly raw?: boolean }, FiveBeansCallback | RawCallback];
 
-/** The expected reply of each command written here rather than by fivebeans. */
-const RAW = Object.freeze({
+/**
+ * The expected reply of each command written here rather than by fivebeans, and the reply, if any, that
+ * means "nothing" (settles as null rather than as an error).
+ */
+interface RawReply {
+  readonly expectedResponse: string;
+  readonly raw: true;
+  readonly nullReply?: string;
+}
+const RAW: Readonly<Record<'put' | 'reserve' | 'delete' | 'release' | 'bury' | 'touch', RawReply>> = Object.freeze({
   put: { expectedResponse: 'INSERTED', raw: true },
-  reserve: { expectedResponse: 'RESERVED', raw: true },
+  // A reserve that times out means "no job".
+  reserve: { expectedResponse: 'RESERVED', raw: true, nullReply: 'TIMED_OUT' },
   delete: { expectedResponse: 'DELETED', raw: true },
   release: { expectedResponse: 'RELEASED', raw: true },
   bury: { expectedResponse: 'BURIED', raw: true },
   touch: { expectedResponse: 'TOUCHED', raw: true },
-} as const);
+});
 
 /**
  * Commands written and not yet answered, at most. Past it, commands wait in order in this class instead
@@ -79,10 +88,8 @@ export class BeanstalkConnection implements Beanstalk {
   readonly #pending = new Set<Reject>();
   /** Commands written and waiting for their reply, oldest first: replies come back in that order. */
   readonly #replies = new Fifo<PendingReply>();
-  /** Commands waiting for room in the window, oldest first. */
+  /** Commands waiting for room in the window (`#replies` is full), oldest first. */
   readonly #waiting = new Fifo<() => void>();
-  /** Commands written and not yet answered. */
-  #inFlight = 0;
   /** Our commands written in this synchronous stretch of code, sent together by #flush. */
   #outgoing: (string | Buffer)[] = [];
   #closed = false;
@@ -236,14 +243,13 @@ export class BeanstalkConnection implements Beanstalk {
     } catch (error) {
       return Promise.reject(error);
     }
-    // TIMED_OUT means "no job", settled as null by the reply handler itself (no async layer here).
+    // TIMED_OUT settles as null in the reply handler itself: no async layer here.
     return this.#callRaw<ReservedJob | null>(
       'reserve-with-timeout',
       undefined,
       RAW.reserve,
       `reserve-with-timeout ${timeoutSeconds}\r\n`,
       jobOf,
-      'TIMED_OUT',
     );
   }
 
@@ -422,10 +428,9 @@ export class BeanstalkConnection implements Beanstalk {
   #callRaw<T>(
     command: string,
     id: string | undefined,
-    expected: { readonly expectedResponse: string; readonly raw: true },
+    expected: RawReply,
     bytes: string | Buffer,
     read: (words: string[], body: Buffer | undefined) => T,
-    nullReply?: string,
   ): Promise<T> {
     return this.#call<T>(
       command,
@@ -436,7 +441,7 @@ export class BeanstalkConnection implements Beanstalk {
           expected,
           (words: string[], body: Buffer | undefined) => {
             if (words[0] === expected.expectedResponse) cb(null, read(words, body));
-            else if (nullReply !== undefined && words[0] === nullReply) cb(null, null as T);
+            else if (words[0] === expected.nullReply) cb(null, null as T);
             else cb(words[0] ?? '', undefined as T);
           },
         ]);
@@ -510,12 +515,10 @@ export class BeanstalkConnection implements Beanstalk {
             }, limit);
       const settle = (err: string | null, value: T): void => {
         clearTimeout(timer);
-        this.#inFlight -= 1;
         if (this.#waiting.length > 0) this.#sendWaiting();
         if (!this.#pending.delete(reject)) return;
         if (this.#broken) reject(this.#broken);
         else if (err === null) resolve(value);
-        else if (err === 'TIMED_OUT') reject(Object.assign(new Error('TIMED_OUT'), { code: 'TIMED_OUT' }));
         else {
           const error = errorFromReply(err, command, id);
           if (isProtocolReply(err)) this.#breakStream(error);
@@ -528,7 +531,6 @@ export class BeanstalkConnection implements Beanstalk {
           // fivebeans writes to the socket itself: what we queued must go first, to keep the order.
           if (!batched) this.#flush();
           invoke(settle);
-          this.#inFlight += 1;
         } catch (error) {
           this.#pending.delete(reject);
           reject(
@@ -541,7 +543,7 @@ export class BeanstalkConnection implements Beanstalk {
       };
       // In order: once anything waits, everything after it waits too, so commands reach the server in
       // the order they were called (a `use` must stay ahead of the puts it is for).
-      if (this.#inFlight >= MAX_IN_FLIGHT || this.#waiting.length > 0) this.#waiting.push(send);
+      if (this.#replies.length >= MAX_IN_FLIGHT || this.#waiting.length > 0) this.#waiting.push(send);
       else send();
     });
   }
@@ -572,7 +574,7 @@ export class BeanstalkConnection implements Beanstalk {
 
   /** Writes waiting commands while the window has room. */
   #sendWaiting(): void {
-    while (this.#inFlight < MAX_IN_FLIGHT && !this.#closed && !this.#broken) {
+    while (this.#replies.length < MAX_IN_FLIGHT && !this.#closed && !this.#broken) {
       const send = this.#waiting.shift();
       if (send === undefined) return;
       send();

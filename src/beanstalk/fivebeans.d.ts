@@ -27,14 +27,8 @@ declare module 'fivebeans/lib/client.js' {
     end(): void;
 
     use(tube: string, cb: With<string>): void;
-    put(priority: number, delay: number, ttr: number, body: Buffer, cb: With<string>): void;
     watch(tube: string, cb: With<string>): void;
     ignore(tube: string, cb: With<string>): void;
-    reserve_with_timeout(seconds: number, cb: (err: ReplyError, id: string, body: Buffer) => void): void;
-    destroy(id: string, cb: Done): void;
-    release(id: string, priority: number, delay: number, cb: Done): void;
-    bury(id: string, priority: number, cb: Done): void;
-    touch(id: string, cb: Done): void;
     kick(bound: number, cb: With<string>): void;
     kick_job(id: string, cb: Done): void;
     peek(id: string, cb: (err: ReplyError, id: string, body: Buffer) => void): void;
@@ -47,7 +41,6 @@ declare module 'fivebeans/lib/client.js' {
     stats(cb: With<unknown>): void;
     stats_tube(tube: string, cb: With<unknown>): void;
     stats_job(id: string, cb: With<unknown>): void;
-    quit(cb: Done): void;
   }
 
   export default FiveBeansClient;

@@ -2,9 +2,10 @@
  * How the operating commands print: human tables by default (cli-table3), one JSON document with
  * `--json` (a stable, documented shape per command, for scripts), colours only on a terminal.
  */
-import { createRequire } from 'node:module';
+
 import type TableType from 'cli-table3';
 import pc from 'picocolors';
+import { lazyRequire } from '../loader/lazy-require.js';
 
 /** Where a command writes, and whether that is a terminal. */
 export interface Output {
@@ -79,9 +80,4 @@ export function formatDuration(seconds: number): string {
 }
 
 // Loaded on first use: a worker process never draws a table, and its memory is measured.
-const require = createRequire(import.meta.url);
-let tableClass: typeof TableType | undefined;
-function loadTable(): typeof TableType {
-  tableClass ??= require('cli-table3') as typeof TableType;
-  return tableClass;
-}
+const loadTable = lazyRequire<typeof TableType>('cli-table3');

@@ -3,9 +3,9 @@
  * pass in, and each job gets a child logger carrying `{ tube, jobId, task }`.
  */
 
-import { createRequire } from 'node:module';
 import { type LevelWithSilent, type Logger as PinoLogger, pino } from 'pino';
 import type PinoPretty from 'pino-pretty';
+import { lazyRequire } from '../loader/lazy-require.js';
 
 /** The logger type bsworker accepts: any pino logger. */
 export type Logger = PinoLogger;
@@ -100,9 +100,4 @@ export function toError(value: unknown): Error {
 }
 
 // pino-pretty is loaded only for a terminal: a worker logging JSON never needs it, and its memory counts.
-const require = createRequire(import.meta.url);
-let prettyFactory: typeof PinoPretty | undefined;
-function loadPretty(): typeof PinoPretty {
-  prettyFactory ??= require('pino-pretty') as typeof PinoPretty;
-  return prettyFactory;
-}
+const loadPretty = lazyRequire<typeof PinoPretty>('pino-pretty');

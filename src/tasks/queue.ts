@@ -118,7 +118,7 @@ export class JobQueue {
     let params: PutParams;
     let body: Buffer;
     try {
-      if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+      this.#assertOpen();
       validatePutOptions(options);
       params = resolvePutParams(options, metadata.options, this.#defaults);
       body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
@@ -129,18 +129,23 @@ export class JobQueue {
     // Not async on purpose, like putInTube: with the connection open, the put is written here and now.
     const open = this.#connection.current;
     if (open) return open.putInTube(metadata.tube, body, params);
-    return this.#putWhenConnected(metadata.tube, body, params);
+    return this.#open().then((connection) => connection.putInTube(metadata.tube, body, params));
   }
 
-  async #putWhenConnected(tube: string, body: Buffer, params: PutParams): Promise<string> {
-    const connection = await this.#connection.get();
+  /** The connection, opened (or reopened) if need be; refuses once the queue is closed. */
+  async #open(): Promise<Beanstalk> {
+    const connection = this.#connection.current ?? (await this.#connection.get());
+    this.#assertOpen();
+    return connection;
+  }
+
+  #assertOpen(): void {
     if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
-    return connection.putInTube(tube, body, params);
   }
 
   /** Puts jobs for the task described by `metadata`. Used by Putters; prefer {@link putMany}. */
   async putManyTask(metadata: TaskMetadata, kwargsList: readonly unknown[], options: PutManyOptions | undefined): Promise<string[]> {
-    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+    this.#assertOpen();
     if (!Array.isArray(kwargsList))
       throw new TypeError(`Expected putMany's first argument to be an array of kwargs, got ${typeof kwargsList}`);
     const { window = PUT_MANY_WINDOW, ...putOptions } = options ?? {};
@@ -148,14 +153,7 @@ export class JobQueue {
     assertInteger(window, 'window', 1, MAX_IN_FLIGHT);
     const params = resolvePutParams(putOptions, metadata.options, this.#defaults);
     // Everything is encoded first: bad input at item 500 must not leave items 0-499 already queued.
-    const bodies = kwargsList.map((kwargs, index) => {
-      try {
-        return encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
-      } catch (error) {
-        if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
-        throw error;
-      }
-    });
+    const bodies = kwargsList.map((kwargs, index) => atItem(index, () => encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {})));
     // Nothing to put: no reason to open a connection (or to wait for an unreachable server).
     if (bodies.length === 0) return [];
     if (this.inline) {
@@ -165,8 +163,7 @@ export class JobQueue {
       for (const body of bodies) ids.push(await this.#runInline(metadata, body));
       return ids;
     }
-    const connection = this.#connection.current ?? (await this.#connection.get());
-    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+    const connection = await this.#open();
     assertBodySizes(bodies, connection.maxJobSize);
     return putWindowed(connection, metadata.tube, bodies, params, window);
   }
@@ -211,16 +208,19 @@ export class JobQueue {
 /** puts in flight at once in a putMany, unless its `window` option says otherwise. */
 const PUT_MANY_WINDOW = 1_024;
 
+/** Runs `check` for item `index` of a putMany; an error it throws names the item. */
+function atItem<T>(index: number, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
+    throw error;
+  }
+}
+
 /** Checks every body against the server's limit, naming the first item over it. */
 function assertBodySizes(bodies: readonly Buffer[], maxJobSize: number): void {
-  for (const [index, body] of bodies.entries()) {
-    try {
-      assertBodySize(body, maxJobSize);
-    } catch (error) {
-      if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
-      throw error;
-    }
-  }
+  for (const [index, body] of bodies.entries()) atItem(index, () => assertBodySize(body, maxJobSize));
 }
 
 /** The error for a value given as a task that is not one. */

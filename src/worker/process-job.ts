@@ -161,7 +161,7 @@ export async function processJob(ctx: JobContext, connection: Beanstalk, job: Re
 
   if (ctx.listens('job:reserved')) ctx.emit('job:reserved', event);
   const started = performance.now();
-  const failure = await runTask(task, decoded.envelope.kwargs, connection, ctx.logger, event, stats, known, inFlight);
+  const failure = await runTask(task, decoded.envelope.kwargs, connection, () => end.log, event, stats, known, inFlight);
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (inFlight.released) {
     ctx.logger.warn(
@@ -210,7 +210,7 @@ async function runTask(
   task: RegisteredTask,
   kwargs: Record<string, unknown>,
   connection: Beanstalk,
-  logger: Logger,
+  jobLog: () => Logger,
   event: JobEvent,
   stats: JobStatsCache,
   known: JobStats | undefined,
@@ -219,12 +219,6 @@ async function runTask(
   const { abort } = inFlight;
   const timeoutMs = task.options.timeoutMs;
   const touch = (): Promise<void> => connection.touch(inFlight.id);
-  let log: Logger | undefined;
-  // The job's logger is made on first use: a child logger per job costs more than a no-op task.
-  const jobLog = (): Logger => {
-    log ??= logger.child({ tube: event.tube, jobId: inFlight.id, task: task.name });
-    return log;
-  };
   const readStats = async (): Promise<JobStats> => {
     const counters = await stats.get();
     if (!counters) throw new Error(`job ${inFlight.id} is no longer on the server`);
@@ -306,7 +300,11 @@ class Ending {
     private readonly inFlight: InFlightJob,
   ) {}
 
-  /** The job's logger, made on first use (the success path logs one line without it). */
+  /**
+   * The job's child logger, with `{ tube, jobId, task }`, made on first use: a child logger per job
+   * costs more than a no-op task, and the success path logs its one line without it. The task's
+   * `ctx.logger` is this one too.
+   */
   get log(): Logger {
     this.#log ??= this.ctx.logger.child({ tube: this.event.tube, jobId: this.event.jobId, task: this.event.task });
     return this.#log;

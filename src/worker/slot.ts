@@ -96,11 +96,13 @@ export class Slot {
       const connection = this.#connection && !this.#connection.isClosed ? this.#connection : await this.#reconnect();
       if (!connection) break;
       let job: ReservedJob | null;
-      // The job the reserve was written behind, if any: it is settled (and its listeners have run) first.
-      const previous = ahead?.connection === connection ? this.current : undefined;
+      // A reserve written ahead on a connection since lost is dropped with it.
+      const pipelined = ahead?.connection === connection ? ahead : undefined;
+      ahead = undefined;
+      // The job that reserve was written behind: it is settled (and its listeners have run) first.
+      const previous = pipelined ? this.current : undefined;
       try {
-        const reserving = ahead?.connection === connection ? ahead.reserve : this.#reserve(connection);
-        ahead = undefined;
+        const reserving = pipelined ? pipelined.reserve : this.#reserve(connection);
         job = await reserving;
         // The two replies often arrive together. The previous job's outcome comes first, so that what its
         // listeners decide (a recycle limit that stops the worker) holds before another job starts.

@@ -4,12 +4,12 @@
  * `--yes` elsewhere).
  */
 
-import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline/promises';
 import type CliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { NotFoundError } from '../../beanstalk/errors.js';
 import type { Beanstalk } from '../../beanstalk/types.js';
+import { lazyRequire } from '../../loader/lazy-require.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { type Output, printJson } from '../output.js';
@@ -223,9 +223,4 @@ export function registerDeleteCommand(program: Command, output: Output): void {
 }
 
 // Loaded on first use, like the table library: only a long bulk delete on a terminal draws a bar.
-const require = createRequire(import.meta.url);
-let progress: typeof CliProgress | undefined;
-function loadProgress(): typeof CliProgress {
-  progress ??= require('cli-progress') as typeof CliProgress;
-  return progress;
-}
+const loadProgress = lazyRequire<typeof CliProgress>('cli-progress');
