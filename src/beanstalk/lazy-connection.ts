@@ -8,8 +8,14 @@ import { BeanstalkConnection } from './connection.js';
 import { ConnectionError } from './errors.js';
 import type { Beanstalk } from './types.js';
 
-/** Opens one connection; bounded by `connectTimeoutMs`. */
-export type ConnectFunction = (address: ServerAddress, options: { connectTimeoutMs: number }) => Promise<Beanstalk>;
+/**
+ * Opens one connection; bounded by `connectTimeoutMs`. With `commandTimeoutMs`, every command but a
+ * reserve that gets no reply in time drops the connection (see ConnectOptions).
+ */
+export type ConnectFunction = (
+  address: ServerAddress,
+  options: { readonly connectTimeoutMs: number; readonly commandTimeoutMs?: number },
+) => Promise<Beanstalk>;
 
 /** Options of {@link LazyConnection}. */
 export interface LazyConnectionOptions {
