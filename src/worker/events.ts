@@ -34,7 +34,11 @@ export interface WorkerEvents {
   'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
   /** `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. */
   'job:released': [JobEvent & { readonly reason: 'retry' | 'stop'; readonly delaySeconds?: number }];
-  'job:overrun': [JobEvent & { readonly command: string }];
+  /**
+   * The job outlived its TTR: beanstalkd may have handed it to another worker, so it may run twice.
+   * `command` is what noticed it (`run`, `keep-alive`, or the settling command that found no job).
+   */
+  'job:overrun': [JobEvent & { readonly command: string; readonly detail: string }];
   'worker:error': [Error];
   /** A slot got its connection back after a loss; `attempts` counts the tries it took. */
   'worker:reconnected': [{ readonly slot: number; readonly attempts: number }];

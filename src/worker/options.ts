@@ -73,6 +73,19 @@ export interface WorkerOptions {
   readonly reconnectMinMs?: number;
   /** @defaultValue 10000 */
   readonly reconnectMaxMs?: number;
+  /**
+   * How long any command but a waiting reserve may go unanswered before its connection is dropped (the
+   * job it held goes back to ready on the server) and the slot reconnects: a hung server, or a proxy
+   * that holds a half-open socket, must not stall the worker.
+   * @defaultValue 10000
+   */
+  readonly commandTimeoutMs?: number;
+  /**
+   * kwargs keys whose values never reach a log (compared without regard to case, at any depth): where
+   * a job's body is logged (a job deleted at the kick bound, an unrunnable job) they read `[redacted]`.
+   * @defaultValue none
+   */
+  readonly redact?: readonly string[];
   /** Opens connections; replace it to test the loop with a fake. @defaultValue BeanstalkConnection.connect */
   readonly connect?: ConnectFunction;
 }
@@ -87,6 +100,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   maxCrashes: 3,
   reconnectMinMs: 100,
   reconnectMaxMs: 10_000,
+  commandTimeoutMs: 10_000,
 });
 
 /** Options with defaults applied and checked. */
@@ -102,6 +116,8 @@ export interface ResolvedWorkerOptions {
   readonly deadLetterTube: string | undefined;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  readonly commandTimeoutMs: number;
+  readonly redact: readonly string[];
 }
 
 /** Applies {@link WORKER_DEFAULTS} and throws a TypeError/RangeError naming any bad option. */
@@ -126,6 +142,8 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
     deadLetterTube: options.deadLetterTube,
     reconnectMinMs: options.reconnectMinMs ?? WORKER_DEFAULTS.reconnectMinMs,
     reconnectMaxMs: options.reconnectMaxMs ?? WORKER_DEFAULTS.reconnectMaxMs,
+    commandTimeoutMs: options.commandTimeoutMs ?? WORKER_DEFAULTS.commandTimeoutMs,
+    redact: validateRedact(options.redact),
   };
   assertInteger(resolved.maxKicks, 'maxKicks', 0, UINT32_MAX);
   assertInteger(resolved.reserveTimeoutSeconds, 'reserveTimeoutSeconds', 0, 3_600);
@@ -144,5 +162,17 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
   }
   assertInteger(resolved.reconnectMinMs, 'reconnectMinMs', 1, 600_000);
   assertInteger(resolved.reconnectMaxMs, 'reconnectMaxMs', resolved.reconnectMinMs, 600_000);
+  assertInteger(resolved.commandTimeoutMs, 'commandTimeoutMs', 100, 2_147_483_647);
   return resolved;
+}
+
+function validateRedact(redact: readonly string[] | undefined): readonly string[] {
+  if (redact === undefined) return [];
+  if (!Array.isArray(redact)) throw new TypeError(`Expected \`redact\` to be an array of kwargs keys, got ${typeof redact}`);
+  for (const [i, key] of redact.entries()) {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new TypeError(`Expected \`redact[${i}]\` to be a non-empty string, got ${typeof key === 'string' ? 'an empty string' : typeof key}`);
+    }
+  }
+  return Object.freeze([...redact]);
 }

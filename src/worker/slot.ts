@@ -3,8 +3,10 @@
  * blocks its connection, and a job can be deleted, released, buried or touched only on the connection
  * that reserved it, so concurrency means one slot per job in flight.
  *
- * When the connection is lost the slot reconnects with capped, jittered backoff, watches its tubes
- * again and goes on; the jobs it held went back to ready on the server.
+ * Every command the slot sends has a deadline, checked by the worker's tick: a server that stops
+ * answering (hung, or a proxy holding a half-open socket) costs a dropped connection and one log line,
+ * never a stalled slot. When the connection is lost the slot reconnects with capped, jittered backoff,
+ * watches its tubes again and goes on; the jobs it held went back to ready on the server.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
@@ -13,15 +15,21 @@ import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
 import { type Logger, toError } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
-import { JobAbort } from './job-abort.js';
 import type { ResolvedWorkerOptions } from './options.js';
-import { type InFlightJob, type JobContext, processJob } from './process-job.js';
+import { type JobContext, processJob } from './process-job.js';
+import { type CommandGuard, Reservation } from './reservation.js';
 
 /** A reserve that has not answered this long after its timeout is taken for a dead (half-open) connection. */
 const RESERVE_GRACE_MS = 5_000;
 
-/** How often the worker calls Slot.tick: the resolution of the reserve deadline and the TTR probe. */
+/** How often the worker calls Slot.tick: the resolution of the command deadlines and the TTR probe. */
 export const TICK_MS = 50;
+
+/**
+ * How long a slot waits after a reserve answered DEADLINE_SOON: the connection still holds a job in
+ * its last second, and a reserve before that second is over would answer the same at once.
+ */
+const DEADLINE_SOON_PAUSE_MS = 1_000;
 
 /** What a slot needs from its worker. */
 export interface SlotDeps {
@@ -35,15 +43,22 @@ export interface SlotDeps {
   readonly stopping: AbortSignal;
 }
 
+/** A command waiting for its reply, and when it is taken for lost. */
+interface Deadline {
+  readonly at: number;
+  readonly command: string;
+  readonly connection: Beanstalk;
+}
+
 /** One connection, one job at a time. */
 export class Slot {
   readonly #deps: SlotDeps;
   #connection: Beanstalk | undefined;
   #loop: Promise<void> | undefined;
-  /** When the pending reserve is taken for lost (performance.now() time), and on which connection. */
-  #reserveDeadline: { readonly at: number; readonly connection: Beanstalk } | undefined;
+  /** Commands in flight on this slot's connection; a handful at most (the reserve, a job's commands). */
+  readonly #deadlines = new Set<Deadline>();
   /** The job this slot is running, if any. */
-  current: { readonly job: InFlightJob; readonly done: Promise<void> } | undefined;
+  current: { readonly job: Reservation; readonly done: Promise<void> } | undefined;
 
   constructor(deps: SlotDeps) {
     this.#deps = deps;
@@ -79,13 +94,33 @@ export class Slot {
     const { options, address, connect } = this.#deps;
     const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs });
     try {
-      for (const tube of options.tubes) await connection.watch(tube);
-      if (!options.tubes.includes('default')) await connection.ignore('default');
+      const guard = this.#guardOn(connection);
+      // Pipelined: a worker watching many tubes starts in one round trip, not one per tube.
+      const watching = options.tubes.map((tube) => guard('watch', connection.watch(tube)));
+      if (!options.tubes.includes('default')) watching.push(guard('ignore', connection.ignore('default')));
+      await Promise.all(watching);
     } catch (error) {
       await connection.quit().catch(() => undefined);
       throw error;
     }
     return connection;
+  }
+
+  /** Bounds commands sent on `connection` by `commandTimeoutMs` (see {@link tick}). */
+  #guardOn(connection: Beanstalk): CommandGuard {
+    return <T>(command: string, sent: Promise<T>): Promise<T> => {
+      const deadline: Deadline = { at: performance.now() + this.#deps.options.commandTimeoutMs, command, connection };
+      this.#track(deadline, sent);
+      return sent;
+    };
+  }
+
+  #track(deadline: Deadline, sent: Promise<unknown>): void {
+    this.#deadlines.add(deadline);
+    const clear = (): void => {
+      this.#deadlines.delete(deadline);
+    };
+    sent.then(clear, clear);
   }
 
   async #reserveLoop(): Promise<void> {
@@ -109,8 +144,15 @@ export class Slot {
         if (previous) await previous.done;
       } catch (error) {
         if (stopping.aborted) break;
-        // One job at a time: this connection holds no other reservation, so just go round again.
-        if (error instanceof DeadlineSoonError) continue;
+        if (error instanceof DeadlineSoonError) {
+          // This connection still holds a job in its last second: one this slot lost track of, since a
+          // slot reserves only once its job is settled. Going round at once would spin until that
+          // second is over; wait for the job's outcome, or for the second to pass.
+          logger.warn({ slot: this.#deps.index }, 'reserve answered DEADLINE_SOON: a job held on this connection is near its TTR; pausing');
+          const pause = sleep(DEADLINE_SOON_PAUSE_MS, undefined, { signal: stopping });
+          await (this.current ? Promise.race([this.current.done, pause]) : pause).catch(() => undefined);
+          continue;
+        }
         if (error instanceof ConnectionError) {
           logger.warn({ err: error, slot: this.#deps.index }, 'lost the connection to beanstalkd; reconnecting');
           this.#deps.job.emit('worker:error', error);
@@ -123,7 +165,8 @@ export class Slot {
       }
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || stopping.aborted) continue;
-      const inFlight: InFlightJob = { id: job.id, released: false, abort: new JobAbort() };
+      const { tubes } = this.#deps.options;
+      const reservation = new Reservation(job, connection, this.#guardOn(connection), tubes.length === 1 ? tubes[0] : undefined);
       let wrote!: () => void;
       const written = new Promise<void>((resolve) => {
         wrote = resolve;
@@ -132,7 +175,7 @@ export class Slot {
       // synchronous step, so both leave in one write: one round trip per job instead of two, and the
       // server gets the next command without waiting for this process to finish its other work. Replies
       // come back in order, so the job is settled before the next one is handed out.
-      inFlight.onSettling = () => {
+      reservation.onSettling = () => {
         if (!stopping.aborted && this.#connection === connection && !connection.isClosed) {
           const reserve = this.#reserve(connection);
           // Awaited on the next turn of the loop; this keeps a rejection in between from counting as unhandled.
@@ -141,17 +184,15 @@ export class Slot {
         }
         wrote();
       };
-      // processJob handles its own failures; the catch is a last guard so that a bug there can never
-      // become an unhandled rejection.
-      const done = processJob(this.#deps.job, connection, job, inFlight).then(
-        () => this.#finished(inFlight),
+      // processJob never rejects (it gives the job back on any bug); the catch keeps that true for good.
+      const done = processJob(this.#deps.job, reservation).then(
+        () => this.#finished(reservation),
         (error: unknown) => {
-          this.#finished(inFlight);
-          logger.error({ err: toError(error), jobId: inFlight.id }, 'processing a job failed unexpectedly');
-          this.#deps.job.emit('worker:error', toError(error));
+          this.#finished(reservation);
+          logger.error({ err: toError(error), jobId: reservation.id }, 'processing a job failed unexpectedly');
         },
       );
-      this.current = { job: inFlight, done };
+      this.current = { job: reservation, done };
       await Promise.race([done, written]);
     }
     // The last job's settling command may still be waiting for its reply.
@@ -159,7 +200,7 @@ export class Slot {
   }
 
   /** Forgets `job` once it is settled, unless a newer job has taken its place. */
-  #finished(job: InFlightJob): void {
+  #finished(job: Reservation): void {
     if (this.current?.job === job) this.current = undefined;
   }
 
@@ -167,52 +208,54 @@ export class Slot {
   #reserve(connection: Beanstalk): Promise<ReservedJob | null> {
     const { reserveTimeoutSeconds } = this.#deps.options;
     // Checked by tick(), not by a timer per reserve: two timers per job were a measurable share of a
-    // short job's cost.
-    const deadline = { at: performance.now() + reserveTimeoutSeconds * 1000 + RESERVE_GRACE_MS, connection };
-    this.#reserveDeadline = deadline;
-    const clear = (): void => {
-      if (this.#reserveDeadline === deadline) this.#reserveDeadline = undefined;
-    };
-    // Returned as is, not awaited in an async function: the job reaches the loop one microtask sooner.
+    // short job's cost. Returned as is, not awaited: the job reaches the loop one microtask sooner.
     const reserving = connection.reserve(reserveTimeoutSeconds);
-    reserving.then(clear, clear);
+    this.#track({ at: performance.now() + reserveTimeoutSeconds * 1000 + RESERVE_GRACE_MS, command: 'reserve', connection }, reserving);
     return reserving;
   }
 
   /**
-   * Called by the worker every {@link TICK_MS}: drops a connection whose reserve outlived its deadline,
+   * Called by the worker every {@link TICK_MS}: drops a connection with a command past its deadline,
    * and lets the running job start its TTR keep-alive once it has run long enough.
    */
   tick(now: number): void {
-    const deadline = this.#reserveDeadline;
-    if (deadline !== undefined && now >= deadline.at) {
-      this.#reserveDeadline = undefined;
-      this.#deps.logger.warn({ slot: this.#deps.index }, 'reserve got no answer in time; dropping the connection');
-      void deadline.connection.quit();
+    for (const deadline of this.#deadlines) {
+      if (now < deadline.at) continue;
+      this.#deadlines.delete(deadline);
+      // Closing rejects everything pending on the connection: the job's path sees a lost connection
+      // (its job goes back to ready on the server) and the loop reconnects.
+      if (deadline.connection.isClosed) continue;
+      this.#deps.logger.warn(
+        { slot: this.#deps.index, command: deadline.command, server: formatAddress(this.#deps.address) },
+        `beanstalkd did not answer ${deadline.command} in time; dropping the connection`,
+      );
+      void deadline.connection.quit().catch(() => undefined);
     }
     this.current?.job.onTick?.(now);
   }
 
-  /** Reconnects with capped, jittered backoff until it succeeds or the worker stops. */
+  /** Reconnects with capped, jittered backoff until it succeeds or the worker stops. One log line per attempt. */
   async #reconnect(): Promise<Beanstalk | undefined> {
     const { options, logger, stopping, index, address } = this.#deps;
     this.#connection = undefined;
+    const server = formatAddress(address);
     for (let attempt = 1; !stopping.aborted; attempt += 1) {
       const delayMs = reconnectDelayMs(attempt, options.reconnectMinMs, options.reconnectMaxMs);
-      logger.warn({ slot: index, attempt, delayMs, server: formatAddress(address) }, 'reconnecting to beanstalkd');
       try {
         await sleep(delayMs, undefined, { signal: stopping });
       } catch {
         return undefined;
       }
+      const opening = this.#openConnection();
+      // A stop must not wait out a connect to a server that does not answer (up to connectTimeoutMs).
+      // One listener per attempt, removed when the attempt ends: a long outage must not pile them up.
+      let onStop: (() => void) | undefined;
+      const stopped = new Promise<undefined>((resolve) => {
+        onStop = () => resolve(undefined);
+        stopping.addEventListener('abort', onStop, { once: true });
+      });
       try {
-        // A stop must not wait out a connect to a server that does not answer (up to connectTimeoutMs).
-        const opening = this.#openConnection();
-        const aborted = new Promise<undefined>((resolve) => {
-          if (stopping.aborted) resolve(undefined);
-          else stopping.addEventListener('abort', () => resolve(undefined), { once: true });
-        });
-        const connection = await Promise.race([opening, aborted]);
+        const connection = await Promise.race([opening, stopped]);
         if (!connection || stopping.aborted) {
           void opening.then(
             (late) => late.quit(),
@@ -221,11 +264,16 @@ export class Slot {
           return undefined;
         }
         this.#connection = connection;
-        logger.info({ slot: index, attempts: attempt }, 'reconnected to beanstalkd');
+        logger.info({ slot: index, attempts: attempt, server }, 'reconnected to beanstalkd');
         this.#deps.job.emit('worker:reconnected', { slot: index, attempts: attempt });
         return connection;
       } catch (error) {
-        logger.warn({ slot: index, attempt, err: error }, 'reconnect failed');
+        logger.warn(
+          { slot: index, attempt, server, reason: toError(error).message },
+          `reconnect attempt ${attempt} to ${server} failed; trying again`,
+        );
+      } finally {
+        if (onStop) stopping.removeEventListener('abort', onStop);
       }
     }
     return undefined;

@@ -11,10 +11,11 @@ import { LazyConnection } from '../beanstalk/lazy-connection.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
 import { startAutoKick } from './auto-kick.js';
+import type { JobStats } from '../beanstalk/types.js';
 import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
-import type { JobContext } from './process-job.js';
+import type { DeadLetterResult, JobContext } from './process-job.js';
 import { Slot, TICK_MS } from './slot.js';
 
 /** Where a Worker is in its life. */
@@ -52,10 +53,13 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.address = resolveServerAddress(options.url);
     this.#logger = options.logger ?? createLogger();
     const connect = options.connect ?? BeanstalkConnection.connect;
-    // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: its
-    // `use` + `kick` pair must not have a dead-letter put switch the tube in between.
-    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
-    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs: this.#options.connectTimeoutMs, connect });
+    // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: it waits
+    // for kick locks with a blocking reserve, and its `use` + `peek-buried` pairs must not have a
+    // dead-letter put switch the tube in between. Both bound every command but a reserve.
+    const { commandTimeoutMs, connectTimeoutMs } = this.#options;
+    const bounded: typeof connect = (address, opts) => connect(address, { ...opts, commandTimeoutMs });
+    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
+    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
     // A crashed job comes back to ready at once, at the head of its priority, so it is among the first
     // jobs reserved after the crash. Those are the ones checked: the first few after this process starts
     // (a crash of the whole process) and after checkNextJobsForCrashes (a sibling process crashed).
@@ -65,12 +69,17 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       maxKicks: this.#options.maxKicks,
       maxCrashes: this.#options.maxCrashes,
       tubes: this.#options.tubes,
+      autoKick: this.#options.kickPeriodSeconds !== undefined,
+      redact: this.#options.redact,
       deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
       takeCrashCheck: () => {
         if (this.#crashChecksLeft <= 0) return false;
         this.#crashChecksLeft -= 1;
         return true;
       },
+      // The job went back to ready while it ran; whoever reserves it next (maybe this worker) should
+      // count that reservation, so a job that overruns every time is parked by maxCrashes.
+      onOverrun: () => this.checkNextJobsForCrashes(),
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
@@ -125,7 +134,17 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
     if (kickPeriodSeconds !== undefined) {
-      this.#stopAutoKick = startAutoKick({ control: this.#kicker, tubes, periodSeconds: kickPeriodSeconds, logger: this.#logger });
+      this.#stopAutoKick = startAutoKick({
+        control: this.#kicker,
+        tubes,
+        periodSeconds: kickPeriodSeconds,
+        logger: this.#logger,
+        maxKicks,
+        deadLetter:
+          deadLetterTube === undefined
+            ? undefined
+            : (body, job) => this.#deadLetter(body, this.#atBound(job)),
+      });
     }
     this.#logger.info(
       { tubes, server: formatAddress(this.address), concurrency, maxKicks, kickPeriodSeconds, deadLetterTube },
@@ -167,9 +186,9 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#state = 'stopping';
     this.#stopping.abort();
     // Not waiting for a kick round in flight: on a stalled server it could hold the stop for minutes.
-    // Closing its connection rejects whatever it was waiting for.
+    // Closing its connection rejects whatever it was waiting for (a held kick lock goes back with it).
     void this.#stopAutoKick?.();
-    await this.#kicker.close();
+    await this.#kicker.close().catch(() => undefined);
 
     // Idle slots close now: closing ends a pending reserve at once (a job it may just have reserved goes
     // back to ready with the socket). Busy slots close once their job is settled or given back.
@@ -189,21 +208,14 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       clearTimeout(timer);
       for (const slot of busy) {
         const current = slot.current;
+        const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
         // A job already being deleted, released or buried is not given back: its command is on the wire.
-        if (!current || current.job.settling) continue;
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
         // and without counting a release (retries are counted from releases).
-        current.job.released = true;
+        if (!current?.job.giveBack(new Error(`the worker is stopping (${why})`))) continue;
         released.push(current.job.id);
-        const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
-        current.job.abort.abort(new Error(`the worker is stopping (${why})`));
         this.#logger.warn({ jobId: current.job.id, why }, 'stopping: giving the running job back to beanstalkd');
-        this.emitSafely('job:released', {
-          jobId: current.job.id,
-          tube: current.job.event?.tube,
-          task: current.job.event?.task,
-          reason: 'stop',
-        });
+        this.emitSafely('job:released', { ...current.job.event, reason: 'stop' });
       }
       // The control connection closes with them: a dead-letter put stalled on it must not hold the stop.
       await Promise.all([...busy.map((slot) => slot.close()), this.#control.close()]);
@@ -218,13 +230,19 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     return result;
   }
 
-  async #deadLetter(body: Buffer, info: DeadLetterInfo): Promise<void> {
+  /** Puts a dead letter that fits the server's `max-job-size`; `too-big` when none can. */
+  async #deadLetter(body: Buffer, info: DeadLetterInfo): Promise<DeadLetterResult> {
     const tube = this.#options.deadLetterTube as string;
     const connection = await this.#control.get();
-    await connection.putInTube(tube, deadLetterBody(body, info), {
-      priority: PUT_DEFAULTS.priority,
-      delaySeconds: 0,
-      ttrSeconds: PUT_DEFAULTS.ttr,
-    });
+    const letter = deadLetterBody(body, info, { maxBytes: connection.maxJobSize });
+    if (letter === null) return 'too-big';
+    await connection.putInTube(tube, letter, { priority: PUT_DEFAULTS.priority, delaySeconds: 0, ttrSeconds: PUT_DEFAULTS.ttr });
+    return 'put';
+  }
+
+  /** The record of a job found buried at the kick bound by auto-kick: its failure is in its worker's log. */
+  #atBound(job: JobStats): DeadLetterInfo {
+    const error = new Error(`buried at the kick bound (${job.kicks} kick(s)); moved by auto-kick, its last failure is in the worker's log`);
+    return { error, tube: job.tube, jobId: job.id, attempts: job.releases + 1, kicks: job.kicks };
   }
 }

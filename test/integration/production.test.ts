@@ -476,7 +476,7 @@ describe('production worker when beanstalkd restarts', () => {
     // has those jobs as reserved, and they come back ready after the restart (at-least-once).
     gate.resolve();
     await until(
-      () => logs.find(/reconnect failed/).length,
+      () => logs.find(/reconnect attempt \d+ .* failed/).length,
       (n) => n >= 1,
       5_000,
       'a failed reconnect attempt while the server is down',

@@ -483,7 +483,13 @@ describe('Worker: the next reserve is pipelined behind the delete', SUITE, () =>
     assert.deepEqual(payloads(events, 'job:overrun'), []);
 
     held.release();
-    assert.deepEqual(await events.waitFor('job:overrun'), { jobId: late, tube, task: 'overran', command: 'delete' });
+    assert.deepEqual(await events.waitFor('job:overrun'), {
+      jobId: late,
+      tube,
+      task: 'overran',
+      command: 'delete',
+      detail: `delete found no job ${late}: beanstalkd had already handed it out again`,
+    });
     assert.ok(
       lines.some((line) => line.level === 40 && line.jobId === late && /TTR overrun/.test(String(line.msg))),
       'a warn line for the overrun',

@@ -303,7 +303,13 @@ describe('Worker: how a job ends', SUITE, () => {
     await worker.start();
 
     const overrun = await events.waitFor('job:overrun');
-    assert.deepEqual(overrun, { jobId: first, tube, task: 'overran', command: 'delete' });
+    assert.deepEqual(overrun, {
+      jobId: first,
+      tube,
+      task: 'overran',
+      command: 'delete',
+      detail: `delete found no job ${first}: beanstalkd had already handed it out again`,
+    });
     assert.deepEqual(await events.waitFor('job:deleted'), { jobId: second, tube, task: 'overran', reason: 'completed' });
     assert.equal(
       events.events.some((event) => event.name === 'job:deleted' && event.payload.jobId === first),

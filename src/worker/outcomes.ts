@@ -1,0 +1,188 @@
+/**
+ * Applying a job's outcome: the settling command through its {@link Reservation}, then one record of
+ * what happened that the log line and the events both read. One line per outcome: a failure's error
+ * and its bury (or release, dead letter) are reported together.
+ */
+import { performance } from 'node:perf_hooks';
+import type { JobStats } from '../beanstalk/types.js';
+import type { Logger } from '../logging/logger.js';
+import type { BuryReason, JobEvent } from './events.js';
+import { bodyForLog } from './log-body.js';
+import type { JobContext, JobStatsCache } from './process-job.js';
+import type { Reservation, SettleResult } from './reservation.js';
+
+/** What the log line of a failure carries besides the error. */
+interface FailureFields {
+  readonly error: Error;
+  readonly durationMs: number;
+  readonly attempt?: number;
+  readonly unrecoverable?: boolean;
+}
+
+/** A logged body excerpt of a job that stays buried (nothing is lost): short. */
+const BURIED_EXCERPT_CHARS = 1_024;
+/** A logged body of a job that is deleted for good: the line is its only copy, so it is kept up to this. */
+const DISCARDED_BODY_CHARS = 65_536;
+
+/** The ways a reservation ends, sharing the job's event and logger. */
+export class Outcomes {
+  #log: Logger | undefined;
+
+  constructor(
+    readonly ctx: JobContext,
+    private readonly reservation: Reservation,
+    private readonly stats: JobStatsCache,
+  ) {}
+
+  /** The job's tube, id and task. */
+  get event(): JobEvent {
+    return this.reservation.event;
+  }
+
+  /**
+   * The job's child logger, with `{ tube, jobId, task }`, made on first use: a child logger per job
+   * costs more than a no-op task, and the success path logs its one line without it. The task's
+   * `ctx.logger` is this one too.
+   */
+  get log(): Logger {
+    const { tube, jobId, task } = this.reservation.event;
+    this.#log ??= this.ctx.logger.child({ tube, jobId, task });
+    return this.#log;
+  }
+
+  /** The task succeeded: delete the job. */
+  async complete(durationMs: number): Promise<void> {
+    const { ctx, reservation } = this;
+    if (ctx.listens('job:completed')) ctx.emit('job:completed', { ...this.event, durationMs });
+    if (await this.#settle('delete', () => reservation.connection.delete(reservation.id))) {
+      const { tube, jobId, task } = this.event;
+      ctx.logger.info({ tube, jobId, task, durationMs }, 'job completed');
+      if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { ...this.event, reason: 'completed' });
+    }
+  }
+
+  /** Another attempt after `delaySeconds`, keeping the priority. */
+  async release(counters: JobStats, error: Error, durationMs: number, attempt: number, retries: number, delaySeconds: number): Promise<void> {
+    const { reservation } = this;
+    if (await this.#settle('release', () => reservation.connection.release(reservation.id, counters.priority, delaySeconds))) {
+      this.log.warn({ err: error, durationMs, attempt, retries, delaySeconds }, `job failed; retry ${attempt} of ${retries} in ${delaySeconds} s`);
+      this.ctx.emit('job:released', { ...this.event, reason: 'retry', delaySeconds });
+    }
+  }
+
+  /** Buries the job, keeping its priority. */
+  async bury(counters: JobStats, reason: BuryReason, detail: string, fields: FailureFields): Promise<void> {
+    const { reservation } = this;
+    if (!(await this.#settle('bury', () => reservation.connection.bury(reservation.id, counters.priority)))) return;
+    const { error, ...rest } = fields;
+    if (reason === 'failed') {
+      this.log.warn({ err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks }, 'job failed; buried');
+    } else {
+      const body = bodyForLog(reservation.body, this.ctx.redact, BURIED_EXCERPT_CHARS);
+      this.log.error({ reason, detail, body }, `job buried: ${detail}`);
+    }
+    this.ctx.emit('job:buried', { ...this.event, reason, detail });
+  }
+
+  /**
+   * The job must not run again: move it to the dead-letter tube, or delete it with its body logged.
+   * A dead letter that cannot fit the server's limit even with a minimal record is deleted with its body
+   * logged; one whose put fails otherwise is buried instead (auto-kick finishes moving it later): the
+   * job is never lost, and never cycles.
+   */
+  async giveUp(counters: JobStats, action: 'dead-letter' | 'discard', failure: Error, durationMs: number, unrecoverable = false): Promise<void> {
+    const { ctx, reservation } = this;
+    const { kicks } = counters;
+    let moved = false;
+    let tooBig = false;
+    if (action === 'dead-letter' && ctx.deadLetter) {
+      try {
+        const info = { error: failure, tube: this.event.tube ?? '', jobId: reservation.id, attempts: counters.releases + 1, kicks };
+        moved = (await ctx.deadLetter(reservation.body, info)) === 'put';
+        tooBig = !moved;
+      } catch (error) {
+        this.log.error({ err: error }, 'could not put the job into the dead-letter tube; burying it instead');
+        return this.bury(counters, 'failed', failure.message, { error: failure, durationMs, unrecoverable });
+      }
+    }
+    if (!(await this.#settle('delete', () => reservation.connection.delete(reservation.id)))) return;
+    const why = unrecoverable ? 'failed with UnrecoverableError' : `failed after ${kicks} kick(s)`;
+    const where = moved
+      ? 'moved to the dead-letter tube'
+      : tooBig
+        ? 'too big for the dead-letter tube with its failure record, so deleted; its body is in this line'
+        : 'deleted, its body is in this line';
+    const body = moved ? undefined : bodyForLog(reservation.body, ctx.redact, DISCARDED_BODY_CHARS);
+    this.log.error({ err: failure, durationMs, kicks, maxKicks: ctx.maxKicks, body }, `job ${why}; ${where}`);
+    ctx.emit('job:deleted', {
+      ...this.event,
+      reason: moved ? 'dead-letter' : 'max-kicks',
+      body: reservation.body.toString('utf8'),
+    });
+  }
+
+  /** A stop gave the job back while it ran: it will run again. */
+  givenBack(durationMs: number, failure: Error | undefined): void {
+    this.ctx.logger.warn(
+      { ...this.event, durationMs, err: failure },
+      'the job was given back to beanstalkd when the worker stopped; it will run again',
+    );
+  }
+
+  /**
+   * Before settling: did the run outlast the job's TTR? Then beanstalkd may have handed it to another
+   * worker, and the job may run (or have run) twice. A run that took longer than the smallest TTR
+   * before its TTR was ever read (a blocked event loop skips the probe) reads it now.
+   */
+  async checkOverrun(durationMs: number): Promise<void> {
+    const { reservation } = this;
+    if (reservation.overrunReported) return;
+    const now = performance.now();
+    if (reservation.ttrMs === undefined && now - reservation.reservedAt > 1_000) {
+      const counters = await this.stats.get().catch(() => null);
+      if (counters) reservation.ttrMs = counters.ttrSeconds * 1000;
+    }
+    const ttrMs = reservation.ttrMs;
+    if (ttrMs === undefined) return;
+    const sinceReset = now - reservation.lastResetAt;
+    if (sinceReset > ttrMs) {
+      this.reportOverrun(
+        'run',
+        `the task ran ${Math.round(durationMs)} ms, ${Math.round(sinceReset)} ms since its TTR (${ttrMs / 1000} s) was last reset`,
+      );
+    }
+  }
+
+  /** Reports an overrun once: a log line and a `job:overrun` event; later jobs are checked for crashes. */
+  reportOverrun(command: string, detail: string): void {
+    const { reservation, ctx } = this;
+    if (reservation.overrunReported) return;
+    reservation.overrunReported = true;
+    this.log.warn(
+      { command, detail, ttrSeconds: reservation.ttrMs === undefined ? undefined : reservation.ttrMs / 1000 },
+      `TTR overrun: ${detail}; beanstalkd may have handed the job to another worker, so it may run twice`,
+    );
+    ctx.emit('job:overrun', { ...this.event, command, detail });
+    ctx.onOverrun();
+  }
+
+  /** Sends the settling command; true when it was carried out. Failures are logged here. */
+  async #settle(command: string, run: () => Promise<void>): Promise<boolean> {
+    const { result, error }: { result: SettleResult; error?: unknown } = await this.reservation.settle(command, run);
+    switch (result) {
+      case 'done':
+        return true;
+      case 'not-found':
+        this.reportOverrun(command, `${command} found no job ${this.reservation.id}: beanstalkd had already handed it out again`);
+        return false;
+      case 'connection-lost':
+        this.log.error({ err: error, command }, `${command} failed: connection lost; beanstalkd puts the job back to ready`);
+        return false;
+      case 'failed':
+        this.log.error({ err: error, command }, `${command} failed; the job goes back to ready with the dropped connection`);
+        return false;
+      default:
+        return false;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * One reserved job and its one owner. A Reservation holds the job, the connection that reserved it and
+ * an explicit state, and it is the only code that ends the reservation: delete, release and bury go
+ * through {@link Reservation.settle}, a stop goes through {@link Reservation.giveBack}, and a connection
+ * that can no longer be trusted through {@link Reservation.drop}. Each happens at most once, so "exactly
+ * one of delete, release or bury" holds by construction rather than by convention.
+ */
+import { performance } from 'node:perf_hooks';
+import { ConnectionError, NotFoundError } from '../beanstalk/errors.js';
+import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
+import type { JobEvent } from './events.js';
+import { JobAbort } from './job-abort.js';
+
+/**
+ * Where a reservation is:
+ * - `running`: reserved, nothing sent yet that ends it;
+ * - `settling`: its delete, release or bury is on the wire;
+ * - `settled`: the server answered that command;
+ * - `given-back`: it went back to the server without a command (a stop, or a dropped connection).
+ */
+export type ReservationState = 'running' | 'settling' | 'settled' | 'given-back';
+
+/** How {@link Reservation.settle} ended. */
+export type SettleResult =
+  /** The server carried the command out. */
+  | 'done'
+  /** NOT_FOUND: the job is no longer ours (its TTR ran out and beanstalkd gave it to someone else). */
+  | 'not-found'
+  /** The connection was lost: beanstalkd puts the job back to ready. */
+  | 'connection-lost'
+  /** Any other failure of the command; the job is given back by dropping the connection. */
+  | 'failed'
+  /** Nothing was sent: the reservation had already been settled or given back. */
+  | 'skipped';
+
+/**
+ * Bounds a command in flight: the slot's tick drops the connection when a command outlives its deadline
+ * (a hung server, or a proxy holding a half-open socket).
+ */
+export type CommandGuard = <T>(command: string, sent: Promise<T>) => Promise<T>;
+
+/** A reserved job, owned by the slot that reserved it. */
+export class Reservation {
+  readonly id: string;
+  readonly body: Buffer;
+  readonly connection: Beanstalk;
+  /** performance.now() when the reserve answered: the job's TTR counts from here. */
+  readonly reservedAt: number;
+  readonly abort = new JobAbort();
+  /** The job's tube and task, filled in once known. */
+  event: JobEvent;
+  /**
+   * When the server last reset the job's TTR (the reserve, then each acknowledged touch), in
+   * performance.now() time: a run or a keep-alive later than the TTR after it is an overrun.
+   */
+  lastResetAt: number;
+  /** The job's TTR in milliseconds, once read (stats-job); undefined until then. */
+  ttrMs: number | undefined;
+  /** Called by the slot's tick while the job runs (the TTR probe). */
+  onTick: ((now: number) => void) | undefined;
+  /**
+   * Called once the settling command is written: the slot writes its next reserve behind it on the same
+   * connection, and replies come back in order, so the job is settled before the next one arrives.
+   */
+  onSettling: (() => void) | undefined;
+  /** Bounds every command sent for this job. */
+  readonly guard: CommandGuard;
+  #state: ReservationState = 'running';
+  /** Set once an overrun has been reported, so it is reported once. */
+  overrunReported = false;
+
+  constructor(job: ReservedJob, connection: Beanstalk, guard: CommandGuard, tube: string | undefined) {
+    this.id = job.id;
+    this.body = job.body;
+    this.connection = connection;
+    this.guard = guard;
+    this.reservedAt = performance.now();
+    this.lastResetAt = this.reservedAt;
+    this.event = { jobId: job.id, tube, task: undefined };
+  }
+
+  /** The current state. */
+  get state(): ReservationState {
+    return this.#state;
+  }
+
+  /** True while nothing has ended the reservation: a stop may still give it back. */
+  get isRunning(): boolean {
+    return this.#state === 'running';
+  }
+
+  /** True once the reservation went back to the server without a command. */
+  get wasGivenBack(): boolean {
+    return this.#state === 'given-back';
+  }
+
+  /**
+   * Sends the command that ends the reservation (once): `run` writes it synchronously, the slot may
+   * pipeline its next reserve behind it, and the reply decides the result. Never throws.
+   */
+  async settle(command: string, run: () => Promise<void>): Promise<{ result: SettleResult; error?: unknown }> {
+    if (this.#state !== 'running') return { result: 'skipped' };
+    this.#state = 'settling';
+    let written: Promise<void>;
+    try {
+      written = this.guard(command, run());
+    } catch (error) {
+      // A command that could not even be written (a bad argument): nothing is on the wire.
+      this.#state = 'running';
+      await this.drop();
+      return { result: 'failed', error };
+    }
+    this.onSettling?.();
+    try {
+      await written;
+      this.#state = 'settled';
+      return { result: 'done' };
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        this.#state = 'settled';
+        return { result: 'not-found', error };
+      }
+      this.#state = 'given-back';
+      if (error instanceof ConnectionError) return { result: 'connection-lost', error };
+      // Any other reply leaves the job reserved here: dropping the connection gives it back at once
+      // rather than after its TTR, and the slot must not reserve beside a job it still holds.
+      await this.connection.quit().catch(() => undefined);
+      return { result: 'failed', error };
+    }
+  }
+
+  /**
+   * Marks the job as given back without a command, aborting its signal with `reason`: the caller then
+   * closes the connection, and beanstalkd puts the job back to ready at once, its priority kept and no
+   * release counted. False when its settling command is already on the wire.
+   */
+  giveBack(reason: Error): boolean {
+    if (this.#state !== 'running') return false;
+    this.#state = 'given-back';
+    this.abort.abort(reason);
+    return true;
+  }
+
+  /** Gives the job back by dropping its connection (the slot reconnects). */
+  async drop(): Promise<void> {
+    if (this.#state === 'running') this.#state = 'given-back';
+    await this.connection.quit().catch(() => undefined);
+  }
+}

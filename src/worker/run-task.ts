@@ -1,0 +1,151 @@
+/**
+ * Running one task: its context, its timeout, a forced stop, the TTR keep-alive, and the coercion of
+ * whatever it throws into an Error. {@link runTask} never rejects and never throws: a task cannot
+ * leave its job without an outcome, whatever it throws or returns.
+ */
+import { performance } from 'node:perf_hooks';
+import type { JobStats } from '../beanstalk/types.js';
+import { type Logger, toError } from '../logging/logger.js';
+import type { RegisteredTask } from '../tasks/registry.js';
+import type { TaskContext } from '../tasks/types.js';
+import { keepAlive } from './keep-alive.js';
+import type { Reservation } from './reservation.js';
+
+/** The error a task's run ends with when its `timeoutMs` runs out. */
+export class TaskTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the task ran longer than its timeoutMs (${timeoutMs} ms)`);
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+/**
+ * A task still running after this long gets its job's TTR read (one `stats-job`) and the keep-alive
+ * started. The slot's tick notices it up to TICK_MS (50 ms) later; the first touch then comes at most
+ * 300 ms + TTR/2 after the start, inside beanstalkd's smallest TTR (1 s).
+ */
+const TTR_PROBE_MS = 250;
+
+/** The message of an Error made for a thrown value that could not be described. */
+export const UNDESCRIBABLE = 'the task threw a value that could not be described';
+
+/**
+ * Turns anything a task threw into an Error whose `name`, `message` and `stack` can be read safely.
+ * Coercion itself never throws: a Proxy whose traps all throw, an object whose `toJSON` and
+ * `Symbol.toStringTag` throw, or an Error whose getters throw all become a plain Error that says so.
+ */
+export function coerceThrown(value: unknown): Error {
+  let error: Error;
+  try {
+    error = toError(value);
+    // Read every field the worker will read; a getter that throws makes the Error unusable as it is.
+    if (typeof error.message !== 'string' || typeof error.name !== 'string') throw new TypeError('unreadable');
+    void error.stack;
+    return error;
+  } catch {
+    error = new Error(UNDESCRIBABLE);
+    // Kept for a debugger or a listener that knows what it is looking at; never read by the worker.
+    Object.defineProperty(error, 'cause', { value, enumerable: false });
+    return error;
+  }
+}
+
+/** What {@link runTask} needs besides the task. */
+export interface RunTaskInput {
+  readonly task: RegisteredTask;
+  readonly kwargs: Record<string, unknown>;
+  readonly reservation: Reservation;
+  /** The job's child logger, made on first use. */
+  readonly log: () => Logger;
+  /** The job's counters, read at most once (see JobStatsCache). */
+  readonly stats: () => Promise<JobStats | null>;
+  /** Already read (a crash check), so the keep-alive starts at once. */
+  readonly known: JobStats | undefined;
+  /** Called when the keep-alive finds the job's TTR already ran out (the event loop was blocked). */
+  readonly onLateKeepAlive: (lateByMs: number) => void;
+}
+
+/**
+ * Runs the task. Resolves to the failure, or undefined on success. Settles early when `timeoutMs` runs
+ * out or a forced stop aborts the job: a task that ignores its signal cannot hold the worker.
+ */
+export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
+  const { task, reservation, log } = input;
+  const { abort } = reservation;
+  const timeoutMs = task.options.timeoutMs;
+  const touch = async (): Promise<void> => {
+    const sentAt = performance.now();
+    await reservation.guard('touch', reservation.connection.touch(reservation.id));
+    // The server reset the TTR at or after sentAt: counting from there never overstates what is left.
+    if (sentAt > reservation.lastResetAt) reservation.lastResetAt = sentAt;
+  };
+  const readStats = async (): Promise<JobStats> => {
+    const counters = await input.stats();
+    if (!counters) throw new Error(`job ${reservation.id} is no longer on the server`);
+    return counters;
+  };
+  const context: TaskContext = {
+    jobId: reservation.id,
+    tube: reservation.event.tube ?? '',
+    name: task.name,
+    get signal() {
+      return abort.signal;
+    },
+    get logger() {
+      return log();
+    },
+    touch,
+    stats: readStats,
+    attempt: async () => (await readStats()).releases + 1,
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  let stopKeepAlive: (() => void) | undefined;
+  const startKeepAlive = (ttrSeconds: number): void => {
+    reservation.ttrMs = ttrSeconds * 1000;
+    if (!finished) stopKeepAlive = keepAlive({ reservation, touch, log: log(), onLate: input.onLateKeepAlive });
+  };
+  if (input.known) startKeepAlive(input.known.ttrSeconds);
+  else {
+    // The slot's tick calls this (no timer per job); the first call after TTR_PROBE_MS reads the TTR.
+    const probeAt = reservation.reservedAt + TTR_PROBE_MS;
+    reservation.onTick = (now) => {
+      if (now < probeAt || finished) return;
+      reservation.onTick = undefined;
+      input.stats().then(
+        (counters) => {
+          if (counters) startKeepAlive(counters.ttrSeconds);
+        },
+        (error: unknown) => log().warn({ err: error }, 'could not read the TTR to keep the job alive'),
+      );
+    };
+  }
+  try {
+    // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
+    // without a promise settles it without a trip through the microtask queue.
+    return await new Promise<Error | undefined>((resolve) => {
+      abort.onAbort((reason) => resolve(coerceThrown(reason)));
+      if (timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      try {
+        const result: unknown = task.run(input.kwargs, context);
+        // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
+        const then = (result as { then?: unknown } | null | undefined)?.then;
+        if (typeof then !== 'function') {
+          resolve(undefined);
+          return;
+        }
+        Promise.resolve(result).then(
+          () => resolve(undefined),
+          (thrown: unknown) => resolve(coerceThrown(thrown)),
+        );
+      } catch (thrown) {
+        resolve(coerceThrown(thrown));
+      }
+    });
+  } finally {
+    finished = true;
+    reservation.onTick = undefined;
+    clearTimeout(timer);
+    stopKeepAlive?.();
+  }
+}
