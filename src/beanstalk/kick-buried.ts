@@ -30,7 +30,12 @@ export type BuriedJobFilter = (job: PeekedJob) => Promise<'kick' | 'handled' | '
  * kicked too; a job is never kicked twice in one call (a job that fails at once and is buried again
  * waits for the next call).
  */
-export async function kickBuried(connection: Beanstalk, tube: string, bound?: number, filter?: BuriedJobFilter): Promise<KickedTube | null> {
+export async function kickBuried(
+  connection: Beanstalk,
+  tube: string,
+  bound?: number,
+  filter?: BuriedJobFilter,
+): Promise<KickedTube | null> {
   const buried = (await connection.statsTube(tube))?.buried ?? 0;
   const limit = Math.min(bound ?? buried, buried);
   if (limit === 0) return null;

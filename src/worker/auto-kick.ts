@@ -94,10 +94,13 @@ async function reserveLock(connection: Beanstalk): Promise<ReservedJob | null> {
   let timer: NodeJS.Timeout | undefined;
   const reserving = connection.reserve(LOCK_WAIT_SECONDS);
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void connection.quit().catch(() => undefined);
-      reject(new Error('beanstalkd did not answer the kick-lock reserve in time; dropping the connection'));
-    }, LOCK_WAIT_SECONDS * 1000 + RESERVE_GRACE_MS);
+    timer = setTimeout(
+      () => {
+        void connection.quit().catch(() => undefined);
+        reject(new Error('beanstalkd did not answer the kick-lock reserve in time; dropping the connection'));
+      },
+      LOCK_WAIT_SECONDS * 1000 + RESERVE_GRACE_MS,
+    );
   });
   try {
     return await Promise.race([reserving, deadline]);
@@ -119,7 +122,12 @@ async function ensureLocks(connection: Beanstalk, locks: ReadonlyMap<string, str
 }
 
 /** Holding a lock: drop it if it is a duplicate, else kick its tube and release it for one period. */
-async function holdLock(connection: Beanstalk, lock: ReservedJob, locks: ReadonlyMap<string, string>, options: AutoKickOptions): Promise<void> {
+async function holdLock(
+  connection: Beanstalk,
+  lock: ReservedJob,
+  locks: ReadonlyMap<string, string>,
+  options: AutoKickOptions,
+): Promise<void> {
   const stats = await connection.statsJob(lock.id);
   const tube = stats ? locks.get(stats.tube) : undefined;
   if (!stats || tube === undefined) {
@@ -162,7 +170,7 @@ async function kickTube(connection: Beanstalk, tube: string, options: AutoKickOp
   const filter: BuriedJobFilter | undefined = deadLetter
     ? async (job) => {
         const stats = await connection.statsJob(job.id);
-        if (!stats || stats.state !== 'buried' || stats.kicks < maxKicks) return 'kick';
+        if (stats?.state !== 'buried' || stats.kicks < maxKicks) return 'kick';
         if ((await deadLetter(job.body, stats)) !== 'put') return 'kick';
         await connection.delete(job.id).catch((error: unknown) => {
           if (!(error instanceof NotFoundError)) throw error;

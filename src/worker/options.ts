@@ -171,7 +171,9 @@ function validateRedact(redact: readonly string[] | undefined): readonly string[
   if (!Array.isArray(redact)) throw new TypeError(`Expected \`redact\` to be an array of kwargs keys, got ${typeof redact}`);
   for (const [i, key] of redact.entries()) {
     if (typeof key !== 'string' || key.length === 0) {
-      throw new TypeError(`Expected \`redact[${i}]\` to be a non-empty string, got ${typeof key === 'string' ? 'an empty string' : typeof key}`);
+      throw new TypeError(
+        `Expected \`redact[${i}]\` to be a non-empty string, got ${typeof key === 'string' ? 'an empty string' : typeof key}`,
+      );
     }
   }
   return Object.freeze([...redact]);

@@ -62,10 +62,20 @@ export class Outcomes {
   }
 
   /** Another attempt after `delaySeconds`, keeping the priority. */
-  async release(counters: JobStats, error: Error, durationMs: number, attempt: number, retries: number, delaySeconds: number): Promise<void> {
+  async release(
+    counters: JobStats,
+    error: Error,
+    durationMs: number,
+    attempt: number,
+    retries: number,
+    delaySeconds: number,
+  ): Promise<void> {
     const { reservation } = this;
     if (await this.#settle('release', () => reservation.connection.release(reservation.id, counters.priority, delaySeconds))) {
-      this.log.warn({ err: error, durationMs, attempt, retries, delaySeconds }, `job failed; retry ${attempt} of ${retries} in ${delaySeconds} s`);
+      this.log.warn(
+        { err: error, durationMs, attempt, retries, delaySeconds },
+        `job failed; retry ${attempt} of ${retries} in ${delaySeconds} s`,
+      );
       this.ctx.emit('job:released', { ...this.event, reason: 'retry', delaySeconds });
     }
   }
@@ -90,7 +100,13 @@ export class Outcomes {
    * logged; one whose put fails otherwise is buried instead (auto-kick finishes moving it later): the
    * job is never lost, and never cycles.
    */
-  async giveUp(counters: JobStats, action: 'dead-letter' | 'discard', failure: Error, durationMs: number, unrecoverable = false): Promise<void> {
+  async giveUp(
+    counters: JobStats,
+    action: 'dead-letter' | 'discard',
+    failure: Error,
+    durationMs: number,
+    unrecoverable = false,
+  ): Promise<void> {
     const { ctx, reservation } = this;
     const { kicks } = counters;
     let moved = false;

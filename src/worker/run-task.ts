@@ -35,18 +35,15 @@ export const UNDESCRIBABLE = 'the task threw a value that could not be described
  * `Symbol.toStringTag` throw, or an Error whose getters throw all become a plain Error that says so.
  */
 export function coerceThrown(value: unknown): Error {
-  let error: Error;
   try {
-    error = toError(value);
+    const error = toError(value);
     // Read every field the worker will read; a getter that throws makes the Error unusable as it is.
     if (typeof error.message !== 'string' || typeof error.name !== 'string') throw new TypeError('unreadable');
     void error.stack;
     return error;
   } catch {
-    error = new Error(UNDESCRIBABLE);
-    // Kept for a debugger or a listener that knows what it is looking at; never read by the worker.
-    Object.defineProperty(error, 'cause', { value, enumerable: false });
-    return error;
+    // No `cause`: a logger that walks causes would read the hostile value again.
+    return new Error(UNDESCRIBABLE);
   }
 }
 

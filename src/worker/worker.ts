@@ -8,10 +8,10 @@
 import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { LazyConnection } from '../beanstalk/lazy-connection.js';
+import type { JobStats } from '../beanstalk/types.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
 import { startAutoKick } from './auto-kick.js';
-import type { JobStats } from '../beanstalk/types.js';
 import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
@@ -140,10 +140,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         periodSeconds: kickPeriodSeconds,
         logger: this.#logger,
         maxKicks,
-        deadLetter:
-          deadLetterTube === undefined
-            ? undefined
-            : (body, job) => this.#deadLetter(body, this.#atBound(job)),
+        deadLetter: deadLetterTube === undefined ? undefined : (body, job) => this.#deadLetter(body, this.#atBound(job)),
       });
     }
     this.#logger.info(

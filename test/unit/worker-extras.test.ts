@@ -8,7 +8,6 @@ import { afterEach, describe, it } from 'node:test';
 
 import { JobTooBigError } from '../../src/beanstalk/errors.js';
 import { decodeEnvelope } from '../../src/envelope/envelope.js';
-import type { TaskContext } from '../../src/tasks/types.js';
 import { deadLetterBody, originalBody } from '../../src/worker/dead-letter.js';
 import { body, queue, randomTube, SUITE, setup, stopWorkers } from '../helpers/fake-server.js';
 
@@ -121,7 +120,8 @@ describe('deadLetterBody (src/worker/dead-letter.ts)', () => {
     assert.ok(letter, 'a dead letter');
     return letter;
   };
-  const letterOf = (envelope: unknown, error?: Error) => JSON.parse(letterBytes(Buffer.from(JSON.stringify(envelope), 'utf8'), error).toString('utf8'));
+  const letterOf = (envelope: unknown, error?: Error) =>
+    JSON.parse(letterBytes(Buffer.from(JSON.stringify(envelope), 'utf8'), error).toString('utf8'));
 
   it('keeps the envelope and the other meta fields, and adds meta.dead_letter', () => {
     const error = new Error('smtp down');

@@ -1,0 +1,93 @@
+// Kicking against a real beanstalkd: only buried jobs are ever kicked (never a delayed one, even when two
+// kickers race), and how often a buried job is kicked does not depend on how many workers watch its tube.
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { resolveServerAddress } from '../../src/beanstalk/address.js';
+import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
+import { kickBuried } from '../../src/beanstalk/kick-buried.js';
+import { JobQueue } from '../../src/tasks/queue.js';
+import { kickLockTube } from '../../src/worker/auto-kick.js';
+import { type BeanstalkdServer, rawCommand, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { freshTube, startWorker, until } from '../helpers/real-worker.js';
+
+describe('kicking buried jobs against beanstalkd', () => {
+  let server: BeanstalkdServer;
+  let queue: JobQueue;
+
+  before(async () => {
+    server = await startBeanstalkd();
+    queue = new JobQueue({ url: server.url, logger: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    await queue?.close();
+    await server?.stop();
+  });
+
+  /** Puts a job into `tube` and buries it, as a failed run would. */
+  async function buriedJob(tube: string): Promise<string> {
+    const connection = await BeanstalkConnection.connect(resolveServerAddress(server.url));
+    try {
+      await connection.watch(tube);
+      await connection.ignore('default');
+      const id = await connection.putInTube(tube, Buffer.from('x'), { priority: 1024, delaySeconds: 0, ttrSeconds: 60 });
+      const job = await connection.reserve(1);
+      assert.equal(job?.id, id);
+      await connection.bury(id, 1024);
+      return id;
+    } finally {
+      await connection.quit();
+    }
+  }
+
+  it('two kickers racing over one buried job never kick the delayed job behind it', async () => {
+    const tube = freshTube('race');
+    for (let round = 0; round < 20; round += 1) {
+      const delayed = await rawPut(server.url, tube, 'wait', { delay: 3_600 });
+      const buried = await buriedJob(tube);
+      const [a, b] = await Promise.all([0, 1].map(() => BeanstalkConnection.connect(resolveServerAddress(server.url))));
+      try {
+        const results = await Promise.all([kickBuried(a as BeanstalkConnection, tube), kickBuried(b as BeanstalkConnection, tube)]);
+        assert.equal(
+          results.reduce((sum, r) => sum + (r?.kicked ?? 0), 0),
+          1,
+          'the buried job is kicked once',
+        );
+      } finally {
+        await Promise.all([a?.quit(), b?.quit()]);
+      }
+      assert.equal((await rawStatsJob(server.url, delayed))?.state, 'delayed', `round ${round}: the delayed job stays delayed`);
+      await rawCommand(server.url, `delete ${delayed}\r\n`);
+      await rawCommand(server.url, `delete ${buried}\r\n`);
+    }
+  });
+
+  it('three workers with --kick-period 1 kick a poison job once a period between them, not three times', async (t) => {
+    const tube = freshTube('rate');
+    const runs: number[] = [];
+    const poison = queue.task(tube)(function poison(_kw: object) {
+      runs.push(performance.now());
+      throw new Error('always fails');
+    });
+    const workers: Awaited<ReturnType<typeof startWorker>>[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      workers.push(await startWorker(t, { tubes: [tube], url: server.url, kickPeriodSeconds: 1, maxKicks: 3 }));
+    }
+    const id = await poison.put({});
+    await until(
+      () => workers.some(({ events }) => events.events.some((e) => e.name === 'job:deleted' && e.payload.jobId === id)),
+      Boolean,
+      15_000,
+      'the job reaches the kick bound',
+    );
+    assert.equal(runs.length, 4, 'the first run and one per kick');
+    // The first kick may come at once (a round was due); from then on kicks are a period apart.
+    const gaps = runs.slice(1).map((at, i) => at - (runs[i] as number));
+    for (const gap of gaps.slice(1)) assert.ok(gap >= 900, `kicks a period apart, got gaps ${gaps.map(Math.round).join(', ')} ms`);
+    // One kick lock for the tube, whichever worker holds it.
+    const lock = await rawStatsTube(server.url, kickLockTube(tube));
+    const locks = Number(lock?.['current-jobs-ready']) + Number(lock?.['current-jobs-delayed']) + Number(lock?.['current-jobs-reserved']);
+    assert.equal(locks, 1);
+  });
+});

@@ -1,0 +1,235 @@
+// Faults that once wedged a slot or cycled a job for ever, each against a real beanstalkd: thrown values
+// that cannot be coerced, a `then` getter that throws, dead letters too big for the server, bodies that
+// are not UTF-8, UnrecoverableError with auto-kick, a server that stops answering on the failure path,
+// and a task that blocks the event loop past its TTR.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { resolveServerAddress } from '../../src/beanstalk/address.js';
+import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
+import { UnrecoverableError } from '../../src/tasks/errors.js';
+import { JobQueue } from '../../src/tasks/queue.js';
+import { originalBody } from '../../src/worker/dead-letter.js';
+import { UNDESCRIBABLE } from '../../src/worker/run-task.js';
+import { type BeanstalkdServer, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { eventsOf, freshTube, gate, registry, startWorker, until } from '../helpers/real-worker.js';
+
+const silent = pino({ level: 'silent' });
+
+/** A Proxy every trap of which throws: reading anything of it, even its prototype, throws. */
+function hostileProxy(): object {
+  const trap = () => {
+    throw new Error('trap');
+  };
+  return new Proxy(
+    {},
+    { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap, apply: trap, set: trap },
+  );
+}
+
+/** An object whose toJSON and Symbol.toStringTag both throw: JSON.stringify and Object.prototype.toString fail. */
+function hostileObject(): object {
+  return {
+    toJSON() {
+      throw new Error('toJSON');
+    },
+    get [Symbol.toStringTag]() {
+      throw new Error('toStringTag');
+    },
+  };
+}
+
+describe('worker faults against beanstalkd', () => {
+  let server: BeanstalkdServer;
+  let queue: JobQueue;
+
+  before(async () => {
+    server = await startBeanstalkd();
+    queue = new JobQueue({ url: server.url, logger: silent });
+  });
+  after(async () => {
+    await queue?.close();
+    await server?.stop();
+  });
+
+  it('buries a job whose task throws (or rejects with) a value that cannot be described, and goes on at -c 1', async (t) => {
+    const tb = freshTube('coerce');
+    const task = queue.task(tb)(async function hostile(kw: { how: string }) {
+      if (kw.how === 'reject-proxy') throw hostileProxy();
+      if (kw.how === 'reject-object') throw hostileObject();
+      return 'fine';
+    });
+    registry.task(tb)(function hostileSync(kw: { how: string }) {
+      if (kw.how === 'throw-proxy') throw hostileProxy();
+      throw hostileObject();
+    });
+    registry.task(tb)(function badThen(_kw: object) {
+      return {
+        // biome-ignore lint/suspicious/noThenProperty: the hostile return value under test.
+        get then() {
+          throw new Error('then getter');
+        },
+      };
+    });
+    const { events, logs } = await startWorker(t, { tubes: [tb], url: server.url, concurrency: 1 });
+    const ids = [
+      await task.put({ how: 'reject-proxy' }),
+      await task.put({ how: 'reject-object' }),
+      await rawPut(server.url, tb, JSON.stringify({ func_name: 'hostileSync', tube: tb, kwargs: { how: 'throw-proxy' } })),
+      await rawPut(server.url, tb, JSON.stringify({ func_name: 'hostileSync', tube: tb, kwargs: { how: 'throw-object' } })),
+      await rawPut(server.url, tb, JSON.stringify({ func_name: 'badThen', tube: tb, kwargs: {} })),
+    ];
+    const good = await task.put({ how: 'none' });
+    await events.waitFor('job:deleted', (e) => e.jobId === good, 10_000);
+    for (const id of ids) {
+      assert.equal(eventsOf(events, 'job:buried', id).length, 1, `job ${id} is buried`);
+      assert.equal((await rawStatsJob(server.url, id))?.state, 'buried');
+    }
+    const undescribed = logs.lines.filter((line) => (line.err as { message?: string } | undefined)?.message === UNDESCRIBABLE);
+    assert.equal(undescribed.length, 4, 'each hostile value is logged as one that could not be described');
+    const thenError = eventsOf(events, 'job:failed', ids[4] as string)[0];
+    assert.equal(thenError.error.message, 'then getter');
+  });
+
+  it('a dead letter too big for the server never cycles: the message is capped, or the job is deleted with its body logged', async (t) => {
+    const tb = freshTube('big');
+    const dead = freshTube('big-dead');
+    registry.task(tb)(function failsLoudly(kw: { loud?: boolean }) {
+      throw new Error(kw.loud ? 'x'.repeat(100_000) : 'plain failure');
+    });
+    const { events, logs } = await startWorker(t, {
+      tubes: [tb],
+      url: server.url,
+      maxKicks: 1,
+      kickPeriodSeconds: 1,
+      deadLetterTube: dead,
+    });
+    const envelope = (pad: number) => JSON.stringify({ func_name: 'failsLoudly', tube: tb, kwargs: { pad: 'p'.repeat(pad) } });
+    const overhead = Buffer.byteLength(envelope(0));
+    const nearLimit = await rawPut(server.url, tb, envelope(65_414 - overhead));
+    const loud = await rawPut(server.url, tb, JSON.stringify({ func_name: 'failsLoudly', tube: tb, kwargs: { loud: true } }));
+    const noise = await rawPut(server.url, tb, randomBytes(60_000));
+
+    for (const id of [nearLimit, loud, noise]) await events.waitFor('job:deleted', (e) => e.jobId === id, 15_000);
+    for (const id of [nearLimit, loud, noise]) {
+      assert.equal(await rawStatsJob(server.url, id), null, `job ${id} is gone`);
+      assert.equal(eventsOf(events, 'job:buried', id).length, 1, `job ${id}: buried once, kicked once, then given up`);
+    }
+    assert.equal(eventsOf(events, 'job:deleted', loud)[0].reason, 'dead-letter');
+    assert.equal(eventsOf(events, 'job:deleted', nearLimit)[0].reason, 'max-kicks');
+    assert.equal(eventsOf(events, 'job:deleted', noise)[0].reason, 'max-kicks');
+    assert.equal((await rawStatsTube(server.url, dead))?.['current-jobs-ready'], '1', 'only the loud one fits');
+    const tooBig = logs.find(/too big for the dead-letter tube/);
+    assert.equal(tooBig.length, 2);
+  });
+
+  it('dead-letters a body that is not UTF-8 so that its bytes can be recovered exactly', async (t) => {
+    const tb = freshTube('bytes');
+    const dead = freshTube('bytes-dead');
+    const { events } = await startWorker(t, { tubes: [tb], url: server.url, maxKicks: 0, deadLetterTube: dead });
+    const original = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0xc3, 0x28, 0x7d]);
+    const id = await rawPut(server.url, tb, original);
+    await events.waitFor('job:deleted', (e) => e.jobId === id);
+    const peeked = await peekReadyBody(server.url, dead);
+    assert.ok(originalBody(peeked)?.equals(original), 'the dead letter holds the original bytes');
+  });
+
+  it('UnrecoverableError: dead-lettered at once; without a dead-letter tube, auto-kick never revives it', async (t) => {
+    const tb = freshTube('unrec');
+    const dead = freshTube('unrec-dead');
+    let runs = 0;
+    const hopeless = queue.task(tb)(function hopeless(_kw: { n: number }) {
+      runs += 1;
+      throw new UnrecoverableError('the record is gone');
+    });
+    const withDead = await startWorker(t, { tubes: [tb], url: server.url, kickPeriodSeconds: 1, maxKicks: 3, deadLetterTube: dead });
+    const first = await hopeless.put({ n: 1 });
+    assert.equal((await withDead.events.waitFor('job:deleted', (e) => e.jobId === first)).reason, 'dead-letter');
+    assert.equal(runs, 1);
+    await withDead.worker.stop();
+
+    const plain = await startWorker(t, { tubes: [tb], url: server.url, kickPeriodSeconds: 1, maxKicks: 3 });
+    const second = await hopeless.put({ n: 2 });
+    assert.equal((await plain.events.waitFor('job:deleted', (e) => e.jobId === second)).reason, 'max-kicks');
+    assert.equal(runs, 2, 'one run each');
+    await plain.worker.stop();
+
+    const manual = await startWorker(t, { tubes: [tb], url: server.url, maxKicks: 3 });
+    const third = await hopeless.put({ n: 3 });
+    await manual.events.waitFor('job:buried', (e) => e.jobId === third);
+    assert.equal((await rawStatsJob(server.url, third))?.state, 'buried', 'without auto-kick it stays buried for an operator');
+  });
+
+  it('a task that blocks the event loop past its TTR is reported as an overrun', async (t) => {
+    const tb = freshTube('cpu');
+    const spin = queue.task(tb, { ttr: 2 })(function spin(_kw: object) {
+      const end = performance.now() + 2_600;
+      while (performance.now() < end) {
+        // CPU-bound work that never yields: no timer, no touch, no tick can run.
+      }
+    });
+    const { events } = await startWorker(t, { tubes: [tb], url: server.url });
+    const id = await spin.put({});
+    const overrun = await events.waitFor('job:overrun', (e) => e.jobId === id, 10_000);
+    assert.equal(overrun.command, 'run');
+    assert.match(overrun.detail, /TTR \(2 s\)/);
+  });
+});
+
+describe('worker faults: a server that stops answering', () => {
+  it('a failing job on a connection that stops answering costs a dropped connection, not a stalled worker', async (t) => {
+    const server = await startBeanstalkd();
+    t.after(async () => {
+      process.kill(server.pid, 'SIGCONT');
+      await server.stop();
+    });
+    const queue = new JobQueue({ url: server.url, logger: silent });
+    t.after(() => queue.close());
+    const tb = freshTube('halfopen');
+    const release = gate();
+    let runs = 0;
+    const failing = queue.task(tb)(async function failsAfterGate(kw: { wait: boolean }) {
+      runs += 1;
+      if (kw.wait && runs === 1) await release.promise;
+      throw new Error('failed');
+    });
+    const ok = queue.task(tb)(function fine(_kw: object) {});
+    const { events, logs } = await startWorker(t, {
+      tubes: [tb],
+      url: server.url,
+      commandTimeoutMs: 300,
+      connectTimeoutMs: 1_000,
+      reconnectMinMs: 50,
+      reconnectMaxMs: 200,
+    });
+    const id = await failing.put({ wait: true });
+    await events.waitFor('job:reserved', (e) => e.jobId === id);
+    process.kill(server.pid, 'SIGSTOP');
+    release.open();
+    await until(
+      () => logs.find(/did not answer \S+ in time/).length,
+      (n) => n === 1,
+      5_000,
+      'the missed deadline is logged',
+    );
+    process.kill(server.pid, 'SIGCONT');
+    // The dropped connection gave the job back; it runs again, fails, and is buried.
+    await events.waitFor('job:buried', (e) => e.jobId === id, 20_000);
+    const after = await ok.put({});
+    await events.waitFor('job:deleted', (e) => e.jobId === after, 10_000);
+  });
+});
+
+/** The body of the first ready job of `tube`, read on its own connection. */
+async function peekReadyBody(url: string, tube: string): Promise<Buffer> {
+  const connection = await BeanstalkConnection.connect(resolveServerAddress(url));
+  try {
+    await connection.use(tube);
+    const job = await connection.peekReady();
+    assert.ok(job, `a ready job in ${tube}`);
+    return job.body;
+  } finally {
+    await connection.quit();
+  }
+}

@@ -1,0 +1,120 @@
+// The worker's fault handling that needs no server: the failure policy (pure), the coercion of thrown
+// values, and the reserve loop's behaviour on DEADLINE_SOON and during a long outage (against the fake).
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { DeadlineSoonError } from '../../src/beanstalk/errors.js';
+import { UnrecoverableError } from '../../src/tasks/errors.js';
+import { bodyForLog } from '../../src/worker/log-body.js';
+import { decideFailure, type FailureFacts } from '../../src/worker/policy.js';
+import { coerceThrown, UNDESCRIBABLE } from '../../src/worker/run-task.js';
+import { body, queue, randomTube, SUITE, setup, stopWorkers } from '../helpers/fake-server.js';
+
+afterEach(stopWorkers);
+
+describe('decideFailure (src/worker/policy.ts)', () => {
+  const facts = (over: Partial<FailureFacts>): FailureFacts => ({
+    reason: 'failed',
+    unrecoverable: false,
+    releases: 0,
+    kicks: 0,
+    retries: 0,
+    backoff: { type: 'fixed', delaySeconds: 5, jitter: false },
+    maxKicks: 3,
+    deadLetter: false,
+    autoKick: false,
+    ...over,
+  });
+
+  it('releases while retries are left, with the backoff delay', () => {
+    assert.deepEqual(decideFailure(facts({ retries: 2, releases: 1 })), { action: 'release', delaySeconds: 5, attempt: 2 });
+    assert.deepEqual(decideFailure(facts({ retries: 2, releases: 2 })), { action: 'bury' });
+  });
+
+  it('buries below the kick bound; at the bound dead-letters, or discards without a dead-letter tube', () => {
+    assert.deepEqual(decideFailure(facts({ kicks: 2 })), { action: 'bury' });
+    assert.deepEqual(decideFailure(facts({ kicks: 3, deadLetter: true })), { action: 'dead-letter' });
+    assert.deepEqual(decideFailure(facts({ kicks: 3 })), { action: 'discard' });
+    assert.deepEqual(decideFailure(facts({ reason: 'undecodable', kicks: 3, retries: 5 })), { action: 'discard' });
+    assert.deepEqual(decideFailure(facts({ reason: 'unregistered', retries: 5 })), { action: 'bury' }, 'unrunnable jobs never retry');
+  });
+
+  it('an unrecoverable failure never runs again: no retry, dead-lettered at once, never left for auto-kick', () => {
+    const hopeless = { unrecoverable: true, retries: 5 };
+    assert.deepEqual(decideFailure(facts({ ...hopeless, deadLetter: true })), { action: 'dead-letter' });
+    assert.deepEqual(decideFailure(facts({ ...hopeless, autoKick: true })), { action: 'discard' });
+    assert.deepEqual(decideFailure(facts(hopeless)), { action: 'bury' }, 'without auto-kick it waits for an operator');
+  });
+});
+
+describe('coerceThrown (src/worker/run-task.ts)', () => {
+  it('turns any thrown value into a readable Error and never throws', () => {
+    const trap = () => {
+      throw new Error('trap');
+    };
+    const proxy = new Proxy({}, { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap });
+    const object = {
+      toJSON: trap,
+      get [Symbol.toStringTag]() {
+        return trap();
+      },
+    };
+    const badError = new Error('x');
+    Object.defineProperty(badError, 'message', { get: trap });
+    for (const value of [proxy, object, badError]) {
+      const error = coerceThrown(value);
+      assert.ok(error instanceof Error);
+      assert.equal(error.message, UNDESCRIBABLE);
+    }
+    assert.equal(coerceThrown('plain').message.includes('plain'), true);
+    const real = new UnrecoverableError('kept');
+    assert.equal(coerceThrown(real), real, 'a readable Error is kept as it is');
+  });
+});
+
+describe('bodyForLog (src/worker/log-body.ts)', () => {
+  it('redacts the given kwargs keys at any depth, without regard to case, and caps the text', () => {
+    const raw = Buffer.from(JSON.stringify({ func_name: 'f', kwargs: { Password: 'hunter2', nested: [{ token: 't' }], keep: 1 } }));
+    const text = bodyForLog(raw, ['password', 'TOKEN'], 10_000);
+    assert.doesNotMatch(text, /hunter2|"t"/);
+    assert.deepEqual(JSON.parse(text).kwargs, { Password: '[redacted]', nested: [{ token: '[redacted]' }], keep: 1 });
+    assert.match(bodyForLog(Buffer.from('y'.repeat(500)), [], 100), /^y{100}… \(400 more characters not logged\)$/);
+  });
+});
+
+describe('Worker: the reserve loop under faults', SUITE, () => {
+  it('pauses after DEADLINE_SOON instead of reserving again at once', async () => {
+    const tube = randomTube();
+    const { worker, fake } = setup({ tubes: [tube] });
+    for (let i = 0; i < 500; i += 1) fake.reserveErrors.push(new DeadlineSoonError('reserve-with-timeout'));
+    await worker.start();
+    // A window, not an event: what is asserted is that nothing happens in it.
+    await sleep(600);
+    assert.ok(fake.calls('reserve').length <= 2, `reserves in 600 ms: ${fake.calls('reserve').length}`);
+  });
+
+  it('a long outage adds no abort listener per reconnect attempt (no MaxListenersExceededWarning)', async () => {
+    const tube = randomTube();
+    queue.task(tube)(function afterOutage(_kwargs: object) {});
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const { worker, fake, events } = setup({ tubes: [tube], reconnectMinMs: 1, reconnectMaxMs: 2 });
+      await worker.start();
+      fake.refuseConnects = 30;
+      fake.dropConnections();
+      await events.waitFor('worker:reconnected');
+      fake.addJob(body('afterOutage', tube), { tube });
+      await events.waitFor('job:deleted');
+      await sleep(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    );
+  });
+});
