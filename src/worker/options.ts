@@ -86,6 +86,15 @@ export interface WorkerOptions {
    * @defaultValue none
    */
   readonly redact?: readonly string[];
+  /**
+   * Run task code in this many worker threads, each of which imports `jobsDir` (as the CLI does), instead
+   * of on the worker's own thread. For CPU-bound tasks: their code cannot block the keep-alive that
+   * touches the job, so a task may compute for longer than its TTR without being handed to another
+   * worker, and a task that ignores its timeout is stopped by terminating its thread. Kwargs and errors
+   * cross by structured clone; `ctx.logger` logs JSON lines from the thread.
+   * @defaultValue off: tasks run on the worker's thread
+   */
+  readonly threads?: { readonly size: number; readonly jobsDir: string };
   /** Opens connections; replace it to test the loop with a fake. @defaultValue BeanstalkConnection.connect */
   readonly connect?: ConnectFunction;
 }
@@ -118,6 +127,7 @@ export interface ResolvedWorkerOptions {
   readonly reconnectMaxMs: number;
   readonly commandTimeoutMs: number;
   readonly redact: readonly string[];
+  readonly threads: { readonly size: number; readonly jobsDir: string } | undefined;
 }
 
 /** Applies {@link WORKER_DEFAULTS} and throws a TypeError/RangeError naming any bad option. */
@@ -144,6 +154,7 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
     reconnectMaxMs: options.reconnectMaxMs ?? WORKER_DEFAULTS.reconnectMaxMs,
     commandTimeoutMs: options.commandTimeoutMs ?? WORKER_DEFAULTS.commandTimeoutMs,
     redact: validateRedact(options.redact),
+    threads: options.threads,
   };
   assertInteger(resolved.maxKicks, 'maxKicks', 0, UINT32_MAX);
   assertInteger(resolved.reserveTimeoutSeconds, 'reserveTimeoutSeconds', 0, 3_600);
@@ -163,6 +174,12 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
   assertInteger(resolved.reconnectMinMs, 'reconnectMinMs', 1, 600_000);
   assertInteger(resolved.reconnectMaxMs, 'reconnectMaxMs', resolved.reconnectMinMs, 600_000);
   assertInteger(resolved.commandTimeoutMs, 'commandTimeoutMs', 100, 2_147_483_647);
+  if (resolved.threads !== undefined) {
+    assertInteger(resolved.threads.size, 'threads.size', 1, 256);
+    if (typeof resolved.threads.jobsDir !== 'string' || resolved.threads.jobsDir === '') {
+      throw new TypeError('Expected `threads.jobsDir` to be the jobs directory each task thread imports');
+    }
+  }
   return resolved;
 }
 

@@ -16,6 +16,7 @@ import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
 import type { Reservation } from './reservation.js';
 import { coerceThrown, runTask } from './run-task.js';
+import type { TaskThreadPool } from './threads/pool.js';
 
 export { TaskTimeoutError } from './run-task.js';
 
@@ -41,6 +42,8 @@ export interface JobContext {
    * `stats-job` round trip, so the worker asks for it only where a crashed job can be: see Worker.
    */
   takeCrashCheck(): boolean;
+  /** The task threads, when tasks run off the worker's thread (WorkerOptions.threads). */
+  threads(): TaskThreadPool | undefined;
   /** Called when a job overran its TTR: jobs handed back by the server are checked again. */
   onOverrun(): void;
   /** True when `event` has listeners: event objects are built only then. */
@@ -147,6 +150,7 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     stats: () => stats.get(),
     known,
     onLateKeepAlive: (lateByMs) => out.reportOverrun('keep-alive', `the keep-alive came ${lateByMs} ms after the TTR ran out`),
+    threads: ctx.threads(),
   });
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (reservation.wasGivenBack) return out.givenBack(durationMs, failure);

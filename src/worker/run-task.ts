@@ -10,6 +10,7 @@ import type { RegisteredTask } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/types.js';
 import { keepAlive } from './keep-alive.js';
 import type { Reservation } from './reservation.js';
+import type { TaskThreadPool } from './threads/pool.js';
 
 /** The error a task's run ends with when its `timeoutMs` runs out. */
 export class TaskTimeoutError extends Error {
@@ -60,6 +61,8 @@ export interface RunTaskInput {
   readonly known: JobStats | undefined;
   /** Called when the keep-alive finds the job's TTR already ran out (the event loop was blocked). */
   readonly onLateKeepAlive: (lateByMs: number) => void;
+  /** Where task code runs when not on this thread. */
+  readonly threads: TaskThreadPool | undefined;
 }
 
 /**
@@ -121,8 +124,22 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
     // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
     // without a promise settles it without a trip through the microtask queue.
     return await new Promise<Error | undefined>((resolve) => {
-      abort.onAbort((reason) => resolve(coerceThrown(reason)));
       if (timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      if (input.threads) {
+        const { tube = '', task: name = task.name } = reservation.event;
+        const handle = input.threads.run({ tube, name, jobId: reservation.id, kwargs: input.kwargs, stats: readStats, touch });
+        abort.onAbort((reason) => {
+          const error = coerceThrown(reason);
+          handle.abort(error);
+          resolve(error);
+        });
+        handle.done.then(
+          () => resolve(undefined),
+          (thrown: unknown) => resolve(coerceThrown(thrown)),
+        );
+        return;
+      }
+      abort.onAbort((reason) => resolve(coerceThrown(reason)));
       try {
         const result: unknown = task.run(input.kwargs, context);
         // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.

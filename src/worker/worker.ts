@@ -17,6 +17,7 @@ import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { DeadLetterResult, JobContext } from './process-job.js';
 import { Slot, TICK_MS } from './slot.js';
+import { TaskThreadPool } from './threads/pool.js';
 
 /** Where a Worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -46,6 +47,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   #stopAutoKick: (() => Promise<void>) | undefined;
   #crashChecksLeft: number;
   #ticker: NodeJS.Timeout | undefined;
+  #threads: TaskThreadPool | undefined;
 
   constructor(options: WorkerOptions) {
     super();
@@ -80,6 +82,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       // The job went back to ready while it ran; whoever reserves it next (maybe this worker) should
       // count that reservation, so a job that overruns every time is parked by maxCrashes.
       onOverrun: () => this.checkNextJobsForCrashes(),
+      threads: () => this.#threads,
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
@@ -116,10 +119,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`Worker.start(): the worker is ${this.#state}; a Worker runs once, create a new one`);
     this.#state = 'starting';
+    const { threads } = this.#options;
+    if (threads) this.#threads = await TaskThreadPool.start({ ...threads, logger: this.#logger });
     const opened = await Promise.allSettled(this.#slots.map((slot) => slot.open()));
     const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed || this.#stopping.signal.aborted) {
-      await Promise.all(this.#slots.map((slot) => slot.close()));
+      await Promise.all([...this.#slots.map((slot) => slot.close()), this.#threads?.close()]);
       this.#state = 'stopped';
       if (failed) throw failed.reason;
       return;
@@ -219,7 +224,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     }
     await Promise.all(this.#slots.map((slot) => slot.finished));
     clearInterval(this.#ticker);
-    await this.#control.close();
+    await Promise.all([this.#control.close(), this.#threads?.close()]);
     this.#state = 'stopped';
     const result: StopResult = { graceful: released.length === 0, releasedJobIds: released };
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');
