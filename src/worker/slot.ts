@@ -57,6 +57,8 @@ export class Slot {
   #loop: Promise<void> | undefined;
   /** Commands in flight on this slot's connection; a handful at most (the reserve, a job's commands). */
   readonly #deadlines = new Set<Deadline>();
+  /** The guard of the current connection, made once per connection rather than once per job. */
+  #guard: { readonly connection: Beanstalk; readonly guard: CommandGuard } | undefined;
   /** The job this slot is running, if any. */
   current: { readonly job: Reservation; readonly done: Promise<void> } | undefined;
 
@@ -166,7 +168,8 @@ export class Slot {
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || stopping.aborted) continue;
       const { tubes } = this.#deps.options;
-      const reservation = new Reservation(job, connection, this.#guardOn(connection), tubes.length === 1 ? tubes[0] : undefined);
+      if (this.#guard?.connection !== connection) this.#guard = { connection, guard: this.#guardOn(connection) };
+      const reservation = new Reservation(job, connection, this.#guard.guard, tubes.length === 1 ? tubes[0] : undefined);
       let wrote!: () => void;
       const written = new Promise<void>((resolve) => {
         wrote = resolve;
