@@ -284,6 +284,23 @@ export const worker: Worker = new Worker(options);
     assertOk(check, 'tsc --noEmit');
   });
 
+  it('type-checks a CommonJS TypeScript file (module nodenext) that imports it', async () => {
+    const file = join(project, 'usage.cts');
+    await writeFile(
+      file,
+      `import { JobQueue } from 'bsworker';
+
+const queue = new JobQueue({ inline: true });
+export = queue.task('numbers')(async function half(kw: { n: number }): Promise<number> {
+  return kw.n / 2;
+});
+`,
+    );
+    const typeRoots = join(REPO, 'node_modules', '@types');
+    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--typeRoots', typeRoots];
+    assertOk(await exec(process.execPath, [TSC, ...args, '--types', 'node', file], project), 'tsc --noEmit usage.cts');
+  });
+
   it('imports at run time from an .mjs file', async () => {
     await writeFile(
       join(project, 'run.mjs'),
