@@ -99,7 +99,8 @@ export class BeanstalkConnection implements Beanstalk {
   readonly address: ServerAddress;
   #maxJobSize = 65_535;
   readonly #client: FiveBeansClient;
-  readonly #pending = new Set<Reject>();
+  /** The reject of every command not yet settled, with the command's name. */
+  readonly #pending = new Map<Reject, string>();
   /** Commands written and waiting for their reply, oldest first: replies come back in that order. */
   readonly #replies = new Fifo<PendingReply>();
   /** Commands waiting for room in the window (`#replies` is full), oldest first, and their rejects. */
@@ -533,10 +534,8 @@ export class BeanstalkConnection implements Beanstalk {
     if (this.#closed || this.#broken) {
       return Promise.reject(this.#unsentError(this.#broken ?? this.#closeError ?? this.#closedError(command), command));
     }
-    return new Promise<T>((resolve, rejectCall) => {
-      // A put that was written and lost its reply may have inserted a job: it says so in its own class.
-      const reject: Reject = command === 'put' ? (error) => rejectCall(this.#putError(error)) : rejectCall;
-      this.#pending.add(reject);
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(reject, command);
       const limit = command === 'reserve-with-timeout' ? undefined : this.#commandTimeoutMs;
       const timer =
         limit === undefined
@@ -547,13 +546,13 @@ export class BeanstalkConnection implements Beanstalk {
                 new ConnectionError(where, `beanstalkd at ${where} did not answer ${command} within ${limit} ms`, { command }),
               );
               this.#pending.delete(reject);
-              reject(this.#broken as Error);
+              reject(this.#lost(command, this.#broken as ConnectionError));
             }, limit);
       const settle = (err: string | null, value: T): void => {
         clearTimeout(timer);
         if (this.#waiting.length > 0) this.#sendWaiting();
         if (!this.#pending.delete(reject)) return;
-        if (this.#broken) reject(this.#broken);
+        if (this.#broken) reject(this.#lost(command, this.#broken));
         else if (err === null) resolve(value);
         else {
           const error = errorFromReply(err, command, id);
@@ -663,7 +662,7 @@ export class BeanstalkConnection implements Beanstalk {
     }
     const pending = [...this.#pending];
     this.#pending.clear();
-    for (const reject of pending) reject(error);
+    for (const [reject, command] of pending) reject(this.#lost(command, error));
   }
 
   /** A copy of `reason` marked as the failure of a command that was never written. */
@@ -672,9 +671,12 @@ export class BeanstalkConnection implements Beanstalk {
     return notSent(new ConnectionError(reason.address, reason.message, { command: command ?? reason.command, cause: reason }));
   }
 
-  /** What a put rejects with: a lost reply becomes PutOutcomeUnknownError, made once per reason. */
-  #putError(error: Error): Error {
-    if (!(error instanceof ConnectionError) || isNotSent(error) || error instanceof PutOutcomeUnknownError) return error;
+  /**
+   * The error of a written command whose reply was lost: `error` itself, except for a put, which may
+   * have inserted a job and says so in its own class (made once per reason, shared by every such put).
+   */
+  #lost(command: string, error: ConnectionError): ConnectionError {
+    if (command !== 'put' || error instanceof PutOutcomeUnknownError) return error;
     if (this.#unknownFor !== error) {
       this.#unknownFor = error;
       this.#unknownError = new PutOutcomeUnknownError(error.address, error);
