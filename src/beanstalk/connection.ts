@@ -15,7 +15,7 @@
  */
 import FiveBeansClient from 'fivebeans/lib/client.js';
 import { formatAddress, type ServerAddress } from './address.js';
-import { ConnectionError, errorFromReply, isProtocolReply, ProtocolError } from './errors.js';
+import { ConnectionError, errorFromReply, isNotSent, isProtocolReply, notSent, ProtocolError, PutOutcomeUnknownError } from './errors.js';
 import { Fifo } from './fifo.js';
 import { ReplyReader } from './reply-reader.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
@@ -45,6 +45,20 @@ export interface ConnectOptions {
    * @defaultValue no limit
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * Drop the connection when commands wait for replies and the server has sent nothing for this long:
+   * one timer per connection, not one per command, for producers, whose puts must not wait on a hung
+   * server for ever (a put on such a connection rejects with PutOutcomeUnknownError). Never set it on a
+   * connection that sends a blocking reserve: the server is silent while it waits, on purpose.
+   * @defaultValue no limit
+   */
+  readonly stallTimeoutMs?: number;
+  /**
+   * Let the process exit while nothing waits for a reply (the socket is unref'd when idle and ref'd
+   * while a command waits): a script that puts jobs and never calls close() still ends.
+   * @defaultValue false
+   */
+  readonly unrefWhenIdle?: boolean;
 }
 
 type Reject = (error: Error) => void;
@@ -85,17 +99,28 @@ export class BeanstalkConnection implements Beanstalk {
   readonly address: ServerAddress;
   #maxJobSize = 65_535;
   readonly #client: FiveBeansClient;
-  readonly #pending = new Set<Reject>();
+  /** The reject of every command not yet settled, with the command's name. */
+  readonly #pending = new Map<Reject, string>();
   /** Commands written and waiting for their reply, oldest first: replies come back in that order. */
   readonly #replies = new Fifo<PendingReply>();
-  /** Commands waiting for room in the window (`#replies` is full), oldest first. */
-  readonly #waiting = new Fifo<() => void>();
+  /** Commands waiting for room in the window (`#replies` is full), oldest first, and their rejects. */
+  readonly #waiting = new Fifo<readonly [send: () => void, reject: Reject]>();
   /** Our commands written in this synchronous stretch of code, sent together by #flush. */
   #outgoing: (string | Buffer)[] = [];
+  /** The rejects of the commands in #outgoing: if the connection ends first, they were never sent. */
+  #outgoingRejects: Reject[] = [];
+  #stallTimeoutMs: number | undefined;
+  #unrefWhenIdle = false;
+  /** While commands wait: when the server last sent anything, or when the wait began. */
+  #progressAt = 0;
+  #stallTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
-  #broken: Error | undefined;
+  #broken: ConnectionError | undefined;
   #closeError: ConnectionError | undefined;
+  /** The PutOutcomeUnknownError made for the last connection error, shared by every put it failed. */
+  #unknownFor: ConnectionError | undefined;
+  #unknownError: PutOutcomeUnknownError | undefined;
   /** The tube in use once every `use` written so far has been answered; undefined when unknown. */
   #usedTube: string | undefined = 'default';
   #commandTimeoutMs: number | undefined;
@@ -123,6 +148,8 @@ export class BeanstalkConnection implements Beanstalk {
     const client = new FiveBeansClient(address.host, address.port);
     const connection = new BeanstalkConnection(address, client);
     connection.#commandTimeoutMs = options.commandTimeoutMs;
+    connection.#stallTimeoutMs = options.stallTimeoutMs;
+    connection.#unrefWhenIdle = options.unrefWhenIdle ?? false;
 
     // fivebeans' commands queue their handlers here, in the same order as ours.
     client.handlers = connection.#replies;
@@ -194,8 +221,9 @@ export class BeanstalkConnection implements Beanstalk {
     return this.#maxJobSize;
   }
 
+  /** True once the connection can no longer be used: closed, or dropped and closing. */
   get isClosed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#broken !== undefined;
   }
 
   /** Resolves once the socket has closed. */
@@ -340,6 +368,8 @@ export class BeanstalkConnection implements Beanstalk {
     // seconds so quit() cannot hang; a backlog of pipelined puts has that long to be answered.
     const force = setTimeout(() => this.#client.stream?.destroy(), 5_000);
     force.unref();
+    // Someone awaits the close: an idle producer's unref'd socket must not let the process exit first.
+    this.#client.stream?.ref();
     this.#client.end();
     await this.#whenClosed;
     clearTimeout(force);
@@ -389,6 +419,9 @@ export class BeanstalkConnection implements Beanstalk {
       this.#useGate = gate;
       try {
         await gate;
+      } catch (error) {
+        // A `use` lost with the connection: what was to follow it was never written.
+        throw error instanceof ConnectionError ? this.#unsentError(error, 'use') : error;
       } finally {
         if (this.#useGate === gate) this.#useGate = undefined;
       }
@@ -454,6 +487,7 @@ export class BeanstalkConnection implements Beanstalk {
   /** Every read of the socket: replies go to the commands waiting for them, oldest first. */
   #onData(chunk: Buffer): void {
     if (this.#broken) return;
+    if (this.#stallTimeoutMs !== undefined) this.#progressAt = Date.now();
     try {
       this.#reader.push(chunk);
     } catch (error) {
@@ -471,18 +505,19 @@ export class BeanstalkConnection implements Beanstalk {
     }
     if (waiting[0].raw) {
       (waiting[1] as RawCallback)(words, body);
+      if (this.#replies.length === 0) this.#onIdle();
       return;
     }
     const handler = waiting[0];
     const callback = waiting[1] as FiveBeansCallback;
-    if (words[0] !== handler.expectedResponse) {
-      callback(words[0] ?? '');
-      return;
+    if (words[0] !== handler.expectedResponse) callback(words[0] ?? '');
+    else {
+      // fivebeans' convention: the reply's arguments after the word, with the body in place of its length.
+      const args: unknown[] = words.slice(1);
+      if (body !== undefined) args[args.length - 1] = body;
+      callback(null, ...args);
     }
-    // fivebeans' convention: the reply's arguments after the word, with the body in place of its length.
-    const args: unknown[] = words.slice(1);
-    if (body !== undefined) args[args.length - 1] = body;
-    callback(null, ...args);
+    if (this.#replies.length === 0) this.#onIdle();
   }
 
   /**
@@ -497,10 +532,10 @@ export class BeanstalkConnection implements Beanstalk {
     batched = false,
   ): Promise<T> {
     if (this.#closed || this.#broken) {
-      return Promise.reject(this.#broken ?? this.#closeError ?? this.#closedError(command));
+      return Promise.reject(this.#unsentError(this.#broken ?? this.#closeError ?? this.#closedError(command), command));
     }
     return new Promise<T>((resolve, reject) => {
-      this.#pending.add(reject);
+      this.#pending.set(reject, command);
       const limit = command === 'reserve-with-timeout' ? undefined : this.#commandTimeoutMs;
       const timer =
         limit === undefined
@@ -511,13 +546,13 @@ export class BeanstalkConnection implements Beanstalk {
                 new ConnectionError(where, `beanstalkd at ${where} did not answer ${command} within ${limit} ms`, { command }),
               );
               this.#pending.delete(reject);
-              reject(this.#broken as Error);
+              reject(this.#lost(command, this.#broken as ConnectionError));
             }, limit);
       const settle = (err: string | null, value: T): void => {
         clearTimeout(timer);
         if (this.#waiting.length > 0) this.#sendWaiting();
         if (!this.#pending.delete(reject)) return;
-        if (this.#broken) reject(this.#broken);
+        if (this.#broken) reject(this.#lost(command, this.#broken));
         else if (err === null) resolve(value);
         else {
           const error = errorFromReply(err, command, id);
@@ -530,20 +565,25 @@ export class BeanstalkConnection implements Beanstalk {
         try {
           // fivebeans writes to the socket itself: what we queued must go first, to keep the order.
           if (!batched) this.#flush();
+          if (this.#replies.length === 0) this.#onBusy();
           invoke(settle);
         } catch (error) {
           this.#pending.delete(reject);
           reject(
-            new ConnectionError(formatAddress(this.address), `could not send ${command} to beanstalkd: ${(error as Error).message}`, {
-              command,
-              cause: error,
-            }),
+            notSent(
+              new ConnectionError(formatAddress(this.address), `could not send ${command} to beanstalkd: ${(error as Error).message}`, {
+                command,
+                cause: error,
+              }),
+            ),
           );
+          return;
         }
+        if (batched) this.#outgoingRejects.push(reject);
       };
       // In order: once anything waits, everything after it waits too, so commands reach the server in
       // the order they were called (a `use` must stay ahead of the puts it is for).
-      if (this.#replies.length >= MAX_IN_FLIGHT || this.#waiting.length > 0) this.#waiting.push(send);
+      if (this.#replies.length >= MAX_IN_FLIGHT || this.#waiting.length > 0) this.#waiting.push([send, reject]);
       else send();
     });
   }
@@ -564,9 +604,11 @@ export class BeanstalkConnection implements Beanstalk {
   #flush(): void {
     const chunks = this.#outgoing;
     if (chunks.length === 0) return;
-    this.#outgoing = [];
     const stream = this.#client.stream;
+    // Kept for #handleClose, which rejects them as never sent.
     if (!stream || stream.destroyed) return;
+    this.#outgoing = [];
+    this.#outgoingRejects = [];
     if (chunks.length === 1) stream.write(chunks[0] as string | Buffer);
     else if (chunks.every((chunk) => typeof chunk === 'string')) stream.write(chunks.join(''), 'latin1');
     else stream.write(Buffer.concat(chunks.map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk))));
@@ -575,9 +617,9 @@ export class BeanstalkConnection implements Beanstalk {
   /** Writes waiting commands while the window has room. */
   #sendWaiting(): void {
     while (this.#replies.length < MAX_IN_FLIGHT && !this.#closed && !this.#broken) {
-      const send = this.#waiting.shift();
-      if (send === undefined) return;
-      send();
+      const waiting = this.#waiting.shift();
+      if (waiting === undefined) return;
+      waiting[0]();
     }
   }
 
@@ -596,15 +638,84 @@ export class BeanstalkConnection implements Beanstalk {
     return new ConnectionError(where, `the connection to beanstalkd at ${where} is closed`, { command });
   }
 
-  #handleClose(error: ConnectionError): void {
+  #handleClose(closeError: ConnectionError): void {
+    // The reason the stream was dropped, when it was, says more than "closed".
+    const error = this.#broken ?? closeError;
     if (!this.#closed) {
       this.#closed = true;
       this.#closeError = error;
       this.#markClosed();
     }
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    // First the commands that never reached the socket (still batched, or waiting for the window): a
+    // producer may retry those on a new connection without any risk of a duplicate.
+    const unsent = this.#outgoingRejects;
+    this.#outgoingRejects = [];
+    this.#outgoing = [];
+    for (let waiting = this.#waiting.shift(); waiting !== undefined; waiting = this.#waiting.shift()) unsent.push(waiting[1]);
+    let unsentError: ConnectionError | undefined;
+    for (const reject of unsent) {
+      if (!this.#pending.delete(reject)) continue;
+      unsentError ??= this.#unsentError(error);
+      reject(unsentError);
+    }
     const pending = [...this.#pending];
     this.#pending.clear();
-    for (const reject of pending) reject(error);
+    for (const [reject, command] of pending) reject(this.#lost(command, error));
+  }
+
+  /** A copy of `reason` marked as the failure of a command that was never written. */
+  #unsentError(reason: ConnectionError, command?: string): ConnectionError {
+    if (isNotSent(reason)) return reason;
+    return notSent(new ConnectionError(reason.address, reason.message, { command: command ?? reason.command, cause: reason }));
+  }
+
+  /**
+   * The error of a written command whose reply was lost: `error` itself, except for a put, which may
+   * have inserted a job and says so in its own class (made once per reason, shared by every such put).
+   */
+  #lost(command: string, error: ConnectionError): ConnectionError {
+    if (command !== 'put' || error instanceof PutOutcomeUnknownError) return error;
+    if (this.#unknownFor !== error) {
+      this.#unknownFor = error;
+      this.#unknownError = new PutOutcomeUnknownError(error.address, error);
+    }
+    return this.#unknownError as PutOutcomeUnknownError;
+  }
+
+  /** Idle to busy: something waits for a reply. Keeps the process alive and starts the stall watch. */
+  #onBusy(): void {
+    if (this.#unrefWhenIdle) this.#client.stream?.ref();
+    if (this.#stallTimeoutMs === undefined) return;
+    this.#progressAt = Date.now();
+    if (this.#stallTimer === undefined) this.#armStallTimer(this.#stallTimeoutMs);
+  }
+
+  /** Busy to idle: nothing waits. An idle producer's socket must not keep the process alive. */
+  #onIdle(): void {
+    if (this.#unrefWhenIdle) this.#client.stream?.unref();
+  }
+
+  #armStallTimer(delayMs: number): void {
+    this.#stallTimer = setTimeout(() => this.#checkStall(), delayMs);
+    // The socket, ref'd while commands wait, is what keeps the process alive; this timer only watches.
+    this.#stallTimer.unref();
+  }
+
+  #checkStall(): void {
+    this.#stallTimer = undefined;
+    const limit = this.#stallTimeoutMs;
+    if (limit === undefined || this.#closed || this.#broken || this.#replies.length === 0) return;
+    const left = this.#progressAt + limit - Date.now();
+    if (left > 0) {
+      this.#armStallTimer(left);
+      return;
+    }
+    const where = formatAddress(this.address);
+    this.#breakStream(
+      new ConnectionError(where, `beanstalkd at ${where} sent nothing for ${limit} ms while ${this.#replies.length} command(s) waited`),
+    );
   }
 }
 

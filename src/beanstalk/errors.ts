@@ -125,10 +125,47 @@ export class ConnectionError extends BeanstalkError {
   readonly address: string;
 
   constructor(address: string, message: string, options?: { command?: string; cause?: unknown }) {
-    super('CONNECTION', message, options);
+    super(options && CODE in options ? String((options as { [CODE]?: unknown })[CODE]) : 'CONNECTION', message, options);
     this.name = 'ConnectionError';
     this.address = address;
   }
+}
+
+// Lets a subclass choose its code without a public constructor parameter for it.
+const CODE = Symbol('code');
+
+/**
+ * A put that was written to the server, whose reply was lost with the connection (or never came within
+ * `connectTimeoutMs`). **The job may have been inserted**: check (for example by a key in the kwargs)
+ * before putting it again, or it may run twice. Any other error from a put means the job was not
+ * inserted (except {@link BuriedOnPutError}: inserted, and buried), so retrying those is safe.
+ */
+export class PutOutcomeUnknownError extends ConnectionError {
+  constructor(address: string, reason: ConnectionError) {
+    super(
+      address,
+      `the put reached beanstalkd at ${address} but its reply was lost (${reason.message}): the job may have been inserted; check before putting it again`,
+      { command: 'put', cause: reason, [CODE]: 'OUTCOME_UNKNOWN' } as { command: string; cause: unknown },
+    );
+    this.name = 'PutOutcomeUnknownError';
+  }
+}
+
+/** Connection errors of commands that were certainly never written (see {@link notSent}). */
+const NOT_SENT = new WeakSet<Error>();
+
+/**
+ * Marks `error` as the failure of a command that never reached the socket, so the producer knows a
+ * retry cannot insert a job twice. Internal: users see an ordinary ConnectionError.
+ */
+export function notSent(error: ConnectionError): ConnectionError {
+  NOT_SENT.add(error);
+  return error;
+}
+
+/** True when `error` failed a command before any of it was written (see {@link notSent}). */
+export function isNotSent(error: unknown): boolean {
+  return error instanceof ConnectionError && NOT_SENT.has(error);
 }
 
 /** Replies that mean the server mis-parsed what we sent: the stream can no longer be trusted. */

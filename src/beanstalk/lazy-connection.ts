@@ -10,11 +10,17 @@ import type { Beanstalk } from './types.js';
 
 /**
  * Opens one connection; bounded by `connectTimeoutMs`. With `commandTimeoutMs`, every command but a
- * reserve that gets no reply in time drops the connection (see ConnectOptions).
+ * reserve that gets no reply in time drops the connection; `stallTimeoutMs` and `unrefWhenIdle` are
+ * for producers (see ConnectOptions).
  */
 export type ConnectFunction = (
   address: ServerAddress,
-  options: { readonly connectTimeoutMs: number; readonly commandTimeoutMs?: number },
+  options: {
+    readonly connectTimeoutMs: number;
+    readonly commandTimeoutMs?: number;
+    readonly stallTimeoutMs?: number;
+    readonly unrefWhenIdle?: boolean;
+  },
 ) => Promise<Beanstalk>;
 
 /** Options of {@link LazyConnection}. */
@@ -26,6 +32,10 @@ export interface LazyConnectionOptions {
   readonly connect?: ConnectFunction;
   /** Called before each retry, with the error and the delay. */
   readonly onRetry?: (error: ConnectionError, delayMs: number) => void;
+  /** Passed on to every connect (see ConnectOptions). */
+  readonly stallTimeoutMs?: number;
+  /** Passed on to every connect (see ConnectOptions). */
+  readonly unrefWhenIdle?: boolean;
 }
 
 const RETRY_MIN_MS = 50;
@@ -47,15 +57,31 @@ export class LazyConnection {
     return this.#connection !== undefined && !this.#connection.isClosed ? this.#connection : undefined;
   }
 
-  /** The open connection, or a new one. Concurrent callers share one attempt. */
-  get(): Promise<Beanstalk> {
+  /**
+   * The open connection, or a new one. Concurrent callers share one attempt. With `deadline` (a
+   * `Date.now()` time), this caller gives up then with a ConnectionError, though the attempt goes on
+   * for the others.
+   */
+  get(deadline?: number): Promise<Beanstalk> {
     const open = this.current;
     if (open) return Promise.resolve(open);
     if (this.#closed) return Promise.reject(new Error('This connection was closed; create a new one'));
     this.#connecting ??= this.#open().finally(() => {
       this.#connecting = undefined;
     });
-    return this.#connecting;
+    return deadline === undefined ? this.#connecting : this.#until(this.#connecting, deadline);
+  }
+
+  /** `attempt`, or a ConnectionError at `deadline`, whichever comes first. */
+  #until(attempt: Promise<Beanstalk>, deadline: number): Promise<Beanstalk> {
+    const where = formatAddress(this.#options.address);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ConnectionError(where, `could not reach beanstalkd at ${where} within ${this.#options.connectTimeoutMs} ms`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      attempt.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
   }
 
   /** Closes the connection and refuses later uses. Idempotent. */
@@ -73,7 +99,11 @@ export class LazyConnection {
     const deadline = Date.now() + this.#options.connectTimeoutMs;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const connection = await connect(this.#options.address, { connectTimeoutMs: Math.max(1, deadline - Date.now()) });
+        const connection = await connect(this.#options.address, {
+          connectTimeoutMs: Math.max(1, deadline - Date.now()),
+          ...(this.#options.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: this.#options.stallTimeoutMs }),
+          ...(this.#options.unrefWhenIdle === undefined ? {} : { unrefWhenIdle: this.#options.unrefWhenIdle }),
+        });
         if (this.#closed) {
           await connection.quit();
           throw new Error('This connection was closed; create a new one');

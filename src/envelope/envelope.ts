@@ -7,6 +7,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { isPlainObject, kindOf, MAX_KWARGS_DEPTH, quote, writeCheckedJson } from './json.js';
 
 /** A decoded job body. */
 export interface Envelope {
@@ -43,19 +44,22 @@ export type DecodeResult = { readonly ok: true; readonly envelope: Envelope } | 
 /**
  * Encodes a call as a job body. Throws a TypeError naming the path (`kwargs.user.id`) when `kwargs`
  * holds something JSON would silently change or cannot encode: BigInt, functions, symbols, `undefined`,
- * NaN and Infinity, sparse arrays, symbol keys, circular references, and objects such as Map, Set or
- * class instances that JSON would flatten to `{}`. Dates (and anything with `toJSON`) are encoded
- * through `toJSON`, so a Date arrives as an ISO-8601 string.
+ * NaN and Infinity, sparse arrays, symbol keys, circular references, objects such as Map, Set or class
+ * instances that JSON would flatten to `{}`, and nesting deeper than {@link MAX_KWARGS_DEPTH} levels.
+ * Dates (and anything with `toJSON`) are encoded through `toJSON`, called once, so a Date arrives as an
+ * ISO-8601 string; `-0` arrives as `0`, as JSON writes it.
  */
 export function encodeEnvelope(funcName: string, tube: string, kwargs: unknown): Buffer {
   if (typeof funcName !== 'string' || funcName === '') {
     throw new TypeError(`Expected \`func_name\` to be a non-empty string, got ${typeof funcName}`);
   }
+  if (typeof tube !== 'string') throw new TypeError(`Expected \`tube\` to be a string, got ${kindOf(tube)}`);
   if (!isPlainObject(kwargs)) {
     throw new TypeError(`Expected \`kwargs\` to be a plain object, got ${kindOf(kwargs)}`);
   }
-  assertEncodable(kwargs, 'kwargs', []);
-  return Buffer.from(JSON.stringify({ func_name: funcName, tube, kwargs }), 'utf8');
+  // The same bytes as JSON.stringify({ func_name, tube, kwargs }), with kwargs checked as they are written.
+  const text = `{"func_name":${quote(funcName)},"tube":${quote(tube)},"kwargs":${writeCheckedJson(kwargs)}}`;
+  return Buffer.from(text, 'utf8');
 }
 
 /** Decodes a job body. Never throws: anything that is not an envelope becomes a {@link DecodeFailure}. */
@@ -105,90 +109,4 @@ function failure(reason: DecodeFailureReason, message: string): DecodeFailure {
 
 function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') {
-    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
-    return name && name !== 'Object' ? `a ${name}` : 'an object';
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  return typeof value;
-}
-
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-function child(path: string, key: string | number): string {
-  if (typeof key === 'number') return `${path}[${key}]`;
-  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-/**
- * Walks `value` the way JSON.stringify will and throws at the first thing it would drop or change.
- * `ancestors` holds the objects on the current path: a repeat there is a cycle (a shared, non-circular
- * reference is fine: JSON just copies it).
- */
-function assertEncodable(value: unknown, path: string, ancestors: object[]): void {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return;
-    case 'number':
-      if (!Number.isFinite(value)) {
-        throw new TypeError(`Cannot encode ${path}: ${value} is not valid JSON (JSON.stringify would turn it into null)`);
-      }
-      return;
-    case 'bigint':
-      throw new TypeError(`Cannot encode ${path}: a BigInt is not valid JSON; pass it as a string or a number`);
-    case 'undefined':
-      throw new TypeError(`Cannot encode ${path}: it is undefined, which JSON would drop; omit the key or use null`);
-    case 'function':
-      throw new TypeError(`Cannot encode ${path}: a function cannot be sent in a job`);
-    case 'symbol':
-      throw new TypeError(`Cannot encode ${path}: a symbol cannot be sent in a job`);
-  }
-  if (value === null) return;
-  const object = value as object;
-  if (ancestors.includes(object)) throw new TypeError(`Cannot encode ${path}: it is a circular reference`);
-
-  if (object instanceof Date && Number.isNaN(object.getTime())) {
-    throw new TypeError(`Cannot encode ${path}: it is an invalid Date, which JSON would turn into null`);
-  }
-  if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
-    // Date and other self-describing values: encode what toJSON returns, which is what JSON sends.
-    const json: unknown = (object as { toJSON: (key: string) => unknown }).toJSON('');
-    if (json !== object) assertEncodable(json, path, [...ancestors, object]);
-    return;
-  }
-
-  ancestors.push(object);
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i += 1) {
-      if (!(i in object)) throw new TypeError(`Cannot encode ${child(path, i)}: the array has a hole, which JSON would turn into null`);
-      assertEncodable(object[i], child(path, i), ancestors);
-    }
-  } else {
-    if (!isPlainObject(object)) {
-      throw new TypeError(
-        `Cannot encode ${path}: ${kindOf(object)} would lose its contents or type in JSON; convert it to a plain object or an array`,
-      );
-    }
-    if (Object.getOwnPropertySymbols(object).some((symbol) => Object.prototype.propertyIsEnumerable.call(object, symbol))) {
-      throw new TypeError(`Cannot encode ${path}: it has symbol keys, which JSON would drop`);
-    }
-    for (const key of Object.keys(object)) {
-      if (key === '__proto__')
-        throw new TypeError(`Cannot encode ${child(path, key)}: a \`__proto__\` key is refused by every bsworker worker`);
-      assertEncodable((object as Record<string, unknown>)[key], child(path, key), ancestors);
-    }
-  }
-  ancestors.pop();
 }

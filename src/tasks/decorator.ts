@@ -7,12 +7,13 @@ import { assertTubeName } from '../beanstalk/validate.js';
 import { setTaskMetadata } from './metadata.js';
 import { validateTaskOptions } from './put-options.js';
 import { type RegisteredTask, registerTask } from './registry.js';
-import type { PutManyOptions, PutOptions, Putter, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+import type { PutManyOptions, PutOptions, Putter, TaskContext, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
-/** What the decorator needs from its JobQueue: a way to put a task's job. */
+/** What the decorator needs from its JobQueue: a way to put a task's job, and an inline run's context. */
 export interface TaskPutter {
   putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string>;
   putManyTask(metadata: TaskMetadata, kwargsList: readonly unknown[], options: PutManyOptions | undefined): Promise<string[]>;
+  inlineContext(metadata: TaskMetadata): TaskContext;
 }
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -79,7 +80,10 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
     };
     registerTask(task);
 
+    // Called directly, the task runs here and now. A task declared `(kw, ctx: TaskContext)` gets a real
+    // context unless the caller passes one: its types allow leaving it out, so it must not be undefined.
     const putter = function (this: unknown, ...args: unknown[]): unknown {
+      if (args[1] === undefined) return fn.call(this ?? thisArg(), args[0], queue.inlineContext(metadata), ...args.slice(2));
       return fn.apply(this ?? thisArg(), args);
     } as unknown as Putter<TaskFunction>;
     Object.defineProperties(putter, {

@@ -24,21 +24,39 @@ export function isUnrecoverable(error: unknown): boolean {
 
 /**
  * A `putMany` that failed part-way. The jobs before the failure (and any already in flight) were put:
- * `jobIds[i]` is the id of item `i`, or undefined when that item was not put, so a caller can retry
- * exactly the missing ones instead of putting the whole batch twice.
+ * `jobIds[i]` is the id of item `i`, or undefined when that item was not put. The items listed in
+ * `outcomeUnknown` were sent and lost their reply with the connection: they may have been inserted.
+ * Every other item without an id was certainly not put, so a caller can retry exactly those, and check
+ * the unknown ones first, instead of putting the whole batch twice.
  */
 export class PutManyError extends Error {
   /** The id of each item that was put, undefined for the others. */
   readonly jobIds: readonly (string | undefined)[];
   /** The index of the item whose put failed first. */
   readonly failedIndex: number;
+  /** The indexes, ascending, of the items that may have been inserted (PutOutcomeUnknownError). */
+  readonly outcomeUnknown: readonly number[];
 
-  constructor(jobIds: readonly (string | undefined)[], failedIndex: number, cause: unknown) {
+  constructor(jobIds: readonly (string | undefined)[], failedIndex: number, cause: unknown, outcomeUnknown: readonly number[] = []) {
     const put = jobIds.filter((id) => id !== undefined).length;
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`putMany: item ${failedIndex} failed (${reason}); ${put} of ${jobIds.length} jobs were put`, { cause });
+    const unknown =
+      outcomeUnknown.length === 0
+        ? ''
+        : `, ${outcomeUnknown.length} may have been (items ${listed(outcomeUnknown)}: check before putting them again)`;
+    super(
+      `putMany: item ${failedIndex} failed (${reason}); ${put} of ${jobIds.length} jobs were put${unknown}, the other ${jobIds.length - put - outcomeUnknown.length} were not`,
+      { cause },
+    );
     this.name = 'PutManyError';
     this.jobIds = jobIds;
     this.failedIndex = failedIndex;
+    this.outcomeUnknown = outcomeUnknown;
   }
+}
+
+/** The first few indexes, for a message that stays one line. */
+function listed(indexes: readonly number[]): string {
+  const shown = indexes.slice(0, 5).join(', ');
+  return indexes.length > 5 ? `${shown} and ${indexes.length - 5} more` : shown;
 }

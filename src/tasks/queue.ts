@@ -3,17 +3,19 @@
  * lazily opened connection that every concurrent `put` pipelines on; a lost connection is reopened by the
  * next put. Never a connection per put: that costs a TCP handshake and a `stats` round trip each time.
  */
-import { resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
+import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { MAX_IN_FLIGHT } from '../beanstalk/connection.js';
+import { ConnectionError, isNotSent, PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
-import type { Beanstalk, JobStats, PutParams } from '../beanstalk/types.js';
+import type { Beanstalk, PutParams } from '../beanstalk/types.js';
 import { assertBodySize, assertInteger } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createTaskDecorator } from './decorator.js';
 import { PutManyError } from './errors.js';
+import { inlineContext } from './inline.js';
 import { getTaskMetadata } from './metadata.js';
-import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from './put-options.js';
+import { resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
 import type {
   KwargsOf,
@@ -45,7 +47,8 @@ export interface JobQueueOptions {
    */
   readonly inline?: boolean;
   /**
-   * How long a put waits for an unreachable server (retrying) before rejecting with ConnectionError.
+   * How long a put may wait for the server, whether it is unreachable (the put retries) or stopped
+   * answering (the connection is dropped), before rejecting with ConnectionError.
    * @defaultValue 10000
    */
   readonly connectTimeoutMs?: number;
@@ -65,6 +68,7 @@ export class JobQueue {
   readonly #defaults: PutOptions | undefined;
   #logger: Logger | undefined;
   readonly #connection: LazyConnection;
+  readonly #connectTimeoutMs: number;
   #closed = false;
   #inlineIds = 0;
 
@@ -75,9 +79,15 @@ export class JobQueue {
     this.#logger = options.logger;
     this.address = resolveServerAddress(options.url);
     this.inline = options.inline ?? process.env.BSWORKER_INLINE === '1';
+    if (options.connectTimeoutMs !== undefined) assertInteger(options.connectTimeoutMs, 'connectTimeoutMs', 1, 2_147_483_647);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#connection = new LazyConnection({
       address: this.address,
-      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      // A put's bound covers a server that stopped answering too; and an idle producer must not keep
+      // the process alive (a script that never calls close() still exits).
+      stallTimeoutMs: this.#connectTimeoutMs,
+      unrefWhenIdle: true,
       connect: options.connect,
       onRetry: (error, delayMs) => this.#log().warn({ err: error, delayMs }, 'beanstalkd unreachable; the put waits and retries'),
     });
@@ -126,15 +136,50 @@ export class JobQueue {
       return Promise.reject(error);
     }
     if (this.inline) return this.#runInline(metadata, body);
-    // Not async on purpose, like putInTube: with the connection open, the put is written here and now.
+    return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
+  }
+
+  /**
+   * Puts one body. Not async on purpose, like putInTube: with the connection open, the put is written
+   * here and now. A put that certainly never reached the socket (still batched, or waiting for room in
+   * the window, when the connection was lost) is retried on a new connection until `deadline`; one that
+   * was written and lost its reply rejects with PutOutcomeUnknownError, never retried: it may have
+   * inserted the job.
+   */
+  #put(tube: string, body: Buffer, params: PutParams, deadline: number): Promise<string> {
     const open = this.#connection.current;
-    if (open) return open.putInTube(metadata.tube, body, params);
-    return this.#open().then((connection) => connection.putInTube(metadata.tube, body, params));
+    const sent = open
+      ? open.putInTube(tube, body, params)
+      : this.#open(deadline).then((connection) => connection.putInTube(tube, body, params));
+    return sent.catch((error: unknown) => this.#retry(error, tube, body, params, deadline));
+  }
+
+  async #retry(error: unknown, tube: string, body: Buffer, params: PutParams, deadline: number): Promise<string> {
+    for (let failure = error; ; ) {
+      if (!isNotSent(failure) || this.#closed) throw failure;
+      if (Date.now() >= deadline) {
+        const where = formatAddress(this.address);
+        throw new ConnectionError(
+          where,
+          `${(failure as Error).message} (the job was not put; gave up after ${this.#connectTimeoutMs} ms)`,
+          {
+            command: 'put',
+            cause: failure,
+          },
+        );
+      }
+      try {
+        const connection = await this.#open(deadline);
+        return await connection.putInTube(tube, body, params);
+      } catch (next) {
+        failure = next;
+      }
+    }
   }
 
   /** The connection, opened (or reopened) if need be; refuses once the queue is closed. */
-  async #open(): Promise<Beanstalk> {
-    const connection = this.#connection.current ?? (await this.#connection.get());
+  async #open(deadline?: number): Promise<Beanstalk> {
+    const connection = this.#connection.current ?? (await this.#connection.get(deadline));
     this.#assertOpen();
     return connection;
   }
@@ -163,9 +208,9 @@ export class JobQueue {
       for (const body of bodies) ids.push(await this.#runInline(metadata, body));
       return ids;
     }
-    const connection = await this.#open();
+    const connection = await this.#open(Date.now() + this.#connectTimeoutMs);
     assertBodySizes(bodies, connection.maxJobSize);
-    return putWindowed(connection, metadata.tube, bodies, params, window);
+    return putWindowed((body) => this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs), bodies, window);
   }
 
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
@@ -182,21 +227,19 @@ export class JobQueue {
     if (!decoded.ok) throw new Error(`inline put: ${decoded.message}`);
     const task = findTask(metadata.tube, metadata.name);
     if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);
-    this.#inlineIds += 1;
-    const jobId = `inline-${this.#inlineIds}`;
-    const context: TaskContext = {
-      jobId,
-      tube: metadata.tube,
-      name: metadata.name,
-      signal: new AbortController().signal,
-      logger: this.#log().child({ tube: metadata.tube, jobId, task: metadata.name }),
-      touch: async () => {},
-      // What a fresh job on a server would report: its first run, never released, buried or kicked.
-      stats: async () => inlineStats(jobId, metadata),
-      attempt: async () => 1,
-    };
+    const context = this.inlineContext(metadata);
     await task.run(decoded.envelope.kwargs, context);
-    return jobId;
+    return context.jobId;
+  }
+
+  /**
+   * The context of a task run in this process: by an inline put, or by calling the Putter directly.
+   * Its job id is `inline-N`, its signal never aborts, `touch()` does nothing, and `stats()` and
+   * `attempt()` describe a first run. Used by Putters.
+   */
+  inlineContext(metadata: TaskMetadata): TaskContext {
+    this.#inlineIds += 1;
+    return inlineContext(`inline-${this.#inlineIds}`, metadata, () => this.#log());
   }
 
   #log(): Logger {
@@ -230,11 +273,12 @@ function notATask(task: unknown): TypeError {
 }
 
 /**
- * Puts `bodies` into `tube` with at most `window` puts unanswered. On the first failure no new put is
- * started; the ones in flight are awaited, and a PutManyError says which items were put.
+ * Puts `bodies` with at most `window` puts unanswered. On the first failure no new put is started; the
+ * ones in flight are awaited, and a PutManyError says which items were put and which may have been.
  */
-function putWindowed(connection: Beanstalk, tube: string, bodies: readonly Buffer[], params: PutParams, window: number): Promise<string[]> {
+function putWindowed(put: (body: Buffer) => Promise<string>, bodies: readonly Buffer[], window: number): Promise<string[]> {
   const ids: (string | undefined)[] = new Array(bodies.length).fill(undefined);
+  const unknown: number[] = [];
   if (bodies.length === 0) return Promise.resolve([]);
   return new Promise((resolve, reject) => {
     let next = 0;
@@ -245,13 +289,14 @@ function putWindowed(connection: Beanstalk, tube: string, bodies: readonly Buffe
         const index = next;
         next += 1;
         active += 1;
-        connection.putInTube(tube, bodies[index] as Buffer, params).then(
+        put(bodies[index] as Buffer).then(
           (id) => {
             ids[index] = id;
             land();
           },
           (error: unknown) => {
             failed ??= { index, error };
+            if (error instanceof PutOutcomeUnknownError) unknown.push(index);
             land();
           },
         );
@@ -260,7 +305,15 @@ function putWindowed(connection: Beanstalk, tube: string, bodies: readonly Buffe
     const land = (): void => {
       active -= 1;
       if (active === 0 && (failed !== undefined || next >= bodies.length)) {
-        if (failed) reject(new PutManyError(ids, failed.index, failed.error));
+        if (failed)
+          reject(
+            new PutManyError(
+              ids,
+              failed.index,
+              failed.error,
+              unknown.sort((a, b) => a - b),
+            ),
+          );
         else resolve(ids as string[]);
         return;
       }
@@ -268,23 +321,4 @@ function putWindowed(connection: Beanstalk, tube: string, bodies: readonly Buffe
     };
     launch();
   });
-}
-
-/** The counters a job would have on its first reservation, for inline runs. */
-function inlineStats(id: string, metadata: TaskMetadata): JobStats {
-  return {
-    id,
-    tube: metadata.tube,
-    state: 'reserved',
-    priority: metadata.options.priority ?? PUT_DEFAULTS.priority,
-    ageSeconds: 0,
-    delaySeconds: 0,
-    ttrSeconds: metadata.options.ttr ?? PUT_DEFAULTS.ttr,
-    timeLeftSeconds: metadata.options.ttr ?? PUT_DEFAULTS.ttr,
-    reserves: 1,
-    timeouts: 0,
-    releases: 0,
-    buries: 0,
-    kicks: 0,
-  };
 }

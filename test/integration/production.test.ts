@@ -17,12 +17,12 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { resolveServerAddress } from '../../src/beanstalk/address.js';
+import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import {
-  BeanstalkConnection,
   ConnectionError,
   decodeEnvelope,
   JobQueue,
-  resolveServerAddress,
   type TaskContext,
   TaskTimeoutError,
   UnrecoverableError,

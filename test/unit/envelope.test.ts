@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { type DecodeFailureReason, decodeEnvelope, encodeEnvelope } from '../../src/envelope/envelope.js';
+import { MAX_KWARGS_DEPTH } from '../../src/envelope/json.js';
 
 /**
  * Asserts that encoding `kwargs` throws a TypeError whose message names `path` as its subject and, when
@@ -143,6 +144,84 @@ describe('encodeEnvelope', () => {
 
   it('refuses an empty func_name', () => {
     assert.throws(() => encodeEnvelope('', 't', {}), TypeError);
+  });
+});
+
+describe('encodeEnvelope: one read of each value, a bounded depth, the bytes of JSON.stringify', () => {
+  /** `levels` objects nested in one another under the key `a`, kwargs itself being the first. */
+  function nested(levels: number): Record<string, unknown> {
+    let value: Record<string, unknown> = {};
+    for (let i = 1; i < levels; i += 1) value = { a: value };
+    return value;
+  }
+
+  it(`refuses kwargs nested deeper than ${MAX_KWARGS_DEPTH} levels with a TypeError naming the limit and the path`, () => {
+    // 10,000 levels overflowed the stack: a RangeError with no path.
+    assertRefused(nested(10_000), `kwargs${'.a'.repeat(MAX_KWARGS_DEPTH)}`, new RegExp(`deeper than ${MAX_KWARGS_DEPTH} levels`));
+    // kwargs, list and three arrays are five levels: the 65th is 60 levels into the nested value.
+    assertRefused({ list: [[[nested(MAX_KWARGS_DEPTH)]]] }, `kwargs.list[0][0][0]${'.a'.repeat(MAX_KWARGS_DEPTH - 4)}`, /deeper than/);
+  });
+
+  it(`accepts kwargs exactly ${MAX_KWARGS_DEPTH} levels deep`, () => {
+    const body = encodeEnvelope('f', 't', nested(MAX_KWARGS_DEPTH));
+    assert.equal(body.toString(), JSON.stringify({ func_name: 'f', tube: 't', kwargs: nested(MAX_KWARGS_DEPTH) }));
+  });
+
+  it('calls toJSON once, and sends what that call returned', () => {
+    let calls = 0;
+    // Answers a string the first time, a function (which JSON would silently drop) after.
+    const fickle = { toJSON: () => (++calls === 1 ? 'checked' : () => 'never checked') };
+    const body = encodeEnvelope('f', 't', { fickle });
+    assert.equal(calls, 1);
+    assert.equal(body.toString(), '{"func_name":"f","tube":"t","kwargs":{"fickle":"checked"}}');
+  });
+
+  it('reads each getter once, so a value that changes between reads cannot skip the checks', () => {
+    let reads = 0;
+    const kwargs = {
+      get n(): unknown {
+        reads += 1;
+        return reads === 1 ? 1 : undefined;
+      },
+    };
+    assert.equal(encodeEnvelope('f', 't', kwargs).toString(), '{"func_name":"f","tube":"t","kwargs":{"n":1}}');
+    assert.equal(reads, 1);
+  });
+
+  it('passes toJSON its key, as JSON.stringify does', () => {
+    const keys: string[] = [];
+    const spy = { toJSON: (key: string) => keys.push(key) };
+    encodeEnvelope('f', 't', { first: spy, list: [spy] });
+    assert.deepEqual(keys, ['first', '0']);
+  });
+
+  it('writes -0 as 0, as JSON does (documented in the README)', () => {
+    const body = encodeEnvelope('f', 't', { x: -0, list: [-0] });
+    assert.equal(body.toString(), '{"func_name":"f","tube":"t","kwargs":{"x":0,"list":[0]}}');
+    const decoded = decodeEnvelope(body);
+    assert.ok(decoded.ok);
+    assert.ok(Object.is(decoded.envelope.kwargs.x, 0), 'the worker receives +0');
+  });
+
+  it('writes the same bytes as JSON.stringify for everything it accepts', () => {
+    const bare = Object.create(null) as Record<string, unknown>;
+    bare.k = 'v';
+    const cases: Record<string, unknown>[] = [
+      { s: 'plain', q: 'a "quote" and a \\ backslash', c: '\u0000\u0001\n\t\u001f\u007f', u: 'é ü 漢字 😀', lone: '\ud800 x \udfff' },
+      { ls: '\u2028\u2029', empty: '', key: { '': 1, 'a "b"': 2, '\n': 3, é: 4 } },
+      { n: [0, 1, -1, 1.5, -1.5e-7, 1e21, 1e-7, 5e-324, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, Number.MAX_VALUE] },
+      { b: [true, false, null], nested: [[[]], {}, [{}], { a: [] }] },
+      { 2: 'two', 1: 'one', z: 'z', a: 'a' },
+      { bare, when: new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 6)), byJson: { toJSON: () => ({ x: [1, { y: 2 }] }) } },
+    ];
+    for (const kwargs of cases) {
+      assert.equal(encodeEnvelope('fn "x"', 't/é', kwargs).toString('utf8'), JSON.stringify({ func_name: 'fn "x"', tube: 't/é', kwargs }));
+    }
+  });
+
+  it('refuses a toJSON whose result JSON would flatten, naming the path', () => {
+    assertRefused({ at: { toJSON: () => new Map([[1, 2]]) } }, 'kwargs.at', /a Map/);
+    assertRefused({ at: { toJSON: () => 10n } }, 'kwargs.at', /BigInt/);
   });
 });
 
