@@ -38,6 +38,8 @@ export interface Counts {
   readonly failedRuns: number;
   readonly ran: number;
   readonly deadLettered: number;
+  /** Dead letters by kind: fast or flaky ones mean a job that could succeed was given up on. */
+  readonly deadLetteredByKind: Record<JobKind, number>;
   /** Dead letters beyond the first of the same id. */
   readonly duplicateDeadLetters: number;
   readonly leftInTube: number;
@@ -94,6 +96,7 @@ export function count(inputs: Inputs): Counts {
   const left = new Set(inputs.leftOver);
 
   const acceptedByKind: Record<JobKind, number> = { fast: 0, flaky: 0, poison: 0 };
+  const deadLetteredByKind: Record<JobKind, number> = { fast: 0, flaky: 0, poison: 0 };
   const putErrors: Record<string, number> = {};
   let accepted = 0;
   let rejected = 0;
@@ -128,7 +131,10 @@ export function count(inputs: Inputs): Counts {
     accepted += 1;
     acceptedByKind[put.kind] += 1;
     if (succeeded) ran += 1;
-    if (isDead) deadLettered += 1;
+    if (isDead) {
+      deadLettered += 1;
+      deadLetteredByKind[put.kind] += 1;
+    }
     if (succeeded && isDead) ranAndDeadLettered += 1;
     if (put.kind === 'poison' && !isDead) poisonNotDeadLettered += 1;
     if (!succeeded && !isDead && left.has(put.id)) leftInTube += 1;
@@ -170,6 +176,7 @@ export function count(inputs: Inputs): Counts {
     failedRuns: inputs.runs.filter((run) => !run.ok).length,
     ran,
     deadLettered,
+    deadLetteredByKind,
     duplicateDeadLetters,
     leftInTube,
     duplicates,

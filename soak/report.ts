@@ -15,6 +15,8 @@ export interface Summary {
   readonly targetJobsPerSecond: number;
   readonly drain: { readonly ms: number; readonly complete: boolean };
   readonly counts: Counts;
+  /** Rejected and unknown puts by the chaos action that began last before them (`none` before the first). */
+  readonly putErrorsAfter: Record<string, number>;
   readonly chaos: {
     readonly actions: number;
     readonly byAction: Record<string, number>;
@@ -40,6 +42,9 @@ export function formatSummary(s: Summary): string {
   const actions = Object.entries(s.chaos.byAction)
     .sort((a, b) => b[1] - a[1])
     .map(([name, count]) => `${name} x${count}`);
+  const after = Object.entries(s.putErrorsAfter)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, count]) => `${name} ${n(count)}`);
   const poison = Object.entries(c.poisonRunsBeforeDeadLetter)
     .sort((a, b) => Number(a[0]) - Number(b[0]))
     .map(([runs, count]) => `${runs} runs: ${n(count)}`);
@@ -48,9 +53,10 @@ export function formatSummary(s: Summary): string {
     `load          ${(s.loadMs / 1000).toFixed(0)} s at a target of ${n(s.targetJobsPerSecond)} jobs/s from 2 producers; ${n(Math.round(c.attempted / (s.loadMs / 1000)))} puts/s attempted`,
     `puts          ${n(c.attempted)} attempted: ${n(c.accepted)} accepted (fast ${n(c.acceptedByKind.fast)}, flaky ${n(c.acceptedByKind.flaky)}, poison ${n(c.acceptedByKind.poison)}), ${n(c.rejected)} rejected, ${n(c.unknownOutcome)} unknown outcome (${n(c.unknownThatRan)} of them stored)`,
     `put errors    ${errors.length === 0 ? 'none' : errors.join(', ')}`,
+    `  after       ${after.length === 0 ? '-' : after.join(', ')}`,
     `runs          ${n(c.runs)} task runs, ${n(c.failedRuns)} failed (flaky and poison, by design)`,
     `ran           ${n(c.ran)} accepted jobs succeeded`,
-    `dead-lettered ${n(c.deadLettered)} (${n(c.poisonNotDeadLettered)} poison jobs not dead-lettered, ${n(c.duplicateDeadLetters)} duplicate dead letters, ${n(c.ranAndDeadLettered)} both succeeded and dead-lettered)`,
+    `dead-lettered ${n(c.deadLettered)}: poison ${n(c.deadLetteredByKind.poison)}, flaky ${n(c.deadLetteredByKind.flaky)}, fast ${n(c.deadLetteredByKind.fast)} (${n(c.poisonNotDeadLettered)} poison jobs not dead-lettered, ${n(c.duplicateDeadLetters)} duplicate dead letters, ${n(c.ranAndDeadLettered)} both succeeded and dead-lettered)`,
     `poison runs   before the dead letter (design: 4): ${poison.length === 0 ? 'none' : poison.join(', ')}`,
     `duplicates    ${n(c.duplicates)} jobs succeeded more than once (${pct(c.duplicates, c.accepted)} of accepted; ${n(c.extraRuns)} extra runs)`,
     `left in tube  ${n(c.leftInTube)} after the drain (${s.drain.complete ? 'drained' : 'drain bound reached'} in ${(s.drain.ms / 1000).toFixed(1)} s)`,

@@ -74,7 +74,7 @@ function parseFlags(argv: readonly string[]): Flags | undefined {
   if (values.help) return undefined;
   const minutes = values.minutes === undefined ? 5 : Number(values.minutes);
   if (!(Number.isFinite(minutes) && minutes > 0 && minutes <= 24 * 60)) {
-    throw new UsageError(`Expected --minutes to be a number from 0 to 1440, got \`${values.minutes}\``);
+    throw new UsageError(`Expected --minutes to be a number above 0 and at most 1440, got \`${values.minutes}\``);
   }
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
   if (!(Number.isSafeInteger(seed) && seed >= 0))
@@ -198,8 +198,9 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
     const deadLetters = await drainTube(server.port, DEAD_LETTER_TUBE);
     await server.stop('SIGTERM');
 
+    const puts = readRecords<PutRecord>(putsDir, 'puts-');
     const counts = count({
-      puts: readRecords<PutRecord>(putsDir, 'puts-'),
+      puts,
       runs: readRecords<RunRecord>(runsDir, 'runs-'),
       deadLettered: deadLetters.ids,
       leftOver,
@@ -208,6 +209,13 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
     for (const event of chaos.events) {
       const key = `${event.action} ${event.victim}`;
       byAction[key] = (byAction[key] ?? 0) + 1;
+    }
+    const putErrorsAfter: Record<string, number> = {};
+    for (const record of puts) {
+      if (record.outcome === 'accepted') continue;
+      const last = chaos.events.findLast((event) => startedAt + event.atMs <= record.at);
+      const key = last === undefined ? 'none' : `${last.action} ${last.victim}`;
+      putErrorsAfter[key] = (putErrorsAfter[key] ?? 0) + 1;
     }
     const verdict = counts.lost > 0 ? 'fail' : 'pass';
     if (verdict === 'fail') keep = true;
@@ -222,6 +230,7 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
       targetJobsPerSecond: TARGET_RATE,
       drain: { ms: drainMs, complete: drained },
       counts,
+      putErrorsAfter,
       chaos: {
         actions: chaos.events.length,
         byAction,

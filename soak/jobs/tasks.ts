@@ -24,13 +24,18 @@ export const soakFast = queue.task(TUBES.fast)(async function soakFast(kw: SoakK
   record('fast', kw, await ctx.attempt(), true);
 });
 
-/** Fails about 5% of its runs, decided by (seed, id, attempt), and has retries to recover. */
+/**
+ * Fails about 5% of its runs, decided by (seed, id, attempt, kicks), and has retries to recover. The kicks
+ * are part of the key because a kick does not grow the attempt: keyed on the attempt alone, a job that
+ * failed its last retry would fail every kick too and end in the dead-letter tube by design.
+ */
 export const soakFlaky = queue.task(TUBES.flaky, { retries: 2, backoff: { type: 'fixed', delaySeconds: 1 } })(async function soakFlaky(
   kw: SoakKwargs,
   ctx: TaskContext,
 ) {
+  const { kicks } = await ctx.stats();
   const attempt = await ctx.attempt();
-  const fails = chance(seed, kw.id, attempt) < FLAKY_FAILURE_RATE;
+  const fails = chance(seed, kw.id, attempt, kicks) < FLAKY_FAILURE_RATE;
   record('flaky', kw, attempt, !fails);
   if (fails) throw new Error(`soak: flaky job ${kw.id} failed on attempt ${attempt}`);
 });
