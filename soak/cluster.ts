@@ -24,15 +24,18 @@ export class Server {
 
   constructor(readonly binlogDir: string) {}
 
+  /** The port, fixed by the first start. */
   get port(): number {
     if (this.#server === undefined) throw new Error('soak: beanstalkd has not been started');
     return this.#server.port;
   }
 
+  /** `127.0.0.1:PORT`, for `--url` and BEANSTALKD_URL. */
   get url(): string {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** The pid of the current beanstalkd process. */
   get pid(): number | undefined {
     return this.#server?.pid;
   }
@@ -86,6 +89,7 @@ export class WorkerCli {
     private readonly context: { readonly repo: string; readonly server: Server; readonly env: NodeJS.ProcessEnv; readonly logDir: string },
   ) {}
 
+  /** The pid of the running CLI, undefined while it is down. */
   get pid(): number | undefined {
     return this.#proc?.exit === undefined ? this.#proc?.pid : undefined;
   }
@@ -113,6 +117,7 @@ export class WorkerCli {
     ];
   }
 
+  /** Spawns the CLI; it is started again if it exits while wanted and not held by the chaos loop. */
   start(): void {
     const proc = this.processes.spawn(process.execPath, [join(this.context.repo, 'bin', 'bsworker'), ...this.args()], {
       cwd: this.context.repo,

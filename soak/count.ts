@@ -61,7 +61,16 @@ export interface Counts {
    * With one retry and `--max-kicks 2` the design gives 4 (run, retry, and one run per kick).
    */
   readonly poisonRunsBeforeDeadLetter: Record<string, number>;
+  /**
+   * Up to 10 dead-lettered poison jobs with fewer runs than the design's 4, each with its runs' times
+   * (ms after its first run) and attempts: a second run sooner than the 1 s retry delay means a kick
+   * moved the delayed job, spending a kick.
+   */
+  readonly shortPoison: readonly { readonly id: number; readonly runs: readonly { readonly ms: number; readonly attempt: number }[] }[];
 }
+
+/** Runs of a poison job by design: the run, its one retry, and one run per kick (`--max-kicks 2`). */
+export const POISON_RUNS = 4;
 
 /** Reads every `*.jsonl` file in `dir` as records of type T; a torn last line is skipped. */
 export function readRecords<T>(dir: string, prefix: string): T[] {
@@ -156,11 +165,18 @@ export function count(inputs: Inputs): Counts {
   for (const [, times] of dead) duplicateDeadLetters += times - 1;
   const runsOf = tally(inputs.runs.map((run) => run.id));
   const poisonRunsBeforeDeadLetter: Record<string, number> = {};
+  const shortIds = new Set<number>();
   for (const put of outcome.values()) {
     if (put.kind !== 'poison' || !dead.has(put.id)) continue;
-    const key = String(runsOf.get(put.id) ?? 0);
-    poisonRunsBeforeDeadLetter[key] = (poisonRunsBeforeDeadLetter[key] ?? 0) + 1;
+    const times = runsOf.get(put.id) ?? 0;
+    poisonRunsBeforeDeadLetter[String(times)] = (poisonRunsBeforeDeadLetter[String(times)] ?? 0) + 1;
+    if (times < POISON_RUNS && shortIds.size < 10) shortIds.add(put.id);
   }
+  const shortPoison = [...shortIds].map((id) => {
+    const runs = inputs.runs.filter((run) => run.id === id).sort((a, b) => a.at - b.at);
+    const first = runs[0]?.at ?? 0;
+    return { id, runs: runs.map((run) => ({ ms: run.at - first, attempt: run.attempt })) };
+  });
   let unrecorded = 0;
   for (const id of new Set([...everRan, ...dead.keys()])) if (!outcome.has(id)) unrecorded += 1;
 
@@ -188,5 +204,6 @@ export function count(inputs: Inputs): Counts {
     rejectedButStored,
     unrecorded,
     poisonRunsBeforeDeadLetter,
+    shortPoison,
   };
 }

@@ -99,10 +99,12 @@ export class Monitor {
     private readonly startedAt: number,
   ) {}
 
+  /** Starts sampling. */
   start(): void {
     this.#loop = this.#run();
   }
 
+  /** Ends sampling and closes its connection. */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;

@@ -31,7 +31,8 @@ export interface Summary {
 }
 
 const n = (value: number): string => value.toLocaleString('en-US');
-const pct = (part: number, whole: number): string => (whole === 0 ? '0%' : `${((100 * part) / whole).toFixed(2)}%`);
+/** A share with three decimals: a few duplicates in 150,000 jobs must not print as 0.00%. */
+const pct = (part: number, whole: number): string => (whole === 0 ? '0%' : `${((100 * part) / whole).toFixed(3)}%`);
 
 /** The summary as text, one fact a line. */
 export function formatSummary(s: Summary): string {
@@ -58,6 +59,9 @@ export function formatSummary(s: Summary): string {
     `ran           ${n(c.ran)} accepted jobs succeeded`,
     `dead-lettered ${n(c.deadLettered)}: poison ${n(c.deadLetteredByKind.poison)}, flaky ${n(c.deadLetteredByKind.flaky)}, fast ${n(c.deadLetteredByKind.fast)} (${n(c.poisonNotDeadLettered)} poison jobs not dead-lettered, ${n(c.duplicateDeadLetters)} duplicate dead letters, ${n(c.ranAndDeadLettered)} both succeeded and dead-lettered)`,
     `poison runs   before the dead letter (design: 4): ${poison.length === 0 ? 'none' : poison.join(', ')}`,
+    ...c.shortPoison
+      .slice(0, 3)
+      .map((p) => `  e.g. id ${p.id}: runs at ${p.runs.map((r) => `+${r.ms} ms (attempt ${r.attempt})`).join(', ')}`),
     `duplicates    ${n(c.duplicates)} jobs succeeded more than once (${pct(c.duplicates, c.accepted)} of accepted; ${n(c.extraRuns)} extra runs)`,
     `left in tube  ${n(c.leftInTube)} after the drain (${s.drain.complete ? 'drained' : 'drain bound reached'} in ${(s.drain.ms / 1000).toFixed(1)} s)`,
     `lost          ${n(c.lost)}${c.lost > 0 ? ` (first ids: ${c.lostIds.slice(0, 10).join(', ')})` : ''}`,

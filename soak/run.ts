@@ -253,6 +253,7 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
     throw error;
   } finally {
     processes.killAll();
+    await server.stop('SIGKILL').catch(() => undefined);
     if (keep) log(startedAt, `kept ${work} (logs/, runs/, puts/, binlog/)`);
     else rmSync(work, { recursive: true, force: true });
   }

@@ -65,6 +65,10 @@ describe('the soak counter', () => {
       leftOver: [],
     });
     assert.deepEqual(counts.poisonRunsBeforeDeadLetter, { '4': 1, '2': 1 });
+    assert.deepEqual(
+      counts.shortPoison.map((p) => p.id),
+      [2],
+    );
     assert.equal(counts.duplicateDeadLetters, 1);
   });
 });
