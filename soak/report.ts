@@ -17,6 +17,8 @@ export interface Summary {
   readonly counts: Counts;
   /** Rejected and unknown puts by the chaos action that began last before them (`none` before the first). */
   readonly putErrorsAfter: Record<string, number>;
+  /** Extra successful runs by the chaos action that began last before them. */
+  readonly duplicatesAfter: Record<string, number>;
   readonly chaos: {
     readonly actions: number;
     readonly byAction: Record<string, number>;
@@ -43,9 +45,12 @@ export function formatSummary(s: Summary): string {
   const actions = Object.entries(s.chaos.byAction)
     .sort((a, b) => b[1] - a[1])
     .map(([name, count]) => `${name} x${count}`);
-  const after = Object.entries(s.putErrorsAfter)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, count]) => `${name} ${n(count)}`);
+  const byCount = (record: Record<string, number>): string[] =>
+    Object.entries(record)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, count]) => `${name} ${n(count)}`);
+  const after = byCount(s.putErrorsAfter);
+  const duplicatesAfter = byCount(s.duplicatesAfter);
   const poison = Object.entries(c.poisonRunsBeforeDeadLetter)
     .sort((a, b) => Number(a[0]) - Number(b[0]))
     .map(([runs, count]) => `${runs} runs: ${n(count)}`);
@@ -63,6 +68,7 @@ export function formatSummary(s: Summary): string {
       .slice(0, 3)
       .map((p) => `  e.g. id ${p.id}: runs at ${p.runs.map((r) => `+${r.ms} ms (attempt ${r.attempt})`).join(', ')}`),
     `duplicates    ${n(c.duplicates)} jobs succeeded more than once (${pct(c.duplicates, c.accepted)} of accepted; ${n(c.extraRuns)} extra runs)`,
+    `  after       ${duplicatesAfter.length === 0 ? '-' : duplicatesAfter.join(', ')}`,
     `left in tube  ${n(c.leftInTube)} after the drain (${s.drain.complete ? 'drained' : 'drain bound reached'} in ${(s.drain.ms / 1000).toFixed(1)} s)`,
     `lost          ${n(c.lost)}${c.lost > 0 ? ` (first ids: ${c.lostIds.slice(0, 10).join(', ')})` : ''}`,
     `oddities      ${n(c.rejectedButStored)} rejected puts stored anyway, ${n(c.unrecorded)} runs of ids no producer recorded`,

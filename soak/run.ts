@@ -199,9 +199,10 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
     await server.stop('SIGTERM');
 
     const puts = readRecords<PutRecord>(putsDir, 'puts-');
+    const runs = readRecords<RunRecord>(runsDir, 'runs-');
     const counts = count({
       puts,
-      runs: readRecords<RunRecord>(runsDir, 'runs-'),
+      runs,
       deadLettered: deadLetters.ids,
       leftOver,
     });
@@ -210,12 +211,27 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
       const key = `${event.action} ${event.victim}`;
       byAction[key] = (byAction[key] ?? 0) + 1;
     }
+    const lastActionBefore = (at: number): string => {
+      const last = chaos.events.findLast((event) => startedAt + event.atMs <= at);
+      return last === undefined ? 'none' : `${last.action} ${last.victim}`;
+    };
     const putErrorsAfter: Record<string, number> = {};
     for (const record of puts) {
       if (record.outcome === 'accepted') continue;
-      const last = chaos.events.findLast((event) => startedAt + event.atMs <= record.at);
-      const key = last === undefined ? 'none' : `${last.action} ${last.victim}`;
+      const key = lastActionBefore(record.at);
       putErrorsAfter[key] = (putErrorsAfter[key] ?? 0) + 1;
+    }
+    // A duplicate is caused by what happened between its first success and its second: the last action
+    // begun before the second success.
+    const firstSuccess = new Map<number, number>();
+    const duplicatesAfter: Record<string, number> = {};
+    for (const run of [...runs].filter((r) => r.ok).sort((a, b) => a.at - b.at)) {
+      if (!firstSuccess.has(run.id)) {
+        firstSuccess.set(run.id, run.at);
+        continue;
+      }
+      const key = lastActionBefore(run.at);
+      duplicatesAfter[key] = (duplicatesAfter[key] ?? 0) + 1;
     }
     const verdict = counts.lost > 0 ? 'fail' : 'pass';
     if (verdict === 'fail') keep = true;
@@ -231,6 +247,7 @@ async function soak(flags: Flags, processes: Processes): Promise<Summary> {
       drain: { ms: drainMs, complete: drained },
       counts,
       putErrorsAfter,
+      duplicatesAfter,
       chaos: {
         actions: chaos.events.length,
         byAction,
