@@ -4,7 +4,7 @@
  * its depth and node budget, so logging a job's arguments cannot stall or break the worker.
  */
 
-import { capText, escapeJsonLine, escapeForTerminal, LOG_LIMITS } from './text.js';
+import { capText, escapeForTerminal, escapeJsonLine, LOG_LIMITS } from './text.js';
 
 /** What {@link redactKwargs} puts in place of a redacted value. */
 export const REDACTED = '[redacted]';

@@ -52,7 +52,7 @@ describe('log caps', () => {
   it('keeps 20 frames of a deep stack, with a marker of the frames cut', () => {
     const { logger, parsed } = capture();
     logger.error({ err: deepError(60, 'deep') }, 'failed');
-    const stack = (parsed()[0]?.err as SerializedErr).stack ?? '';
+    const stack = (parsed()[0]?.err as SerializedErr | undefined)?.stack ?? '';
     const frames = stack.split('\n').filter((line) => line.startsWith('    at '));
     assert.equal(frames.length, LOG_LIMITS.stackFrames);
     assert.match(stack, /\n {4}\.\.\. \d+ more frames cut$/);
@@ -101,7 +101,9 @@ describe('log caps', () => {
     const { logger, lines, parsed } = capture();
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
     logger.warn(
-      { err: new ConnectionError('127.0.0.1:1', 'could not connect to beanstalkd at 127.0.0.1:1: connect ECONNREFUSED', { cause: refused }) },
+      {
+        err: new ConnectionError('127.0.0.1:1', 'could not connect to beanstalkd at 127.0.0.1:1: connect ECONNREFUSED', { cause: refused }),
+      },
       'reconnect failed',
     );
     const err = parsed()[0]?.err as SerializedErr;

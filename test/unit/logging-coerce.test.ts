@@ -109,7 +109,8 @@ describe('the err serializer', () => {
       assert.equal(typeof serialized.message, 'string');
       const lines = chunks.join('').split('\n').filter(Boolean);
       assert.equal(lines.length, 2);
-      for (const line of lines) assert.equal(typeof (JSON.parse(line) as { err?: { message: string }; error?: { message: string } }), 'object');
+      for (const line of lines)
+        assert.equal(typeof (JSON.parse(line) as { err?: { message: string }; error?: { message: string } }), 'object');
     });
   }
 
