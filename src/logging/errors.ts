@@ -69,10 +69,15 @@ export function toError(value: unknown): Error {
 export interface SerializedError {
   /** The error's `name` (pino's key for it). */
   type: string;
+  /** The message, capped. */
   message: string;
+  /** The stack, capped; missing for an expected connection error and for a thrown non-Error. */
   stack?: string;
+  /** The error's `code`, when it is a string or a number. */
   code?: string | number;
+  /** The cause, serialized the same way, a few levels deep. */
   cause?: unknown;
+  /** A few other own properties (`address`, `errno`, ...), as bounded copies. */
   [key: string]: unknown;
 }
 

@@ -3,7 +3,7 @@
  * pass in, and each job gets a child logger carrying `{ tube, jobId, task }`.
  */
 
-import { type LevelWithSilent, type LoggerOptions, type Logger as PinoLogger, pino } from 'pino';
+import { type LevelWithSilent, type LogFn, type LoggerOptions, type Logger as PinoLogger, pino } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import { lazyRequire } from '../loader/lazy-require.js';
 import { serializeError } from './errors.js';
@@ -60,11 +60,29 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const usePretty = options.pretty ?? (destination === process.stdout && process.stdout.isTTY === true);
   const safety = {
     serializers: { err: serializeError, error: serializeError, msg: capMessage },
-    hooks: { streamWrite: safeLine },
+    hooks: { logMethod: guardLogCall, streamWrite: safeLine },
     ...(options.redact === undefined ? {} : { redact: options.redact }),
   } satisfies LoggerOptions;
   if (usePretty) return pino({ level, ...safety }, prettyDestination(destination, loadPretty()));
   return pino({ level, base: { pid: process.pid }, ...safety }, destination === process.stdout ? bufferedStdout() : destination);
+}
+
+/**
+ * Runs each log call so that it never throws into the caller. pino reads the logged object before any
+ * serializer sees it (`err.message` when there is no message, `instanceof Error` on the object), so a
+ * hostile error or Proxy from a task could otherwise throw out of a log call in the middle of settling a
+ * job. The failed line is replaced by one saying why.
+ */
+function guardLogCall(this: PinoLogger, args: Parameters<LogFn>, method: LogFn): void {
+  try {
+    method.apply(this, args);
+  } catch (error) {
+    try {
+      method.call(this, { logFailure: serializeError(error) }, 'a log call threw; its line was replaced by this one');
+    } catch {
+      // The destination itself threw: there is nowhere left to report it.
+    }
+  }
 }
 
 /** pino's serializer of `msg`: a message built from job data (`job buried: ${detail}`) is capped. */

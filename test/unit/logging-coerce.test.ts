@@ -121,3 +121,27 @@ describe('the err serializer', () => {
     assert.equal(cause.message, '[the message could not be read]');
   });
 });
+
+describe('a log call', () => {
+  it('never throws, even when pino itself reads a hostile value before any serializer', () => {
+    const chunks: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, callback) {
+        chunks.push(String(chunk));
+        callback();
+      },
+    });
+    const logger = createLogger({ destination, pretty: false });
+    // No message: pino reads err.message itself. A Proxy as the object: pino runs instanceof on it.
+    assert.doesNotThrow(() => logger.error({ err: gettersThrow }));
+    assert.doesNotThrow(() => logger.error(allTrapsThrow as object, 'failed'));
+    const lines = chunks
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg: string; logFailure?: { message: string } });
+    assert.equal(lines.length, 2);
+    for (const line of lines) assert.equal(line.msg, 'a log call threw; its line was replaced by this one');
+    assert.equal(lines[0]?.logFailure?.message, 'trap');
+  });
+});
