@@ -3,9 +3,17 @@
  * pass in, and each job gets a child logger carrying `{ tube, jobId, task }`.
  */
 
-import { type LevelWithSilent, type Logger as PinoLogger, pino } from 'pino';
+import { type LevelWithSilent, type LogFn, type LoggerOptions, type Logger as PinoLogger, pino } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import { lazyRequire } from '../loader/lazy-require.js';
+import { serializeError } from './errors.js';
+import { prettyDestination } from './pretty.js';
+import { boundedCopy } from './redact.js';
+import { capText, escapeJsonLine, LOG_LIMITS } from './text.js';
+
+export { type SerializedError, serializeError, toError, UNDESCRIBABLE } from './errors.js';
+export { boundedCopy, type CopyLimits, type FormatBodyOptions, formatBodyForLog, REDACTED, redactKwargs } from './redact.js';
+export { capText, escapeForTerminal, escapeJsonLine, LOG_LIMITS } from './text.js';
 
 /** The logger type bsworker accepts: any pino logger. */
 export type Logger = PinoLogger;
@@ -24,6 +32,11 @@ export interface CreateLoggerOptions {
   readonly pretty?: boolean;
   /** Where lines go. @defaultValue standard output */
   readonly destination?: NodeJS.WritableStream;
+  /**
+   * pino's `redact` option, passed through: paths such as `'kwargs.password'` whose values are censored
+   * in every line. Job bodies logged by the worker are redacted by key instead (see `formatBodyForLog`).
+   */
+  readonly redact?: LoggerOptions['redact'];
 }
 
 /** The levels pino knows, for validating `--log-level`. */
@@ -32,7 +45,9 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn',
 /**
  * Makes bsworker's default logger: JSON lines (one object per event, for log shippers) unless stdout is
  * a terminal, where pino-pretty runs in-process so that a crash cannot lose buffered lines in a worker
- * thread.
+ * thread. Either way a line is one line, capped, and safe to print: errors go through
+ * {@link serializeError}, `msg` is capped, and job data cannot forge a line or steer a terminal
+ * (README, "Logs").
  */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const level = options.level ?? (process.env.LOG_LEVEL as LevelWithSilent | undefined) ?? 'info';
@@ -43,18 +58,58 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   }
   const destination = options.destination ?? process.stdout;
   const usePretty = options.pretty ?? (destination === process.stdout && process.stdout.isTTY === true);
-  if (usePretty) {
-    return pino(
-      { level },
-      loadPretty()({
-        destination: destination as NodeJS.WritableStream & { fd?: number },
-        sync: true,
-        translateTime: 'SYS:HH:MM:ss.l',
-        ignore: 'pid,hostname',
-      }),
-    );
+  const safety = {
+    serializers: { err: serializeError, error: serializeError, msg: capMessage },
+    hooks: { logMethod: guardLogCall, streamWrite: safeLine },
+    ...(options.redact === undefined ? {} : { redact: options.redact }),
+  } satisfies LoggerOptions;
+  if (usePretty) return pino({ level, ...safety }, prettyDestination(destination, loadPretty()));
+  return pino({ level, base: { pid: process.pid }, ...safety }, destination === process.stdout ? bufferedStdout() : destination);
+}
+
+/**
+ * Runs each log call so that it never throws into the caller. pino reads the logged object before any
+ * serializer sees it (`err.message` when there is no message, `instanceof Error` on the object), so a
+ * hostile error or Proxy from a task could otherwise throw out of a log call in the middle of settling a
+ * job. The failed line is replaced by one saying why.
+ */
+function guardLogCall(this: PinoLogger, args: Parameters<LogFn>, method: LogFn): void {
+  try {
+    method.apply(this, args);
+  } catch (error) {
+    try {
+      method.call(this, { logFailure: serializeError(error) }, 'a log call threw; its line was replaced by this one');
+    } catch {
+      // The destination itself threw: there is nowhere left to report it.
+    }
   }
-  return pino({ level, base: { pid: process.pid } }, destination === process.stdout ? bufferedStdout() : destination);
+}
+
+/** pino's serializer of `msg`: a message built from job data (`job buried: ${detail}`) is capped. */
+function capMessage(message: unknown): unknown {
+  return typeof message === 'string' ? capText(message, LOG_LIMITS.messageChars) : message;
+}
+
+/** The bounds on the strings of a line that came out longer than {@link LOG_LIMITS}.lineChars. */
+const LONG_LINE_LIMITS = Object.freeze({ depth: 8, nodes: 500, stringChars: LOG_LIMITS.fieldChars });
+
+/**
+ * The last step before a line is written. An over-long line (a task logging a whole document) is
+ * rebuilt with every string cut, and characters JSON leaves raw but terminals act on are escaped. On
+ * the per-job path this is a length check and one regex test.
+ */
+function safeLine(line: string): string {
+  if (line.length > LOG_LIMITS.lineChars) {
+    try {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      const copied = boundedCopy(parsed, LONG_LINE_LIMITS) as Record<string, unknown>;
+      line = `${JSON.stringify({ ...copied, logLineChars: line.length })}\n`;
+    } catch {
+      // Not one JSON object (pino always writes one): cut it as text, keeping it one line.
+      line = `${JSON.stringify({ msg: capText(line, LOG_LIMITS.fieldChars), logLineChars: line.length })}\n`;
+    }
+  }
+  return escapeJsonLine(line);
 }
 
 /** Lines are gathered up to this many bytes per write to standard output... */
@@ -85,18 +140,6 @@ function bufferedStdout(): Destination {
     stdoutDestination = destination;
   }
   return stdoutDestination;
-}
-
-/** Coerces anything thrown into an Error, keeping the original value as `cause`. */
-export function toError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  let text: string;
-  try {
-    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = Object.prototype.toString.call(value);
-  }
-  return new Error(`non-Error thrown: ${text}`, { cause: value });
 }
 
 // pino-pretty is loaded only for a terminal: a worker logging JSON never needs it, and its memory counts.
