@@ -184,8 +184,10 @@ export function formatBodyForLog(body: Uint8Array, options: FormatBodyOptions): 
     } catch {
       isJson = false;
     }
-    if (!isJson) return capText(escapeForTerminal(text), maxChars);
-    const limits = { ...DEFAULT_COPY_LIMITS, stringChars: Math.max(16, Math.min(maxChars, DEFAULT_COPY_LIMITS.stringChars)) };
+    // With nothing to redact the text is shown as it is: a body logged as the last copy of a job must not
+    // lose strings to the copy's bounds.
+    if (!isJson || options.redact.length === 0) return capText(escapeForTerminal(text), maxChars);
+    const limits = { ...DEFAULT_COPY_LIMITS, nodes: Math.max(DEFAULT_COPY_LIMITS.nodes, maxChars), stringChars: Math.max(16, maxChars) };
     return capText(escapeJsonLine(JSON.stringify(redactKwargs(parsed, options.redact, limits))), maxChars);
   } catch {
     return '[the body could not be shown]';

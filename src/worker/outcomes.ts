@@ -5,9 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { JobStats } from '../beanstalk/types.js';
-import type { Logger } from '../logging/logger.js';
+import { formatBodyForLog, type Logger } from '../logging/logger.js';
 import type { BuryReason, JobEvent } from './events.js';
-import { bodyForLog } from './log-body.js';
 import type { JobContext, JobStatsCache } from './process-job.js';
 import type { Reservation, SettleResult } from './reservation.js';
 
@@ -21,8 +20,12 @@ interface FailureFields {
 
 /** A logged body excerpt of a job that stays buried (nothing is lost): short. */
 const BURIED_EXCERPT_CHARS = 1_024;
-/** A logged body of a job that is deleted for good: the line is its only copy, so it is kept up to this. */
-const DISCARDED_BODY_CHARS = 65_536;
+/**
+ * A logged body of a job that is deleted for good: the line is its only copy, so it is kept up to this,
+ * which stays inside the logger's 64 KiB line cap even when escaping quadruples it. A dead-letter tube
+ * keeps bodies of any size.
+ */
+const DISCARDED_BODY_CHARS = 16_384;
 
 /** The ways a reservation ends, sharing the job's event and logger. */
 export class Outcomes {
@@ -88,7 +91,7 @@ export class Outcomes {
     if (reason === 'failed') {
       this.log.warn({ err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks }, 'job failed; buried');
     } else {
-      const body = bodyForLog(reservation.body, this.ctx.redact, BURIED_EXCERPT_CHARS);
+      const body = formatBodyForLog(reservation.body, { redact: this.ctx.redact, maxChars: BURIED_EXCERPT_CHARS });
       this.log.error({ reason, detail, body }, `job buried: ${detail}`);
     }
     this.ctx.emit('job:buried', { ...this.event, reason, detail });
@@ -128,7 +131,7 @@ export class Outcomes {
       : tooBig
         ? 'too big for the dead-letter tube with its failure record, so deleted; its body is in this line'
         : 'deleted, its body is in this line';
-    const body = moved ? undefined : bodyForLog(reservation.body, ctx.redact, DISCARDED_BODY_CHARS);
+    const body = moved ? undefined : formatBodyForLog(reservation.body, { redact: ctx.redact, maxChars: DISCARDED_BODY_CHARS });
     this.log.error({ err: failure, durationMs, kicks, maxKicks: ctx.maxKicks, body }, `job ${why}; ${where}`);
     ctx.emit('job:deleted', {
       ...this.event,

@@ -15,7 +15,7 @@ import type { BuryReason, WorkerEvents } from './events.js';
 import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
 import type { Reservation } from './reservation.js';
-import { coerceThrown, runTask } from './run-task.js';
+import { failureOf, runTask } from './run-task.js';
 import type { TaskThreadPool } from './threads/pool.js';
 
 export { TaskTimeoutError } from './run-task.js';
@@ -95,10 +95,10 @@ export async function processJob(ctx: JobContext, reservation: Reservation): Pro
     // A bug here must not leave the job without an outcome: it is given back by dropping the connection,
     // and the crash check (which counts reservations without an outcome) parks it if it keeps happening.
     ctx.logger.error(
-      { err: coerceThrown(error), jobId: reservation.id },
+      { err: failureOf(error), jobId: reservation.id },
       'processing a job failed unexpectedly; giving it back by dropping the connection',
     );
-    ctx.emit('worker:error', coerceThrown(error));
+    ctx.emit('worker:error', failureOf(error));
     await reservation.drop();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Running one task: its context, its timeout, a forced stop, the TTR keep-alive, and the coercion of
  * whatever it throws into an Error. {@link runTask} never rejects and never throws: a task cannot
- * leave its job without an outcome, whatever it throws or returns.
+ * leave its job without an outcome, whatever it throws or returns (toError cannot throw).
  */
 import { performance } from 'node:perf_hooks';
 import type { JobStats } from '../beanstalk/types.js';
@@ -27,25 +27,19 @@ export class TaskTimeoutError extends Error {
  */
 const TTR_PROBE_MS = 250;
 
-/** The message of an Error made for a thrown value that could not be described. */
-export const UNDESCRIBABLE = 'the task threw a value that could not be described';
-
 /**
- * Turns anything a task threw into an Error whose `name`, `message` and `stack` can be read safely.
- * Coercion itself never throws: a Proxy whose traps all throw, an object whose `toJSON` and
- * `Symbol.toStringTag` throw, or an Error whose getters throw all become a plain Error that says so.
+ * The failure a thrown value stands for. A readable Error is kept as it is; anything else becomes a
+ * plain Error with toError's description. Only a primitive is kept as its `cause`: the worker may log
+ * through a logger the user passed in, and a logger that walks causes would read a hostile object (a
+ * Proxy whose traps throw) again, and throw.
  */
-export function coerceThrown(value: unknown): Error {
-  try {
-    const error = toError(value);
-    // Read every field the worker will read; a getter that throws makes the Error unusable as it is.
-    if (typeof error.message !== 'string' || typeof error.name !== 'string') throw new TypeError('unreadable');
-    void error.stack;
-    return error;
-  } catch {
-    // No `cause`: a logger that walks causes would read the hostile value again.
-    return new Error(UNDESCRIBABLE);
-  }
+export function failureOf(thrown: unknown): Error {
+  const error = toError(thrown);
+  if (error === thrown) return error;
+  const primitive = thrown === null || (typeof thrown !== 'object' && typeof thrown !== 'function');
+  const failure = primitive ? new Error(error.message, { cause: thrown }) : new Error(error.message);
+  failure.name = error.name;
+  return failure;
 }
 
 /** What {@link runTask} needs besides the task. */
@@ -129,17 +123,17 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
         const { tube = '', task: name = task.name } = reservation.event;
         const handle = input.threads.run({ tube, name, jobId: reservation.id, kwargs: input.kwargs, stats: readStats, touch });
         abort.onAbort((reason) => {
-          const error = coerceThrown(reason);
+          const error = failureOf(reason);
           handle.abort(error);
           resolve(error);
         });
         handle.done.then(
           () => resolve(undefined),
-          (thrown: unknown) => resolve(coerceThrown(thrown)),
+          (thrown: unknown) => resolve(failureOf(thrown)),
         );
         return;
       }
-      abort.onAbort((reason) => resolve(coerceThrown(reason)));
+      abort.onAbort((reason) => resolve(failureOf(reason)));
       try {
         const result: unknown = task.run(input.kwargs, context);
         // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
@@ -150,10 +144,10 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
         }
         Promise.resolve(result).then(
           () => resolve(undefined),
-          (thrown: unknown) => resolve(coerceThrown(thrown)),
+          (thrown: unknown) => resolve(failureOf(thrown)),
         );
       } catch (thrown) {
-        resolve(coerceThrown(thrown));
+        resolve(failureOf(thrown));
       }
     });
   } finally {

@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { resolveServerAddress } from '../../src/beanstalk/address.js';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
+import { UNDESCRIBABLE } from '../../src/logging/logger.js';
 import { UnrecoverableError } from '../../src/tasks/errors.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import { originalBody } from '../../src/worker/dead-letter.js';
-import { UNDESCRIBABLE } from '../../src/worker/run-task.js';
 import { type BeanstalkdServer, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { eventsOf, freshTube, gate, registry, startWorker, until } from '../helpers/real-worker.js';
 

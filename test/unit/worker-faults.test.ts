@@ -1,14 +1,10 @@
-// The worker's fault handling that needs no server: the failure policy (pure), the coercion of thrown
-// values, and the reserve loop's behaviour on DEADLINE_SOON and during a long outage (against the fake).
+// The worker's fault handling that needs no server: the failure policy (pure) and the reserve loop's behaviour on DEADLINE_SOON and during a long outage (against the fake).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DeadlineSoonError } from '../../src/beanstalk/errors.js';
-import { UnrecoverableError } from '../../src/tasks/errors.js';
-import { bodyForLog } from '../../src/worker/log-body.js';
 import { decideFailure, type FailureFacts } from '../../src/worker/policy.js';
-import { coerceThrown, UNDESCRIBABLE } from '../../src/worker/run-task.js';
 import { body, queue, randomTube, SUITE, setup, stopWorkers } from '../helpers/fake-server.js';
 
 afterEach(stopWorkers);
@@ -45,41 +41,6 @@ describe('decideFailure (src/worker/policy.ts)', () => {
     assert.deepEqual(decideFailure(facts({ ...hopeless, deadLetter: true })), { action: 'dead-letter' });
     assert.deepEqual(decideFailure(facts({ ...hopeless, autoKick: true })), { action: 'discard' });
     assert.deepEqual(decideFailure(facts(hopeless)), { action: 'bury' }, 'without auto-kick it waits for an operator');
-  });
-});
-
-describe('coerceThrown (src/worker/run-task.ts)', () => {
-  it('turns any thrown value into a readable Error and never throws', () => {
-    const trap = () => {
-      throw new Error('trap');
-    };
-    const proxy = new Proxy({}, { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap });
-    const object = {
-      toJSON: trap,
-      get [Symbol.toStringTag]() {
-        return trap();
-      },
-    };
-    const badError = new Error('x');
-    Object.defineProperty(badError, 'message', { get: trap });
-    for (const value of [proxy, object, badError]) {
-      const error = coerceThrown(value);
-      assert.ok(error instanceof Error);
-      assert.equal(error.message, UNDESCRIBABLE);
-    }
-    assert.equal(coerceThrown('plain').message.includes('plain'), true);
-    const real = new UnrecoverableError('kept');
-    assert.equal(coerceThrown(real), real, 'a readable Error is kept as it is');
-  });
-});
-
-describe('bodyForLog (src/worker/log-body.ts)', () => {
-  it('redacts the given kwargs keys at any depth, without regard to case, and caps the text', () => {
-    const raw = Buffer.from(JSON.stringify({ func_name: 'f', kwargs: { Password: 'hunter2', nested: [{ token: 't' }], keep: 1 } }));
-    const text = bodyForLog(raw, ['password', 'TOKEN'], 10_000);
-    assert.doesNotMatch(text, /hunter2|"t"/);
-    assert.deepEqual(JSON.parse(text).kwargs, { Password: '[redacted]', nested: [{ token: '[redacted]' }], keep: 1 });
-    assert.match(bodyForLog(Buffer.from('y'.repeat(500)), [], 100), /^y{100}… \(400 more characters not logged\)$/);
   });
 });
 

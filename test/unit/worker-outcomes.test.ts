@@ -86,7 +86,7 @@ describe('Worker: how a job ends', SUITE, () => {
     );
   });
 
-  it('deletes a failed job once kicks reach maxKicks, logging the whole body at error level', async () => {
+  it('deletes a failed job once kicks reach maxKicks, logging its body (up to 16 KiB) at error level', async () => {
     const tube = randomTube();
     queue.task(tube)(function hopeless(_kwargs: object) {
       throw new Error('still broken');
@@ -230,9 +230,9 @@ describe('Worker: how a job ends', SUITE, () => {
     assert.match(failures[0]?.message ?? '', /plain string/);
     assert.match(failures[1]?.message ?? '', /undefined/);
     assert.match(failures[2]?.message ?? '', /"code":7/);
-    // The original value survives as the cause.
+    // A primitive survives as the cause; an object does not (a logger walking causes could trip on it).
     assert.equal(failures[0]?.cause, 'plain string');
-    assert.equal(failures[2]?.cause, thrown[2]);
+    assert.equal(failures[2]?.cause, undefined);
   });
 
   it('buries an undecodable body without running anything', async () => {

@@ -7,10 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { JobStats } from '../../beanstalk/types.js';
 import { loadJobs } from '../../loader/load-jobs.js';
+import { toError } from '../../logging/logger.js';
 import { isUnrecoverable } from '../../tasks/errors.js';
 import { findTask, listTasks } from '../../tasks/registry.js';
 import type { TaskContext } from '../../tasks/types.js';
-import { coerceThrown } from '../run-task.js';
 import type { ErrorData, FromTaskThread, TaskThreadData, ToTaskThread } from './protocol.js';
 
 const port = parentPort;
@@ -28,7 +28,7 @@ const aborts = new Map<number, AbortController>();
 let nextRequest = 1;
 
 function toData(thrown: unknown): ErrorData {
-  const error = coerceThrown(thrown);
+  const error = toError(thrown);
   let unrecoverable = false;
   try {
     unrecoverable = isUnrecoverable(thrown);
