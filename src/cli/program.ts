@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { WORKER_DEFAULTS } from '../worker/options.js';
+import { formatError } from './errors.js';
 import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
 import { integerIn, parseLogLevel, parseTube, parseTubes } from './parse.js';
@@ -18,6 +19,18 @@ export interface ProgramIo {
   readonly isTTY?: boolean;
   /** Receives the exit code of a finished command. */
   readonly exit: (code: number) => void;
+  /** Writes commander's own messages (usage errors, help on stderr). @defaultValue process.stderr */
+  readonly printError?: (text: string) => void;
+}
+
+/**
+ * Commander's error text (`error: unknown option 'x'`) as one line in bsworker's form: the README's
+ * `bsworker: error: ` prefix, and every control character (a CR, an ESC from a pasted value, a bidi
+ * override) escaped, because commander quotes the user's values as they came.
+ */
+export function usageErrorLine(text: string): string {
+  const message = text.replace(/\n+$/, '').replace(/^error: /, '');
+  return `${formatError(new Error(message))}\n`;
 }
 
 function packageVersion(): string {
@@ -71,6 +84,11 @@ export function buildProgram(io: ProgramIo): Command {
     .version(packageVersion(), '-V, --version')
     .enablePositionalOptions()
     .exitOverride()
+    // Set before the subcommands are added: they copy it.
+    .configureOutput({
+      writeErr: io.printError ?? ((text) => process.stderr.write(text)),
+      outputError: (text, write) => write(usageErrorLine(text)),
+    })
     // Not requiredOption: commander checks a parent's required options for its subcommands too.
     .option('-t, --tubes <tubes>', 'comma-separated tubes to watch, e.g. emails,reports (required)', parseTubes)
     .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, .ts)', './jobs')
@@ -119,6 +137,9 @@ export function buildProgram(io: ProgramIo): Command {
     });
 
   registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
+  // `bsworker help [command]`, as `--help` does. Added last: subcommands copy the help command
+  // setting, and `put help f` must still put into a tube called help.
+  program.helpCommand(true);
 
   return program;
 }
