@@ -20,8 +20,12 @@ export function setStdoutClosedHandler(handler: () => void): void {
   onClosed = handler;
 }
 
-/** Called when a write to stdout failed because the pipe is closed. */
+let closed = false;
+
+/** Called when a write to stdout failed because the pipe is closed; acts on the first call only. */
 export function stdoutClosed(): void {
+  if (closed) return;
+  closed = true;
   onClosed();
 }
 

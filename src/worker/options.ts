@@ -73,6 +73,8 @@ export interface WorkerOptions {
   readonly reconnectMinMs?: number;
   /** @defaultValue 10000 */
   readonly reconnectMaxMs?: number;
+  /** Kwargs keys whose values must never be logged (passwords, tokens). @defaultValue none */
+  readonly redact?: readonly string[];
   /** Opens connections; replace it to test the loop with a fake. @defaultValue BeanstalkConnection.connect */
   readonly connect?: ConnectFunction;
 }
