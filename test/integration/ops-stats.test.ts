@@ -171,7 +171,8 @@ describe('bsworker stats, tubes, pause, resume', () => {
       'reserved',
       'delayed',
       'buried',
-      'total',
+      // Jobs ever put: labelled so that nobody reads it as a sum of the other columns.
+      'put (all time)',
       'watching',
       'waiting',
       'paused',
