@@ -4,7 +4,6 @@
  * `--processes` supervisor also stops gracefully when a recycle limit is reached or the supervisor dies.
  */
 import { resolve } from 'node:path';
-import pino from 'pino';
 import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
 import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
@@ -17,7 +16,7 @@ import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
-import { isBrokenPipe, setStdoutClosedHandler } from './stdout.js';
+import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
 
 /** The options of the worker command, as commander parsed them. */
@@ -99,10 +98,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   // Nobody reads the log any more (`bsworker ... | head`, a log shipper gone): stop as on SIGTERM.
   const onStdoutClosed = (): void => stopGracefully({}, 'stdout is closed; stopping after the running jobs');
   setStdoutClosedHandler(onStdoutClosed);
-  const logStream = (rootLogger as unknown as Record<symbol, NodeJS.EventEmitter | undefined>)[pino.symbols.streamSym];
-  logStream?.on?.('error', (error: unknown) => {
-    if (isBrokenPipe(error)) onStdoutClosed();
-  });
+  watchLoggerOutput(rootLogger);
   if (childIndex !== undefined) {
     process.on('message', (message) => {
       if (message === IPC.siblingDied) {

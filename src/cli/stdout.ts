@@ -4,6 +4,9 @@
  * broken pipe as an `EPIPE` 'error' on process.stdout, which unhandled would crash with a stack trace.
  */
 
+import pino from 'pino';
+import type { Logger } from '../logging/logger.js';
+
 /** What to do when stdout is found closed; the worker replaces it with a graceful stop. */
 let onClosed: () => void = () => process.exit(0);
 
@@ -21,12 +24,32 @@ export function setStdoutClosedHandler(handler: () => void): void {
 }
 
 let closed = false;
+/** The pino destinations that write to stdout, to be silenced once it is closed. */
+const logStreams = new Set<Record<string, unknown>>();
 
 /** Called when a write to stdout failed because the pipe is closed; acts on the first call only. */
 export function stdoutClosed(): void {
   if (closed) return;
   closed = true;
+  // As pino does itself when its destination reports EPIPE, which it may not have yet: otherwise the
+  // flush at exit (sonic-boom's flushSync retries every error but EAGAIN) would spin for ever on EPIPE.
+  for (const stream of logStreams) {
+    for (const method of ['write', 'flush', 'flushSync', 'end']) stream[method] = () => true;
+  }
   onClosed();
+}
+
+/**
+ * Watches the stdout destination of a pino logger made by createLogger: its EPIPE (it writes with
+ * fs.writeSync, not through process.stdout) is a closed stdout too.
+ */
+export function watchLoggerOutput(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, (NodeJS.EventEmitter & Record<string, unknown>) | undefined>)[pino.symbols.streamSym];
+  if (stream === undefined || typeof stream.on !== 'function') return;
+  logStreams.add(stream);
+  stream.on('error', (error: unknown) => {
+    if (isBrokenPipe(error)) stdoutClosed();
+  });
 }
 
 let installed = false;

@@ -8,14 +8,13 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { resolveServerAddress } from '../beanstalk/address.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { CHILD_INDEX_ENV, IPC } from './child.js';
 import { EXIT } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
-import { isBrokenPipe, setStdoutClosedHandler, stdoutClosed } from './stdout.js';
+import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
 
 /** The options of the supervisor, as the root command parsed them. */
@@ -115,10 +114,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
   };
   setStdoutClosedHandler(() => (started ? supervisor.signal('SIGTERM') : waiting.abort()));
-  const logStream = (logger as unknown as Record<symbol, NodeJS.EventEmitter | undefined>)[pino.symbols.streamSym];
-  logStream?.on?.('error', (error: unknown) => {
-    if (isBrokenPipe(error)) stdoutClosed();
-  });
+  watchLoggerOutput(logger);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   let health: HealthFile | undefined;

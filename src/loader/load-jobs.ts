@@ -62,6 +62,17 @@ function syntaxErrorLocation(file: string): string[] {
   return [`at ${lines[at]}`, ...lines.slice(at + 1, at + 3).filter((line) => line.trim() !== '')];
 }
 
+/**
+ * What to do when a CommonJS module (.cjs, .cts) fails to require an ES module, such as bsworker
+ * itself: Node 20 cannot, and tsx's attempt fails with "request for ... is not in cache".
+ */
+function commonJsHint(file: string, error: unknown): string {
+  if (!['.cjs', '.cts'].includes(extname(file))) return '';
+  const text = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}` : '';
+  if (!/ERR_REQUIRE_ESM|is not in cache|require\(\) of ES Module/.test(text)) return '';
+  return ' (a CommonJS module cannot require an ES module such as bsworker on Node 20: register tasks in .ts, .mts or .mjs modules, or run Node 22 or later)';
+}
+
 function detailOf(file: string, error: unknown): string[] {
   if (!(error instanceof Error)) return [];
   const frames = projectFrames(error);
@@ -132,7 +143,7 @@ export async function loadJobs(dir: string): Promise<string[]> {
         .map((line) => line.trim())
         .filter((line) => line !== '')
         .join(' ');
-      throw new JobLoadError(shown, `failed to load ${shown}: ${message}`, error, detailOf(file, error));
+      throw new JobLoadError(shown, `failed to load ${shown}: ${message}${commonJsHint(file, error)}`, error, detailOf(file, error));
     }
   }
   return files;
