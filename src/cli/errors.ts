@@ -1,5 +1,6 @@
 /** Exit codes and the errors the CLI turns into them. */
 import { JobLoadError } from '../loader/load-jobs.js';
+import { terminalSafeText } from './output.js';
 
 /** `bsworker` exit codes. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
@@ -20,8 +21,20 @@ export function exitCodeFor(error: unknown): number {
   return EXIT.failure;
 }
 
-/** One line for the terminal. */
+/**
+ * One line for the terminal. Every control character is escaped (`\u000d`), not only those of job
+ * bodies: messages quote values from the command line, which a shell passes through raw.
+ */
 export function formatError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return `bsworker: error: ${message.replace(/\s*\n\s*/g, ' ')}`;
+  return `bsworker: error: ${terminalSafeText(message)}`;
+}
+
+/**
+ * Lines to print under the error line: for a jobs module that failed to import, where it failed
+ * (indented, escaped). Empty for every other error, whose one line says it all.
+ */
+export function formatErrorDetail(error: unknown): string[] {
+  if (!(error instanceof JobLoadError)) return [];
+  return error.detail.map((line) => terminalSafeText(`    ${line.trimEnd()}`));
 }

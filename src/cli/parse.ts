@@ -41,6 +41,32 @@ export function parseTube(value: string): string {
   return value;
 }
 
+/** `a,b` -> de-duplicated, non-empty keys (for `--redact`). */
+export function parseKeys(value: string): string[] {
+  const keys = [
+    ...new Set(
+      value
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key !== ''),
+    ),
+  ];
+  if (keys.length === 0) throw new InvalidArgumentError('give at least one kwargs key, like --redact password,token');
+  return keys;
+}
+
+/**
+ * `BSWORKER_REDACT` as keys, or undefined when it names none (empty, or only commas). Commander does
+ * not parse a default, and the environment is read while the program is built, where nothing may throw.
+ */
+export function parseRedactEnv(value: string): string[] | undefined {
+  const keys = value
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
+  return keys.length === 0 ? undefined : [...new Set(keys)];
+}
+
 /** A whole number in `min..max`. */
 export function integerIn(min: number, max = UINT32_MAX): (value: string) => number {
   return (value) => {

@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { WORKER_DEFAULTS } from '../worker/options.js';
+import { formatError } from './errors.js';
 import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
-import { integerIn, parseLogLevel, parseTube, parseTubes } from './parse.js';
+import { integerIn, parseKeys, parseLogLevel, parseRedactEnv, parseTube, parseTubes } from './parse.js';
 import { runWorker } from './run-worker.js';
 import { runSupervisor } from './supervisor.js';
 
@@ -18,6 +19,18 @@ export interface ProgramIo {
   readonly isTTY?: boolean;
   /** Receives the exit code of a finished command. */
   readonly exit: (code: number) => void;
+  /** Writes commander's own messages (usage errors, help on stderr). @defaultValue process.stderr */
+  readonly printError?: (text: string) => void;
+}
+
+/**
+ * Commander's error text (`error: unknown option 'x'`) as one line in bsworker's form: the README's
+ * `bsworker: error: ` prefix, and every control character (a CR, an ESC from a pasted value, a bidi
+ * override) escaped, because commander quotes the user's values as they came.
+ */
+export function usageErrorLine(text: string): string {
+  const message = text.replace(/\n+$/, '').replace(/^error: /, '');
+  return `${formatError(new Error(message))}\n`;
 }
 
 function packageVersion(): string {
@@ -45,6 +58,9 @@ interface WorkerCommandOptions {
   concurrency?: number;
   kickPeriod?: number;
   deadLetter?: string;
+  connectTimeout?: number;
+  redact?: string[];
+  healthFile?: string;
 }
 
 /** Worker flags the supervisor does not interpret, keyed by commander's name for them. */
@@ -52,6 +68,8 @@ const PASS_THROUGH_FLAGS: Readonly<Record<string, string>> = {
   concurrency: '--concurrency',
   kickPeriod: '--kick-period',
   deadLetter: '--dead-letter',
+  connectTimeout: '--connect-timeout',
+  redact: '--redact',
 };
 
 /** The pass-through worker flags that were given (or have a default), as arguments for each child. */
@@ -59,7 +77,8 @@ function passThroughArgs(options: object): string[] {
   const values = options as Record<string, unknown>;
   return Object.entries(PASS_THROUGH_FLAGS).flatMap(([key, flag]) => {
     const value = values[key];
-    return value === undefined ? [] : [flag, String(value)];
+    // Arrays (--redact) go back to their comma-separated form.
+    return value === undefined ? [] : [flag, Array.isArray(value) ? value.join(',') : String(value)];
   });
 }
 
@@ -71,9 +90,14 @@ export function buildProgram(io: ProgramIo): Command {
     .version(packageVersion(), '-V, --version')
     .enablePositionalOptions()
     .exitOverride()
+    // Set before the subcommands are added: they copy it.
+    .configureOutput({
+      writeErr: io.printError ?? ((text) => process.stderr.write(text)),
+      outputError: (text, write) => write(usageErrorLine(text)),
+    })
     // Not requiredOption: commander checks a parent's required options for its subcommands too.
     .option('-t, --tubes <tubes>', 'comma-separated tubes to watch, e.g. emails,reports (required)', parseTubes)
-    .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, .ts)', './jobs')
+    .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, and .ts, .mts, .cts through tsx)', './jobs')
     .addOption(urlOption())
     .option('-c, --concurrency <n>', 'jobs run at once in one process, each on its own connection (default: 1)', integerIn(1, 1_000))
     .option(
@@ -85,7 +109,25 @@ export function buildProgram(io: ProgramIo): Command {
     .option('--kick-period <seconds>', "kick the watched tubes' buried jobs this often (default: off)", integerIn(1, 86_400))
     .option('--dead-letter <tube>', 'at the kick bound, move failed jobs to this tube instead of deleting them', parseTube)
     .option('--grace-ms <ms>', 'on SIGTERM, how long running jobs may take to finish', integerIn(0, 2_147_483_647), WORKER_DEFAULTS.graceMs)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', parseLogLevel, process.env.LOG_LEVEL ?? 'info')
+    .addOption(
+      new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+        .argParser(parseLogLevel)
+        .default(process.env.LOG_LEVEL ?? 'info', '$LOG_LEVEL, else info'),
+    )
+    .option(
+      '--connect-timeout <seconds>',
+      'give up (exit 1) when beanstalkd is still unreachable at start after this long (default: wait for ever)',
+      integerIn(1, 86_400 * 365),
+    )
+    .addOption(
+      new Option('--redact <keys>', 'comma-separated kwargs keys whose values are never logged, e.g. password,token')
+        .argParser(parseKeys)
+        .default(
+          process.env.BSWORKER_REDACT === undefined ? undefined : parseRedactEnv(process.env.BSWORKER_REDACT),
+          '$BSWORKER_REDACT, else none',
+        ),
+    )
+    .option('--health-file <path>', 'while running, write the time into this file every 5s (for a container healthcheck); removed on stop')
     .option('--processes <n>', 'run n worker processes under a supervisor that restarts any that dies (1 to 64)', integerIn(1, 64))
     .option('--max-jobs-per-child <n>', 'replace a worker process after n finished jobs (implies --processes 1)', integerIn(1))
     .option('--max-memory-per-child <mb>', 'replace a worker process once its RSS exceeds mb MiB (implies --processes 1)', integerIn(16))
@@ -94,7 +136,7 @@ export function buildProgram(io: ProgramIo): Command {
     .addOption(new Option('--max-memory-mb <mb>', 'stop gracefully once RSS exceeds mb MiB').argParser(integerIn(16)).hideHelp())
     .addHelpText(
       'after',
-      '\nExamples:\n  bsworker --tubes emails,reports --concurrency 8\n  bsworker --tubes emails --kick-period 60 --dead-letter failed_jobs\n  bsworker --tubes reports --processes 4 --max-jobs-per-child 1000\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
+      '\nThe server may be down at start: the worker waits for it, retrying with backoff (see --connect-timeout).\n\nExamples:\n  bsworker --tubes emails,reports --concurrency 8\n  bsworker --tubes emails --kick-period 60 --dead-letter failed_jobs\n  bsworker --tubes reports --processes 4 --max-jobs-per-child 1000\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
     )
     .action(async (options: WorkerCommandOptions) => {
       const { tubes } = options;
@@ -119,6 +161,9 @@ export function buildProgram(io: ProgramIo): Command {
     });
 
   registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
+  // `bsworker help [command]`, as `--help` does. Added last: subcommands copy the help command
+  // setting, and `put help f` must still put into a tube called help.
+  program.helpCommand(true);
 
   return program;
 }

@@ -4,15 +4,20 @@
  * `--processes` supervisor also stops gracefully when a recycle limit is reached or the supervisor dies.
  */
 import { resolve } from 'node:path';
-import { formatAddress, URL_ENV } from '../beanstalk/address.js';
+import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
+import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
-import { createLogger, toError } from '../logging/logger.js';
+import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
+import type { WorkerOptions } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
+import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
+import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
+import { waitForServer } from './wait-for-server.js';
 
 /** The options of the worker command, as commander parsed them. */
 export interface RunWorkerOptions {
@@ -29,32 +34,17 @@ export interface RunWorkerOptions {
   readonly maxJobs?: number;
   /** Stop gracefully (exit 0) once the resident set size exceeds this many MiB after a job. */
   readonly maxMemoryMb?: number;
+  /** Give up waiting for the server after this many seconds (exit 1). @defaultValue wait for ever */
+  readonly connectTimeout?: number;
+  /** Kwargs keys whose values are never logged (`--redact`, else `BSWORKER_REDACT`). */
+  readonly redact?: readonly string[];
+  /** Write the time into this file every few seconds while the worker runs (`--health-file`). */
+  readonly healthFile?: string;
 }
 
-/** Runs a worker until a signal stops it; resolves to the exit code. */
-export async function runWorker(options: RunWorkerOptions): Promise<number> {
-  // Tasks that put follow-up jobs create their own JobQueue while their module loads: they must reach
-  // the server this worker uses.
-  if (options.url !== undefined) process.env[URL_ENV] = options.url;
-  const childIndex = supervisedChildIndex();
-  const rootLogger = createLogger({ level: logLevelOf(options.logLevel) });
-  // Lets the supervisor's "child N" lines be matched with this process's own lines.
-  const logger = childIndex === undefined ? rootLogger : rootLogger.child({ child: childIndex });
-
-  const files = await loadJobs(resolve(options.jobs));
-  const tasks = listTasks();
-  const served = options.tubes.filter((tube) => tasks.some((task) => task.tube === tube));
-  if (served.length === 0) {
-    const registered = tasks.length === 0 ? 'nothing' : tasks.map((task) => `${task.tube}: ${task.name}`).join(', ');
-    throw new UsageError(
-      `no task is registered in ${options.tubes.map((tube) => `\`${tube}\``).join(', ')}; ${options.jobs} (${files.length} module(s)) registered ${registered}`,
-    );
-  }
-  for (const tube of options.tubes) {
-    if (!served.includes(tube)) logger.warn({ tube }, `no task is registered in tube ${tube}; its jobs will be buried as unregistered`);
-  }
-
-  const worker = new Worker({
+/** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
+export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger, childIndex: number | undefined): WorkerOptions {
+  return {
     tubes: options.tubes,
     url: options.url,
     logger,
@@ -64,52 +54,66 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     // Under a supervisor one child kicks for the pool: P kickers would spend --max-kicks P times faster.
     kickPeriodSeconds: childIndex === undefined || childIndex === 0 ? options.kickPeriod : undefined,
     deadLetterTube: options.deadLetter,
-  });
-  const stopped = new Promise<StopResult>((resolveStop) => worker.once('worker:stopped', resolveStop));
+    redact: options.redact,
+  };
+}
 
+/**
+ * Runs a worker until a signal stops it; resolves to the exit code. The server may be down at start:
+ * the worker waits for it (see {@link waitForServer}), and a signal or the parent's death during that
+ * wait ends it at once with exit 0.
+ */
+export async function runWorker(options: RunWorkerOptions): Promise<number> {
+  // Tasks that put follow-up jobs create their own JobQueue while their module loads: they must reach
+  // the server this worker uses.
+  if (options.url !== undefined) process.env[URL_ENV] = options.url;
+  const childIndex = supervisedChildIndex();
+  const rootLogger = createLogger({ level: logLevelOf(options.logLevel) });
+  // Lets the supervisor's "child N" lines be matched with this process's own lines.
+  const logger = childIndex === undefined ? rootLogger : rootLogger.child({ child: childIndex });
+
+  // Every way to stop is wired before the slow parts (loading the jobs, waiting for the server): a stop
+  // asked for before there is a running worker ends those at once.
+  let worker: Worker | undefined;
+  const beforeStart = new AbortController();
   // Set before any stop, so that the jobs a stop gives back are not counted as finished ones.
   let stopRequested = false;
+  let forced = false;
+  let signals = 0;
   const stopGracefully = (fields: Record<string, unknown>, message: string): void => {
     if (stopRequested) return;
     stopRequested = true;
     logger.info(fields, message);
-    void worker.stop();
+    beforeStart.abort();
+    void worker?.stop();
   };
-  watchRecycleLimits(
-    worker,
-    options,
-    () => stopRequested,
-    (reached) => {
-      // Tells the supervisor that the exit 0 to come is a planned recycle, not a crash.
-      process.send?.(IPC.recycled);
-      stopGracefully(
-        { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
-        `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,
-      );
-    },
-  );
   // The IPC channel of a forked worker closes when its parent dies, even by SIGKILL: without this the
-  // children of a killed supervisor would go on running unsupervised for ever.
+  // children of a killed supervisor would go on running unsupervised for ever. The channel may have
+  // closed already, before this listener existed, while Node and bsworker were loading.
   if (process.send !== undefined) {
-    process.once('disconnect', () => stopGracefully({}, 'the parent process is gone; stopping after the running jobs'));
+    const onDisconnect = (): void => stopGracefully({}, 'the parent process is gone; stopping after the running jobs');
+    process.once('disconnect', onDisconnect);
+    if (!process.connected) onDisconnect();
   }
-  let forced = false;
+  // Nobody reads the log any more (`bsworker ... | head`, a log shipper gone): stop as on SIGTERM.
+  const onStdoutClosed = (): void => stopGracefully({}, 'stdout is closed; stopping after the running jobs');
+  setStdoutClosedHandler(onStdoutClosed);
+  watchLoggerOutput(rootLogger);
   if (childIndex !== undefined) {
     process.on('message', (message) => {
       if (message === IPC.siblingDied) {
         logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
-        worker.checkNextJobsForCrashes();
+        worker?.checkNextJobsForCrashes();
         return;
       }
       if (message !== IPC.force) return;
       forced = true;
       stopRequested = true;
       logger.warn('the supervisor forces the stop: giving the running jobs back now');
-      void worker.stop({ force: true });
+      beforeStart.abort();
+      void worker?.stop({ force: true });
     });
   }
-
-  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
     // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
@@ -117,8 +121,15 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
       logger.debug({ signal }, 'SIGINT ignored: the supervisor stops its children with SIGTERM');
       return;
     }
-    stopRequested = true;
     signals += 1;
+    if (worker === undefined) {
+      // Nothing runs yet: the first signal ends the wait (exit 0); a second one, say during a jobs
+      // module that hangs on import, leaves at once.
+      if (signals > 1 && childIndex === undefined) process.exit(130);
+      stopGracefully({ signal }, `${signal}: stopping before the worker started`);
+      return;
+    }
+    stopRequested = true;
     // Under a supervisor every signal means "stop gracefully"; only its IPC message forces the stop.
     if (signals === 1 || childIndex !== undefined) {
       logger.info({ signal, graceMs: options.graceMs }, `${signal}: stopping after the running job (send it again to stop now)`);
@@ -130,22 +141,80 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // A task that leaves a promise rejection unhandled must not take the worker down with it (Node's
-  // default); it is logged and the worker goes on.
-  process.on('unhandledRejection', (reason) => {
-    logger.error({ err: toError(reason) }, 'unhandled promise rejection (a task left a promise unhandled); the worker goes on');
-  });
-  // An exception thrown from a timer or callback leaves the process in an unknown state: stop now. The
-  // running jobs go back to ready with the closed connection.
-  process.on('uncaughtException', (error) => {
-    logger.fatal({ err: error }, 'uncaught exception; stopping now, running jobs go back to ready');
-    void worker.stop({ force: true }).finally(() => process.exit(EXIT.failure));
-  });
+  try {
+    return await runUntilStopped();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 
-  await worker.start();
-  logger.debug({ files: files.length, tasks: tasks.length, server: formatAddress(worker.address) }, 'jobs loaded');
-  const result = await stopped;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
-  return result.graceful && !forced && (signals < 2 || childIndex !== undefined) ? EXIT.ok : EXIT.failure;
+  async function runUntilStopped(): Promise<number> {
+    const files = await loadJobs(resolve(options.jobs));
+    const tasks = listTasks();
+    const served = options.tubes.filter((tube) => tasks.some((task) => task.tube === tube));
+    if (served.length === 0) {
+      const registered = tasks.length === 0 ? 'nothing' : tasks.map((task) => `${task.tube}: ${task.name}`).join(', ');
+      throw new UsageError(
+        `no task is registered in ${options.tubes.map((tube) => `\`${tube}\``).join(', ')}; ${options.jobs} (${files.length} module(s)) registered ${registered}`,
+      );
+    }
+    for (const tube of options.tubes) {
+      if (!served.includes(tube)) logger.warn({ tube }, `no task is registered in tube ${tube}; its jobs will be buried as unregistered`);
+    }
+    // A task that leaves a promise rejection unhandled must not take the worker down with it (Node's
+    // default); it is logged and the worker goes on.
+    process.on('unhandledRejection', (reason) => {
+      logger.error({ err: toError(reason) }, 'unhandled promise rejection (a task left a promise unhandled); the worker goes on');
+    });
+    // An exception thrown from a timer or callback leaves the process in an unknown state: stop now. The
+    // running jobs go back to ready with the closed connection.
+    process.on('uncaughtException', (error) => {
+      logger.fatal({ err: error }, 'uncaught exception; stopping now, running jobs go back to ready');
+      void (worker?.stop({ force: true }) ?? Promise.resolve()).finally(() => process.exit(EXIT.failure));
+    });
+
+    const address = resolveServerAddress(options.url);
+    let stopped: Promise<StopResult>;
+    // A Worker runs once: when the server goes away again between the probe and the start, a new one
+    // waits for it.
+    for (;;) {
+      const up = await waitForServer(address, { logger, signal: beforeStart.signal, timeoutSeconds: options.connectTimeout });
+      if (!up) return EXIT.ok;
+      const candidate = new Worker(workerOptionsFrom(options, logger, childIndex));
+      stopped = new Promise<StopResult>((resolveStop) => candidate.once('worker:stopped', resolveStop));
+      watchRecycleLimits(
+        candidate,
+        options,
+        () => stopRequested,
+        (reached) => {
+          // Tells the supervisor that the exit 0 to come is a planned recycle, not a crash.
+          process.send?.(IPC.recycled);
+          stopGracefully(
+            { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
+            `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,
+          );
+        },
+      );
+      worker = candidate;
+      if (stopRequested) void candidate.stop();
+      try {
+        await candidate.start();
+        break;
+      } catch (error) {
+        worker = undefined;
+        if (!(error instanceof ConnectionError)) throw error;
+        if (stopRequested) return EXIT.ok;
+        logger.warn({ server: formatAddress(address), error: error.message }, `lost beanstalkd while starting: ${error.message}`);
+      }
+    }
+    const running = worker;
+    let health: HealthFile | undefined;
+    if (options.healthFile !== undefined && !stopRequested) {
+      health = await startHealthFile(options.healthFile, logger, () => running.state === 'running');
+    }
+    logger.debug({ files: files.length, tasks: tasks.length, server: formatAddress(running.address) }, 'jobs loaded');
+    const result = await stopped;
+    await health?.stop();
+    return result.graceful && !forced && (signals < 2 || childIndex !== undefined) ? EXIT.ok : EXIT.failure;
+  }
 }

@@ -8,10 +8,14 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { resolveServerAddress } from '../beanstalk/address.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { CHILD_INDEX_ENV, IPC } from './child.js';
 import { EXIT } from './errors.js';
+import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
+import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
+import { waitForServer } from './wait-for-server.js';
 
 /** The options of the supervisor, as the root command parsed them. */
 export interface SupervisorOptions {
@@ -31,6 +35,10 @@ export interface SupervisorOptions {
   readonly maxMemoryPerChildMb?: number;
   /** More worker flags, passed to every child as they are, e.g. `['--concurrency', '4']`. */
   readonly extraArgs?: readonly string[];
+  /** Give up waiting for the server at start after this many seconds (exit 1). @defaultValue wait for ever */
+  readonly connectTimeout?: number;
+  /** Written every few seconds while at least one child is up, removed on stop (`--health-file`). */
+  readonly healthFile?: string;
 }
 
 /** Every timing of the supervisor, in one place. */
@@ -95,12 +103,35 @@ interface Slot {
 export async function runSupervisor(options: SupervisorOptions): Promise<number> {
   const logger = createLogger({ level: logLevelOf(options.logLevel) });
   const supervisor = new Supervisor(options, logger);
-  const onSignal = (signal: NodeJS.Signals): void => supervisor.signal(signal);
+  // Until the server answers there are no children: a signal (or a closed stdout) ends the wait.
+  const waiting = new AbortController();
+  let started = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (started) supervisor.signal(signal);
+    else {
+      logger.info({ signal }, `${signal}: stopping before any child started`);
+      waiting.abort();
+    }
+  };
+  setStdoutClosedHandler(() => (started ? supervisor.signal('SIGTERM') : waiting.abort()));
+  watchLoggerOutput(logger);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  let health: HealthFile | undefined;
   try {
+    // The same wait as a single worker's, once for the pool: P children each failing at start would be
+    // restarted with backoff, logging P errors a round.
+    const up = await waitForServer(resolveServerAddress(options.url), {
+      logger,
+      signal: waiting.signal,
+      timeoutSeconds: options.connectTimeout,
+    });
+    if (!up) return EXIT.ok;
+    started = true;
+    if (options.healthFile !== undefined) health = await startHealthFile(options.healthFile, logger, () => supervisor.liveChildren > 0);
     return await supervisor.run();
   } finally {
+    await health?.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
@@ -173,6 +204,11 @@ class Supervisor {
         }
       }
     }
+  }
+
+  /** How many children are running now. */
+  get liveChildren(): number {
+    return this.#live().length;
   }
 
   #live(): ChildProcess[] {

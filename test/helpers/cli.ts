@@ -1,7 +1,7 @@
 // Spawning the real `bsworker` binary in tests: its JSON log lines as they arrive, bounded waits for
 // lines and exits, and the fixture jobs modules whose tasks the tests put jobs for.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,4 +217,68 @@ export const greet = queue.task(\`\${p}-ts\`)(async function greet(kw: GreetKwar
   process.stdout.write(\`\${JSON.stringify({ msg: 'fixture: greet ran', greeting: greeting(kw satisfies GreetKwargs) })}\\n\`);
 });\n`,
   };
+}
+
+/** Resolves once `text()` passes `check` (tested at each chunk of `stream`); fails with what was seen after `timeoutMs`. */
+export function waitForText(
+  stream: NodeJS.ReadableStream,
+  text: () => string,
+  check: (text: string) => boolean,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const test = (): void => {
+      if (!check(text())) return;
+      finish();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`no ${what} within ${timeoutMs} ms; output so far:\n${JSON.stringify(text().slice(-3_000))}`));
+    }, timeoutMs);
+    const finish = (): void => {
+      clearTimeout(timer);
+      stream.off('data', test);
+    };
+    stream.on('data', test);
+    test();
+  });
+}
+
+/** Quotes one word for `sh -c`. */
+const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Runs `bsworker ARGS` under a pseudo-terminal with util-linux `script`. Missing `script` is a failure,
+ * not a skip: a skipped terminal test would let a broken live view pass CI unnoticed.
+ */
+export function underPty(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  try {
+    execFileSync('sh', ['-c', 'command -v script'], { stdio: 'ignore' });
+  } catch {
+    assert.fail('util-linux `script` is required for the pseudo-terminal tests of `bsworker top` (apt-get install util-linux / bsdutils)');
+  }
+  // `exec`: no shell stays in the terminal's foreground group. A shell left waiting there gets the
+  // Ctrl-C too, may die of it, and `script -e` then reports 130 whatever bsworker did.
+  const command = `exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
+  // -e: exit with bsworker's code; the typescript file is /dev/null since the output is read from stdout.
+  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+    cwd: REPO,
+    // `script` runs the command with $SHELL: pin a POSIX shell rather than whatever the CI user has.
+    env: childEnv({ SHELL: '/bin/sh' }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
+  void exited.then(() => clearTimeout(timer));
+  return { child, output: () => output, exited };
 }

@@ -226,7 +226,7 @@ describe('bsworker CLI', () => {
       assert.equal(ready.code, 2);
       assert.equal(ready.stderr, `bsworker: error: job ${id} is ready; only buried or delayed jobs can be kicked\n`);
       assert.equal(malformed.code, 2);
-      assert.match(malformed.stderr, /^error: .*'abc'.*job id/m);
+      assert.match(malformed.stderr, /^bsworker: error: .*'abc'.*job id/m);
       assert.equal((await rawStatsJob(server.url, id))?.state, 'ready');
     });
 
@@ -323,20 +323,28 @@ describe('bsworker CLI', () => {
     it('rejects bad options with commander-style messages', TEST_TIMEOUT, async () => {
       const p = prefix();
       const cases: [string, string[], RegExp][] = [
-        ['no --tubes', [], /^error: required option '-t, --tubes <tubes>' not specified$/m],
-        ['a bad tube name', ['--tubes', 'bad tube'], /^error: option '-t, --tubes <tubes>' argument 'bad tube' is invalid\..*tube name/m],
-        ['--max-kicks -1', ['--tubes', `${p}-fast`, '--max-kicks', '-1'], /^error: option '--max-kicks <n>' argument '-1' is invalid/m],
+        ['no --tubes', [], /^bsworker: error: required option '-t, --tubes <tubes>' not specified$/m],
+        [
+          'a bad tube name',
+          ['--tubes', 'bad tube'],
+          /^bsworker: error: option '-t, --tubes <tubes>' argument 'bad tube' is invalid\..*tube name/m,
+        ],
+        [
+          '--max-kicks -1',
+          ['--tubes', `${p}-fast`, '--max-kicks', '-1'],
+          /^bsworker: error: option '--max-kicks <n>' argument '-1' is invalid/m,
+        ],
         [
           '--url http://x',
           ['--tubes', `${p}-fast`, '--url', 'http://x'],
-          /^error: option '--url <url>' argument 'http:\/\/x' is invalid.*beanstalk:\/\//m,
+          /^bsworker: error: option '--url <url>' argument 'http:\/\/x' is invalid.*beanstalk:\/\//m,
         ],
         [
           '--log-level loud',
           ['--tubes', `${p}-fast`, '--log-level', 'loud'],
-          /^error: option '--log-level <level>' argument 'loud' is invalid/m,
+          /^bsworker: error: option '--log-level <level>' argument 'loud' is invalid/m,
         ],
-        ['an unknown option', ['--tubes', `${p}-fast`, '--bogus'], /^error: unknown option '--bogus'$/m],
+        ['an unknown option', ['--tubes', `${p}-fast`, '--bogus'], /^bsworker: error: unknown option '--bogus'$/m],
       ];
       const results = await Promise.all(cases.map(([, args]) => run(['--jobs', jobsDir, ...args], { FIXTURE_PREFIX: p })));
       results.forEach((result, i) => {
@@ -376,8 +384,10 @@ describe('bsworker CLI', () => {
         ['unserved tubes', unserved],
       ] as const) {
         assert.equal(result.code, 2, `${name}: exit code (stderr: ${result.stderr})`);
-        assert.match(result.stderr, /^bsworker: error: .+\n$/, `${name}: one error line`);
+        // An import error is followed by where it threw (indented stack frames of the module).
+        assert.match(result.stderr, /^bsworker: error: .+\n( {4}at .+\n)*$/, `${name}: one error line`);
       }
+      assert.match(throws.stderr, /\n {4}at .*boom\.mjs:1:7\n/, 'the file and line of the throw');
       assert.ok(noDir.stderr.includes(missing) && noDir.stderr.includes('does not exist'), noDir.stderr);
       assert.match(throws.stderr, /failed to load \S*boom\.mjs: fixture: boom at import/);
       assert.ok(unserved.stderr.includes(`\`${p}-nothing\``), unserved.stderr);
@@ -402,25 +412,30 @@ describe('bsworker CLI', () => {
     });
   });
 
-  it('unreachable server: the worker exits 1, operating commands exit 2, promptly, naming the address', TEST_TIMEOUT, async () => {
-    const p = prefix();
-    const port = await freePort();
-    const url = `127.0.0.1:${port}`;
-    const started = Date.now();
-    const results = await Promise.all([
-      run(['--tubes', `${p}-fast`, '--jobs', jobsDir, '--url', url], { FIXTURE_PREFIX: p }),
-      run(['kick', '--tube', `${p}-fast`, '--url', url]),
-      run(['buried', '--tube', `${p}-fast`, '--url', url]),
-    ]);
-    assert.ok(Date.now() - started < 5_000, 'no hang, no long retry');
-    // The worker failed at run time; for an operating command the address is bad input (issue: exit 2).
-    for (const [i, result] of results.entries()) {
-      assert.equal(result.code, i === 0 ? 1 : 2, result.stderr);
-      assert.match(result.stderr, /^bsworker: error: .+\n$/, 'one line');
-      assert.ok(result.stderr.includes(url), result.stderr);
-      assert.ok(result.stderr.includes(`beanstalkd -l 127.0.0.1 -p ${port}`), result.stderr);
-    }
-  });
+  it(
+    'unreachable server: the worker exits 1 after --connect-timeout, operating commands exit 2 at once, naming the address',
+    TEST_TIMEOUT,
+    async () => {
+      const p = prefix();
+      const port = await freePort();
+      const url = `127.0.0.1:${port}`;
+      const started = Date.now();
+      const results = await Promise.all([
+        // Without --connect-timeout the worker waits for the server (see cli-wait.test.ts).
+        run(['--tubes', `${p}-fast`, '--jobs', jobsDir, '--url', url, '--connect-timeout', '1'], { FIXTURE_PREFIX: p }),
+        run(['kick', '--tube', `${p}-fast`, '--url', url]),
+        run(['buried', '--tube', `${p}-fast`, '--url', url]),
+      ]);
+      assert.ok(Date.now() - started < 5_000, 'no hang, no long retry');
+      // The worker failed at run time; for an operating command the address is bad input (issue: exit 2).
+      for (const [i, result] of results.entries()) {
+        assert.equal(result.code, i === 0 ? 1 : 2, result.stderr);
+        assert.match(result.stderr, /^bsworker: error: .+\n$/, 'one line');
+        assert.ok(result.stderr.includes(url), result.stderr);
+        assert.ok(result.stderr.includes(`beanstalkd -l 127.0.0.1 -p ${port}`), result.stderr);
+      }
+    },
+  );
 
   it('--help on the root and on every subcommand exits 0; --version prints the package version', TEST_TIMEOUT, async () => {
     const helps = [['--help'], ['kick', '--help'], ['kick-job', '--help'], ['buried', '--help']];

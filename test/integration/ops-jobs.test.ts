@@ -127,7 +127,7 @@ describe('bsworker peek, put and delete', () => {
     assert.equal(result.code, 2, result.stderr);
     const [first = ''] = result.stderr.split('\n');
     assert.match(first, pattern);
-    assert.match(first, /^(bsworker: )?error: /);
+    assert.match(first, /^bsworker: error: /);
   }
 
   describe('peek', () => {

@@ -171,7 +171,8 @@ describe('bsworker stats, tubes, pause, resume', () => {
       'reserved',
       'delayed',
       'buried',
-      'total',
+      // Jobs ever put: labelled so that nobody reads it as a sum of the other columns.
+      'put (all time)',
       'watching',
       'waiting',
       'paused',
@@ -288,9 +289,9 @@ describe('bsworker stats, tubes, pause, resume', () => {
         run(['tubes', '--url', 'http://127.0.0.1:11300']),
       ]);
     for (const result of [statsMissing, pauseMissing, resumeMissing]) assertOneLine(result, `tube ${missing} does not exist`);
-    assertUsage(badTube, /^error: option '--tube <tube>' argument '-leading-dash' is invalid\..*tube name/);
-    assertUsage(colonTube, /^error: option '--tube <tube>' argument 'a:b' is invalid\..*tube name/);
-    assertUsage(emptyTube, /^error: option '--tube <tube>' argument '' is invalid\./);
+    assertUsage(badTube, /^bsworker: error: option '--tube <tube>' argument '-leading-dash' is invalid\..*tube name/);
+    assertUsage(colonTube, /^bsworker: error: option '--tube <tube>' argument 'a:b' is invalid\..*tube name/);
+    assertUsage(emptyTube, /^bsworker: error: option '--tube <tube>' argument '' is invalid\./);
     for (const [result, value] of [
       [negative, '-1'],
       [tooBig, String(UINT32_MAX + 1)],
@@ -299,11 +300,13 @@ describe('bsworker stats, tubes, pause, resume', () => {
     ] as const) {
       assertUsage(
         result,
-        new RegExp(`^error: option '--seconds <n>' argument '${value}' is invalid\\. expected a whole number from 0 to ${UINT32_MAX}$`),
+        new RegExp(
+          `^bsworker: error: option '--seconds <n>' argument '${value}' is invalid\\. expected a whole number from 0 to ${UINT32_MAX}$`,
+        ),
       );
     }
-    assertUsage(noSeconds, /^error: required option '--seconds <n>' not specified$/);
-    assertUsage(badUrl, /^error: option '--url <url>' argument 'http:\/\/127\.0\.0\.1:11300' is invalid\./);
+    assertUsage(noSeconds, /^bsworker: error: required option '--seconds <n>' not specified$/);
+    assertUsage(badUrl, /^bsworker: error: option '--url <url>' argument 'http:\/\/127\.0\.0\.1:11300' is invalid\./);
     // The failed pauses paused nothing, and asking about a missing tube did not create it.
     assert.equal((await rawStatsTube(server.url, t))?.pause, '0');
     assert.equal(await rawStatsTube(server.url, missing), null);

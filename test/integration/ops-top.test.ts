@@ -2,10 +2,9 @@
 // Ctrl-C; `kick --all-tubes`; the `--json` shapes of kick, kick-job and buried. Every count asserted is
 // checked against the server's own view (rawStatsTube, rawStatsJob), never against the code under test.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { type BeanstalkdServer, freePort, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { BIN, Cli, childEnv, children, EXIT_TIMEOUT_MS, envelope, prefix, REPO, run } from '../helpers/cli.js';
+import { Cli, children, envelope, prefix, run, underPty, waitForText } from '../helpers/cli.js';
 import { bury, rawSession } from '../helpers/raw-session.js';
 
 const TEST_TIMEOUT = { timeout: 20_000 };
@@ -16,33 +15,6 @@ async function putJobs(server: BeanstalkdServer, tube: string, count: number, op
   const ids: string[] = [];
   for (let n = 0; n < count; n += 1) ids.push(await rawPut(server.url, tube, envelope('send', tube, { n }), options));
   return ids;
-}
-
-/** Resolves once `text()` passes `check` (tested at each chunk of `stream`); fails with what was seen after `timeoutMs`. */
-function waitForText(
-  stream: NodeJS.ReadableStream,
-  text: () => string,
-  check: (text: string) => boolean,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const test = (): void => {
-      if (!check(text())) return;
-      finish();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new Error(`no ${what} within ${timeoutMs} ms; output so far:\n${JSON.stringify(text().slice(-3_000))}`));
-    }, timeoutMs);
-    const finish = (): void => {
-      clearTimeout(timer);
-      stream.off('data', test);
-    };
-    stream.on('data', test);
-    test();
-  });
 }
 
 /** The `key=value` fields of one plain `top` line. */
@@ -62,43 +34,6 @@ function tubeLines(stdout: string, tube: string): Record<string, string>[] {
     .split('\n')
     .filter((line) => line.includes(` tube=${tube} `))
     .map(fields);
-}
-
-/** Quotes one word for `sh -c`. */
-const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
-
-/**
- * Runs `bsworker ARGS` under a pseudo-terminal with util-linux `script`. Missing `script` is a failure,
- * not a skip: a skipped terminal test would let a broken live view pass CI unnoticed.
- */
-function underPty(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  try {
-    execFileSync('sh', ['-c', 'command -v script'], { stdio: 'ignore' });
-  } catch {
-    assert.fail('util-linux `script` is required for the pseudo-terminal tests of `bsworker top` (apt-get install util-linux / bsdutils)');
-  }
-  // `exec`: no shell stays in the terminal's foreground group. A shell left waiting there gets the
-  // Ctrl-C too, may die of it, and `script -e` then reports 130 whatever bsworker did.
-  const command = `exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
-  // -e: exit with bsworker's code; the typescript file is /dev/null since the output is read from stdout.
-  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
-    cwd: REPO,
-    // `script` runs the command with $SHELL: pin a POSIX shell rather than whatever the CI user has.
-    env: childEnv({ SHELL: '/bin/sh' }),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
-  void exited.then(() => clearTimeout(timer));
-  return { child, output: () => output, exited };
 }
 
 describe('bsworker top, kick --all-tubes and the --json of kick, kick-job and buried', () => {
@@ -216,7 +151,10 @@ describe('bsworker top, kick --all-tubes and the --json of kick, kick-job and bu
       ]);
       for (const result of [zero, word]) {
         assert.equal(result.code, 2, result.stderr);
-        assert.match(result.stderr, /^error: option '--interval <seconds>' argument '.*' is invalid\. expected a number of seconds/m);
+        assert.match(
+          result.stderr,
+          /^bsworker: error: option '--interval <seconds>' argument '.*' is invalid\. expected a number of seconds/m,
+        );
         assert.equal(result.stdout, '');
       }
       assert.equal(unreachable.code, 2, unreachable.stderr);

@@ -328,12 +328,12 @@ describe('bsworker --processes', () => {
   it('rejects bad pool options, and stops with exit 2 when the children fail with a usage error', TEST_TIMEOUT, async () => {
     const p = prefix('pool');
     const cases: [string[], RegExp][] = [
-      [['--processes', '0'], /^error: option '--processes <n>' argument '0' is invalid\. expected a whole number from 1 to 64/m],
-      [['--processes', '65'], /^error: option '--processes <n>' argument '65' is invalid/m],
-      [['--max-jobs-per-child', '0'], /^error: option '--max-jobs-per-child <n>' argument '0' is invalid/m],
+      [['--processes', '0'], /^bsworker: error: option '--processes <n>' argument '0' is invalid\. expected a whole number from 1 to 64/m],
+      [['--processes', '65'], /^bsworker: error: option '--processes <n>' argument '65' is invalid/m],
+      [['--max-jobs-per-child', '0'], /^bsworker: error: option '--max-jobs-per-child <n>' argument '0' is invalid/m],
       [
         ['--max-memory-per-child', '8'],
-        /^error: option '--max-memory-per-child <mb>' argument '8' is invalid\. expected a whole number from 16/m,
+        /^bsworker: error: option '--max-memory-per-child <mb>' argument '8' is invalid\. expected a whole number from 16/m,
       ],
       [['--processes', '2', '--max-jobs', '3'], /--max-jobs-per-child/],
     ];

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { computeRates, renderFrame, type TopSnapshot, type TubeCounts } from '../../src/cli/ops/top.js';
+import { computeRates, frameJson, renderFrame, type TopSnapshot, type TubeCounts } from '../../src/cli/ops/top-frame.js';
 import type { Output } from '../../src/cli/output.js';
 
 const plain: Output = { print: () => undefined, isTTY: false };
@@ -115,5 +115,79 @@ describe('renderFrame', () => {
     assert.ok(lines.some((line) => line.includes('lost the connection') && line.includes('retrying')));
     assert.match(lines.at(-1) ?? '', /and \d+ more tubes/);
     assert.equal(renderFrame(many, null, terminal).length, 2 + 3 + 30, 'without a height every tube is shown');
+  });
+});
+
+describe('renderFrame at a fixed terminal width', () => {
+  // Colour codes take no room on the screen: measure what is shown.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping escape codes is the point.
+  const visible = (line: string): number => line.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const at = '2026-11-24T03:00:00Z';
+  const context = { address: '127.0.0.1:11300', intervalSeconds: 1 };
+  const wide = snapshot(at, [
+    tube('default', 0, 0, { watching: 2 }),
+    tube('emails', 10, 4, { ready: 16, reserved: 1, buried: 2 }),
+    tube('a-very-long-tube-name-for-the-nightly-reports', 5, 5, { ready: 1234567 }),
+  ]);
+
+  it('at 80 columns no line is wider than 80: columns are dropped and long tube names cut with an ellipsis', () => {
+    const lines = renderFrame(wide, null, terminal, { ...context, maxColumns: 80 });
+    const text = lines.join('\n');
+    for (const line of lines) assert.ok(visible(line) <= 80, `${visible(line)} columns: ${line}`);
+    const header = lines.find((line) => line.includes('tube') && line.includes('ready'));
+    assert.ok(header, text);
+    for (const kept of ['ready', 'reserved', 'buried', 'in/s', 'done/s']) assert.ok(header.includes(kept), `${kept} is kept: ${header}`);
+    assert.ok(text.includes('a-very-long'), text);
+    assert.ok(!text.includes('a-very-long-tube-name-for-the-nightly-reports'), 'the long name is cut');
+    assert.match(text, /a-very-long[^│]*…/);
+    assert.ok(text.includes('1234567'), 'counts are never cut');
+  });
+
+  it('at 40 columns too, and with room to spare nothing is dropped or cut', () => {
+    for (const line of renderFrame(wide, null, terminal, { ...context, maxColumns: 40 })) {
+      assert.ok(visible(line) <= 40, `${visible(line)} columns: ${line}`);
+    }
+    const roomy = renderFrame(wide, null, terminal, { ...context, maxColumns: 200 }).join('\n');
+    assert.ok(roomy.includes('a-very-long-tube-name-for-the-nightly-reports'));
+    for (const column of ['delayed', 'waiting', 'watching']) assert.ok(roomy.includes(column), column);
+  });
+});
+
+describe('frameJson (top --json)', () => {
+  it('has the stats --json shapes for the server and each tube, the rates, and the time of the reading', () => {
+    const summary = (name: string, total: number) => ({
+      name,
+      ready: 1,
+      urgent: 0,
+      reserved: 0,
+      delayed: 0,
+      buried: 0,
+      total,
+      watching: 1,
+      waiting: 0,
+      pausedSecondsLeft: 0,
+    });
+    const server = {
+      version: '1.12',
+      uptimeSeconds: 100,
+      connections: 2,
+      jobs: { ready: 1, urgent: 0, reserved: 0, delayed: 0, buried: 0, total: 10 },
+      maxJobSize: 65_535,
+      binlog: { enabled: false, currentIndex: 0, oldestIndex: 0, maxSizeBytes: 0, recordsWritten: 0, recordsMigrated: 0 },
+      draining: false,
+    };
+    const first = { ...snapshot('2026-11-24T03:00:00Z', [tube('emails', 10, 4)]), report: { server, tubes: [summary('emails', 10)] } };
+    const next = {
+      ...snapshot('2026-11-24T03:00:02Z', [tube('emails', 14, 6)], { uptimeSeconds: 102 }),
+      report: { server, tubes: [summary('emails', 14)] },
+    };
+    assert.deepEqual(frameJson(first, null), {
+      at: '2026-11-24T03:00:00.000Z',
+      server: { ...server, inPerSecond: null, donePerSecond: null },
+      tubes: [{ ...summary('emails', 10), inPerSecond: null, donePerSecond: null }],
+    });
+    const json = frameJson(next, computeRates(first, next, 2));
+    assert.deepEqual(json.tubes[0], { ...summary('emails', 14), inPerSecond: 2, donePerSecond: 1 });
+    assert.equal(json.server.inPerSecond, 2);
   });
 });

@@ -2,7 +2,7 @@
  * `bsworker put TUBE FUNC_NAME`: enqueues one job in the standard envelope from the shell, checked
  * exactly as the library checks a put (envelope encoding, put options, the server's `max-job-size`).
  */
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { encodeEnvelope } from '../../envelope/envelope.js';
 import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from '../../tasks/put-options.js';
@@ -188,11 +188,42 @@ export function parseKwargs(text: string, source: string): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('reading the kwargs JSON from stdin (end with Ctrl-D)\n');
+/** What a TTY stdin prints before it is read: otherwise `put tube f -` would wait without a word. */
+export const STDIN_HINT = 'reading kwargs from stdin; end with Ctrl-D';
+
+/**
+ * Reads `input` to its end, or stops once it holds more than `limitBytes`: an endless stream (a FIFO,
+ * `/dev/zero`, `yes |`) or a 50 MB file must not be read whole before the size check refuses it.
+ * Resolves to the bytes, or to undefined when the limit was passed.
+ */
+export async function readAtMost(input: NodeJS.ReadableStream, limitBytes: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let size = 0;
+  for await (const chunk of input) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += bytes.length;
+    if (size > limitBytes) return undefined;
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The bytes as text; invalid UTF-8 is refused, since decoding would silently send U+FFFD instead. */
+export function decodeUtf8(bytes: Buffer, source: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`${source} is not valid UTF-8 text (save it as UTF-8; JSON is always UTF-8)`);
+  }
+}
+
+/** Reads a kwargs source with the server's `max-job-size` as its bound (a kwargs larger than that cannot fit in a job). */
+async function readKwargsSource(input: NodeJS.ReadableStream, source: string, maxJobSize: number): Promise<string> {
+  const bytes = await readAtMost(input, maxJobSize);
+  if (bytes === undefined) {
+    throw new UsageError(`${source} is larger than the server's max-job-size (${maxJobSize} bytes); stopped reading it`);
+  }
+  return decodeUtf8(bytes, source);
 }
 
 /** The `put` options, as commander parsed them. */
@@ -206,8 +237,8 @@ interface PutCommandOptions {
   url?: string;
 }
 
-/** Reads the kwargs from the one place the command line names, or `{}`. */
-async function kwargsOf(stdin: string | undefined, options: PutCommandOptions): Promise<Record<string, unknown>> {
+/** Checks that the command line names at most one kwargs source. */
+function checkKwargsSources(stdin: string | undefined, options: PutCommandOptions): void {
   if (stdin !== undefined && stdin !== '-') {
     throw new UsageError(
       `unexpected argument ${JSON.stringify(stdin)}: the only argument after FUNC_NAME is - (read the kwargs from stdin)`,
@@ -215,18 +246,35 @@ async function kwargsOf(stdin: string | undefined, options: PutCommandOptions): 
   }
   const sources = [stdin !== undefined, options.kwargs !== undefined, options.kwargsFile !== undefined].filter(Boolean).length;
   if (sources > 1) throw new UsageError('give the kwargs once: --kwargs JSON, --kwargs-file PATH or - (stdin)');
+}
+
+/**
+ * Reads the kwargs from the one place the command line names, or `{}`. A file or stdin is read only up
+ * to `maxJobSize` bytes, which is why this runs once the server has said what its limit is.
+ */
+async function kwargsOf(stdin: string | undefined, options: PutCommandOptions, maxJobSize: number): Promise<Record<string, unknown>> {
   if (options.kwargs !== undefined) return parseKwargs(options.kwargs, '--kwargs');
   if (options.kwargsFile !== undefined) {
     const where = `--kwargs-file ${JSON.stringify(options.kwargsFile)}`;
-    let text: string;
+    let file: FileHandle;
     try {
-      text = await readFile(options.kwargsFile, 'utf8');
+      file = await open(options.kwargsFile, 'r');
     } catch (error) {
       throw new UsageError(`cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    return parseKwargs(text, where);
+    try {
+      return parseKwargs(await readKwargsSource(file.createReadStream({ autoClose: false }), where, maxJobSize), where);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(`cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    } finally {
+      await file.close().catch(() => undefined);
+    }
   }
-  if (stdin === '-') return parseKwargs(await readStdin(), 'stdin');
+  if (stdin === '-') {
+    if (process.stdin.isTTY) process.stderr.write(`${STDIN_HINT}\n`);
+    return parseKwargs(await readKwargsSource(process.stdin, 'stdin', maxJobSize), 'stdin');
+  }
   return {};
 }
 
@@ -255,12 +303,15 @@ async function putJob(
   url?: string,
 ): Promise<void> {
   if (funcName.trim() === '') throw new UsageError('FUNC_NAME must not be empty: give the name the task was registered under');
-  const kwargs = await kwargsOf(stdin, options);
-  // Encoded before connecting: a bad call fails the same way whether or not a server is up.
-  const body = encodeEnvelope(funcName, tube, kwargs);
+  checkKwargsSources(stdin, options);
   const params = resolvePutParams({ priority: options.priority, delay: options.delay, ttr: options.ttr });
-  // putInTube checks the body against the max-job-size this server reported when it connected.
-  const id = await withConnection(url, (connection) => connection.putInTube(tube, body, params));
+  // Inline kwargs are checked before connecting: a bad call fails the same way whether or not a server is up.
+  if (options.kwargs !== undefined) encodeEnvelope(funcName, tube, parseKwargs(options.kwargs, '--kwargs'));
+  const id = await withConnection(url, async (connection) => {
+    const body = encodeEnvelope(funcName, tube, await kwargsOf(stdin, options, connection.maxJobSize));
+    // putInTube checks the body against the max-job-size this server reported when it connected.
+    return connection.putInTube(tube, body, params);
+  });
   if (options.json) {
     printJson(output, { id, tube, func_name: funcName } satisfies PutJson);
     return;

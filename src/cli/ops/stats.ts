@@ -197,7 +197,8 @@ export function printStats(output: Output, report: StatsJson, address: string): 
   output.print('');
   printTable(
     output,
-    ['tube', 'ready', 'urgent', 'reserved', 'delayed', 'buried', 'total', 'watching', 'waiting', 'paused'],
+    // Not "total": it is every job ever put into the tube (deleted ones too), not a sum of the columns.
+    ['tube', 'ready', 'urgent', 'reserved', 'delayed', 'buried', 'put (all time)', 'watching', 'waiting', 'paused'],
     report.tubes.map((t) => [
       t.name,
       t.ready,

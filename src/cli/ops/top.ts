@@ -1,79 +1,19 @@
 /**
  * `bsworker top`: every tube's counts and per-second rates, refreshed until Ctrl-C. On a terminal the
- * frame is redrawn in place; anywhere else each refresh prints plain `key=value` lines, for logs and
- * scripts. Reading the server ({@link readSnapshot}), the rates ({@link computeRates}) and the frame
- * ({@link renderFrame}) are separate, and the last two are pure, so they are unit-tested without a server.
+ * frame is redrawn in place, fitted to the terminal's size; anywhere else each refresh prints plain
+ * `key=value` lines, for logs and scripts, and with `--json` one JSON object per refresh. Reading the
+ * server ({@link readSnapshot}) is here; the rates and the frames are in `top-frame.ts`.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatAddress, resolveServerAddress } from '../../beanstalk/address.js';
 import { BeanstalkError, ConnectionError } from '../../beanstalk/errors.js';
 import { LazyConnection } from '../../beanstalk/lazy-connection.js';
 import type { Beanstalk } from '../../beanstalk/types.js';
-import { colors, type Output, renderTable } from '../output.js';
+import { type Output, terminalSafeJson } from '../output.js';
 import { integerIn } from '../parse.js';
 import { opsAction, urlOf, urlOption } from './common.js';
-
-/** One tube's counters at one moment. */
-export interface TubeCounts {
-  readonly tube: string;
-  readonly ready: number;
-  readonly reserved: number;
-  readonly delayed: number;
-  readonly buried: number;
-  /** Connections blocked in a reserve on this tube: idle workers. */
-  readonly waiting: number;
-  /** Connections watching this tube: workers, idle or busy. */
-  readonly watching: number;
-  /** Jobs ever put into the tube (`total-jobs`): its growth is the "in" rate. */
-  readonly totalJobs: number;
-  /** Deletes ever done in the tube (`cmd-delete`): its growth is the "done" rate. */
-  readonly deletes: number;
-}
-
-/** Server-wide counters at one moment. */
-export interface ServerCounts {
-  readonly connections: number;
-  /** Jobs ever put (`total-jobs`). */
-  readonly totalJobs: number;
-  /** Deletes ever done (`cmd-delete`). */
-  readonly deletes: number;
-  /** Lets {@link computeRates} see a restart, after which every counter starts again from zero. */
-  readonly uptimeSeconds: number;
-}
-
-/** What one refresh read from the server. */
-export interface TopSnapshot {
-  /** When the reading started. */
-  readonly at: Date;
-  readonly server: ServerCounts;
-  /** Sorted by tube name, so rows keep their place from frame to frame. */
-  readonly tubes: readonly TubeCounts[];
-}
-
-/** Jobs per second over the last interval. */
-export interface Rate {
-  /** Jobs put per second. */
-  readonly inPerSecond: number;
-  /** Jobs deleted (finished) per second. */
-  readonly donePerSecond: number;
-}
-
-/** The rates between two snapshots. A tube without an entry has no rate yet (it is new, or was recreated). */
-export interface TopRates {
-  readonly server: Rate;
-  readonly tubes: ReadonlyMap<string, Rate>;
-}
-
-/** How the frame is labelled; everything is optional so tests can render bare frames. */
-export interface FrameContext {
-  /** The server, `host:port`, for the title line. */
-  readonly address?: string;
-  readonly intervalSeconds?: number;
-  /** A connection problem to show above the last counts (terminal only; plain output reports it apart). */
-  readonly error?: string;
-  /** The terminal's height: a frame taller than the screen would scroll and break the redraw. */
-  readonly maxLines?: number;
-}
+import { summariseServer, summariseTube, type TubeSummary } from './stats.js';
+import { computeRates, frameJson, renderFrame, type TopSnapshot, type TubeCounts, timestamp } from './top-frame.js';
 
 /** Reads the server's and every tube's counters, pipelined on one connection. */
 export async function readSnapshot(connection: Beanstalk, now: () => Date = () => new Date()): Promise<TopSnapshot> {
@@ -81,13 +21,16 @@ export async function readSnapshot(connection: Beanstalk, now: () => Date = () =
   const [stats, names] = await Promise.all([connection.stats(), connection.listTubes()]);
   const all = await Promise.all(names.map((name) => connection.statsTube(name)));
   const tubes: TubeCounts[] = [];
+  const summaries: TubeSummary[] = [];
   for (const tubeStats of all) {
     // null: the tube vanished between list-tubes and stats-tube (beanstalkd drops unused empty tubes).
     if (tubeStats === null) continue;
     const { name: tube, ready, reserved, delayed, buried, waiting, watching, total: totalJobs, deletes } = tubeStats;
     tubes.push({ tube, ready, reserved, delayed, buried, waiting, watching, totalJobs, deletes });
+    summaries.push(summariseTube(tubeStats));
   }
   tubes.sort((a, b) => (a.tube < b.tube ? -1 : a.tube > b.tube ? 1 : 0));
+  summaries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const count = (key: string): number => {
     const value = Number(stats[key]);
     return Number.isFinite(value) ? value : 0;
@@ -101,120 +44,8 @@ export async function readSnapshot(connection: Beanstalk, now: () => Date = () =
       uptimeSeconds: count('uptime'),
     },
     tubes,
+    report: { server: summariseServer(stats), tubes: summaries },
   };
-}
-
-/** The growth of a counter per second, or null when it shrank (the counter was reset). */
-function perSecond(before: number, after: number, seconds: number): number | null {
-  return after >= before ? (after - before) / seconds : null;
-}
-
-function rateOf(
-  before: { totalJobs: number; deletes: number },
-  after: { totalJobs: number; deletes: number },
-  seconds: number,
-): Rate | null {
-  const inPerSecond = perSecond(before.totalJobs, after.totalJobs, seconds);
-  const donePerSecond = perSecond(before.deletes, after.deletes, seconds);
-  return inPerSecond === null || donePerSecond === null ? null : { inPerSecond, donePerSecond };
-}
-
-/**
- * The rates between `prev` and `next`, `seconds` apart. Null on the first frame (no `prev`), for a
- * non-positive interval, and after a server restart, whose counters start again from zero. A tube that
- * is new, or whose counters shrank (beanstalkd dropped it and it was created again), has no entry.
- * Rates are never negative.
- */
-export function computeRates(prev: TopSnapshot | undefined, next: TopSnapshot, seconds: number): TopRates | null {
-  if (prev === undefined || !(seconds > 0) || next.server.uptimeSeconds < prev.server.uptimeSeconds) return null;
-  const server = rateOf(prev.server, next.server, seconds);
-  if (server === null) return null;
-  const before = new Map(prev.tubes.map((tube) => [tube.tube, tube]));
-  const tubes = new Map<string, Rate>();
-  for (const tube of next.tubes) {
-    const old = before.get(tube.tube);
-    const rate = old && rateOf(old, tube, seconds);
-    if (rate) tubes.set(tube.tube, rate);
-  }
-  return { server, tubes };
-}
-
-/** `2026-11-24T03:00:00Z`: whole seconds are enough for a view refreshed every second. */
-function timestamp(at: Date): string {
-  return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function formatRate(value: number | undefined): string {
-  return value === undefined ? '-' : value.toFixed(1);
-}
-
-/** Right-aligns a column of strings: the table only right-aligns numbers, and rates are text ('-', '4.0'). */
-function alignRight(values: readonly string[], header: string): string[] {
-  const width = Math.max(header.length, ...values.map((value) => value.length));
-  return values.map((value) => value.padStart(width));
-}
-
-/**
- * Renders one frame as lines. On a terminal (`output.isTTY`): a title, a server line and a table of the
- * tubes, cut to `context.maxLines`. Otherwise plain lines without escape codes, one for the server and
- * one per tube:
- * `2026-11-24T03:00:00Z tube=emails ready=3 reserved=1 delayed=0 buried=2 waiting=0 watching=1 in/s=4.0 done/s=3.0`.
- * Without `rates` (the first frame) every rate is `-`.
- */
-export function renderFrame(snapshot: TopSnapshot, rates: TopRates | null, output: Output, context: FrameContext = {}): string[] {
-  const at = timestamp(snapshot.at);
-  const server = snapshot.server;
-  const serverIn = formatRate(rates?.server.inPerSecond);
-  const serverDone = formatRate(rates?.server.donePerSecond);
-  if (!output.isTTY) {
-    return [
-      `${at} server connections=${server.connections} tubes=${snapshot.tubes.length} in/s=${serverIn} done/s=${serverDone}`,
-      ...snapshot.tubes.map((t) => {
-        const rate = rates?.tubes.get(t.tube);
-        return (
-          `${at} tube=${t.tube} ready=${t.ready} reserved=${t.reserved} delayed=${t.delayed} buried=${t.buried} ` +
-          `waiting=${t.waiting} watching=${t.watching} in/s=${formatRate(rate?.inPerSecond)} done/s=${formatRate(rate?.donePerSecond)}`
-        );
-      }),
-    ];
-  }
-
-  const c = colors(output);
-  const where = context.address === undefined ? '' : ` ${context.address}`;
-  const every = context.intervalSeconds === undefined ? '' : `, every ${context.intervalSeconds}s`;
-  const lines = [`${c.bold(`bsworker top${where}`)}  ${at}${every}  (Ctrl-C to quit)`];
-  if (context.error !== undefined) lines.push(c.red(`${context.error}; retrying (the counts below are from ${at})`));
-  lines.push(
-    `server: ${server.connections} connection${server.connections === 1 ? '' : 's'}, ${snapshot.tubes.length} tube${snapshot.tubes.length === 1 ? '' : 's'}, in ${serverIn} jobs/s, done ${serverDone} jobs/s`,
-  );
-
-  // The table takes 3 lines besides its rows (top border, head, bottom border), plus one for "N more".
-  const room = context.maxLines === undefined ? Number.POSITIVE_INFINITY : context.maxLines - lines.length - 4;
-  const shown = snapshot.tubes.length <= room + 1 ? snapshot.tubes : snapshot.tubes.slice(0, Math.max(0, room));
-  const ins = alignRight(
-    shown.map((t) => formatRate(rates?.tubes.get(t.tube)?.inPerSecond)),
-    'in/s',
-  );
-  const dones = alignRight(
-    shown.map((t) => formatRate(rates?.tubes.get(t.tube)?.donePerSecond)),
-    'done/s',
-  );
-  const rows = shown.map((t, i) => [
-    t.tube,
-    t.ready,
-    t.reserved,
-    t.delayed,
-    t.buried,
-    t.waiting,
-    t.watching,
-    ins[i] ?? '-',
-    dones[i] ?? '-',
-  ]);
-  const headers = ['tube', 'ready', 'reserved', 'delayed', 'buried', 'waiting', 'watching', 'in/s', 'done/s'];
-  lines.push(...renderTable(headers, rows, output).split('\n'));
-  const hidden = snapshot.tubes.length - shown.length;
-  if (hidden > 0) lines.push(c.dim(`… and ${hidden} more tube${hidden === 1 ? '' : 's'} (a taller terminal shows them)`));
-  return lines;
 }
 
 /** Options of {@link runTop}. */
@@ -231,6 +62,10 @@ export interface TopOptions {
   readonly warn?: (line: string) => void;
   /** The terminal's current height, read at every frame because the terminal may be resized. */
   readonly terminalRows?: () => number | undefined;
+  /** The terminal's current width, read at every frame: a wider frame would wrap and scroll. */
+  readonly terminalColumns?: () => number | undefined;
+  /** Print one {@link TopJson} line per refresh instead of a view or key=value lines. @defaultValue false */
+  readonly json?: boolean;
 }
 
 /** Escape sequences of the live view. */
@@ -333,8 +168,12 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
       const shown = snapshot ?? previous;
       // Cannot happen (a failure before any snapshot was rethrown above); it narrows the type.
       if (shown === undefined) throw new Error('bsworker top: nothing to show');
-      if (output.isTTY) {
+      if (options.json) {
+        if (failure === undefined && snapshot) output.print(terminalSafeJson(frameJson(snapshot, rates)));
+        else warn(`${timestamp(new Date())} error: ${failure}; retrying every ${intervalMs / 1_000}s`);
+      } else if (output.isTTY) {
         const rows = options.terminalRows?.();
+        const columns = options.terminalColumns?.();
         const lines = renderFrame(shown, rates, output, {
           address: where,
           intervalSeconds: intervalMs / 1_000,
@@ -342,6 +181,7 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
           // One line is kept free: the newline after the frame must not scroll the screen.
           // A pseudo-terminal without a size reports 0 rows: that means unknown, not "no room".
           maxLines: rows === undefined || rows <= 0 ? undefined : rows - 1,
+          maxColumns: columns === undefined || columns <= 0 ? undefined : columns,
         });
         // Home, overwrite each line, clear what is left: no flicker, and no copy of every frame in the
         // scrollback, as clearing the whole screen each time gives on some terminals. Cleared once, first.
@@ -383,10 +223,11 @@ export function registerTopCommand(program: Command, output: Output): void {
     .description("a live view of every tube's counts and rates (jobs in and done per second), until Ctrl-C")
     .addOption(new Option('--interval <seconds>', 'seconds between refreshes').argParser(parseInterval).default(1))
     .option('--iterations <n>', 'stop after n refreshes (for scripts; default: until Ctrl-C)', integerIn(1))
+    .addOption(new Option('--json', 'print one JSON object per refresh (JSON lines), in the shapes of stats --json'))
     .addOption(urlOption())
     .addHelpText('after', '\nOff a terminal (piped, logged) each refresh prints plain key=value lines instead of redrawing.')
     .action(
-      opsAction(async (options: { interval: number; iterations?: number; url?: string }, command: Command) => {
+      opsAction(async (options: { interval: number; iterations?: number; url?: string; json?: boolean }, command: Command) => {
         const controller = new AbortController();
         let signals = 0;
         const onSignal = (): void => {
@@ -396,7 +237,7 @@ export function registerTopCommand(program: Command, output: Output): void {
             return;
           }
           // A second Ctrl-C while the first is still closing: leave now, but never with a hidden cursor.
-          if (output.isTTY) output.print(ANSI.showCursor);
+          if (output.isTTY && options.json !== true) output.print(ANSI.showCursor);
           process.exit(130);
         };
         process.on('SIGINT', onSignal);
@@ -408,6 +249,8 @@ export function registerTopCommand(program: Command, output: Output): void {
             iterations: options.iterations,
             signal: controller.signal,
             terminalRows: () => process.stdout.rows,
+            terminalColumns: () => process.stdout.columns,
+            json: options.json === true,
           });
         } finally {
           process.off('SIGINT', onSignal);
