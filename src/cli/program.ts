@@ -61,6 +61,7 @@ interface WorkerCommandOptions {
   connectTimeout?: number;
   redact?: string[];
   healthFile?: string;
+  threads?: number;
 }
 
 /** Worker flags the supervisor does not interpret, keyed by commander's name for them. */
@@ -70,6 +71,7 @@ const PASS_THROUGH_FLAGS: Readonly<Record<string, string>> = {
   deadLetter: '--dead-letter',
   connectTimeout: '--connect-timeout',
   redact: '--redact',
+  threads: '--threads',
 };
 
 /** The pass-through worker flags that were given (or have a default), as arguments for each child. */
@@ -100,6 +102,11 @@ export function buildProgram(io: ProgramIo): Command {
     .option('-j, --jobs <dir>', 'directory whose modules register the tasks (.js, .mjs, .cjs, and .ts, .mts, .cts through tsx)', './jobs')
     .addOption(urlOption())
     .option('-c, --concurrency <n>', 'jobs run at once in one process, each on its own connection (default: 1)', integerIn(1, 1_000))
+    .option(
+      '--threads <n>',
+      'run task code in n worker threads, for CPU-bound tasks: the keep-alive cannot be blocked (default: off)',
+      integerIn(1, 256),
+    )
     .option(
       '--max-kicks <n>',
       'kicks a failing job gets before a failure deletes (or dead-letters) it',

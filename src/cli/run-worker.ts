@@ -40,10 +40,12 @@ export interface RunWorkerOptions {
   readonly redact?: readonly string[];
   /** Write the time into this file every few seconds while the worker runs (`--health-file`). */
   readonly healthFile?: string;
+  /** Run task code in this many worker threads (`--threads`), each importing the jobs directory. */
+  readonly threads?: number;
 }
 
 /** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
-export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger, childIndex: number | undefined): WorkerOptions {
+export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger): WorkerOptions {
   return {
     tubes: options.tubes,
     url: options.url,
@@ -51,10 +53,12 @@ export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger, chi
     maxKicks: options.maxKicks,
     graceMs: options.graceMs,
     concurrency: options.concurrency,
-    // Under a supervisor one child kicks for the pool: P kickers would spend --max-kicks P times faster.
-    kickPeriodSeconds: childIndex === undefined || childIndex === 0 ? options.kickPeriod : undefined,
+    // Every child may kick: the kick lock makes it one round per tube per period for the whole pool, and
+    // a pool whose kicking child is down still kicks.
+    kickPeriodSeconds: options.kickPeriod,
     deadLetterTube: options.deadLetter,
     redact: options.redact,
+    threads: options.threads === undefined ? undefined : { size: options.threads, jobsDir: resolve(options.jobs) },
   };
 }
 
@@ -180,7 +184,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     for (;;) {
       const up = await waitForServer(address, { logger, signal: beforeStart.signal, timeoutSeconds: options.connectTimeout });
       if (!up) return EXIT.ok;
-      const candidate = new Worker(workerOptionsFrom(options, logger, childIndex));
+      const candidate = new Worker(workerOptionsFrom(options, logger));
       stopped = new Promise<StopResult>((resolveStop) => candidate.once('worker:stopped', resolveStop));
       watchRecycleLimits(
         candidate,

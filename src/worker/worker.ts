@@ -149,7 +149,15 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       });
     }
     this.#logger.info(
-      { tubes, server: formatAddress(this.address), concurrency, maxKicks, kickPeriodSeconds, deadLetterTube },
+      {
+        tubes,
+        server: formatAddress(this.address),
+        concurrency,
+        threads: this.#options.threads?.size,
+        maxKicks,
+        kickPeriodSeconds,
+        deadLetterTube,
+      },
       'worker started',
     );
   }

@@ -67,13 +67,16 @@ describe('worker options from the command line', () => {
   const base: RunWorkerOptions = { tubes: ['emails'], jobs: './jobs', maxKicks: 3, graceMs: 1_000, logLevel: 'info' };
 
   it('passes --redact to the Worker as `redact`', () => {
-    assert.deepEqual(workerOptionsFrom({ ...base, redact: ['password', 'token'] }, silent, undefined).redact, ['password', 'token']);
-    assert.equal(workerOptionsFrom(base, silent, undefined).redact, undefined);
+    assert.deepEqual(workerOptionsFrom({ ...base, redact: ['password', 'token'] }, silent).redact, ['password', 'token']);
+    assert.equal(workerOptionsFrom(base, silent).redact, undefined);
   });
 
-  it('only child 0 of a pool kicks', () => {
-    assert.equal(workerOptionsFrom({ ...base, kickPeriod: 60 }, silent, 0).kickPeriodSeconds, 60);
-    assert.equal(workerOptionsFrom({ ...base, kickPeriod: 60 }, silent, 1).kickPeriodSeconds, undefined);
+  it('every process kicks (the kick lock keeps it one round per period), and --threads names the jobs directory', () => {
+    assert.equal(workerOptionsFrom({ ...base, kickPeriod: 60 }, silent).kickPeriodSeconds, 60);
+    assert.equal(workerOptionsFrom(base, silent).threads, undefined);
+    const threads = workerOptionsFrom({ ...base, threads: 2 }, silent).threads;
+    assert.equal(threads?.size, 2);
+    assert.ok(threads?.jobsDir.endsWith('/jobs') && threads.jobsDir.startsWith('/'), 'an absolute jobs directory');
   });
 
   it('--redact keys and BSWORKER_REDACT: trimmed, de-duplicated; no key at all is an error for the flag, none for the variable', () => {
