@@ -59,7 +59,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stdout;
   const usePretty = options.pretty ?? (destination === process.stdout && process.stdout.isTTY === true);
   const safety = {
-    serializers: { err: serializeError, error: serializeError, msg: capMessage },
+    serializers: { err: serializeErrorField, error: serializeErrorField, msg: capMessage },
     hooks: { logMethod: guardLogCall, streamWrite: safeLine },
     ...(options.redact === undefined ? {} : { redact: options.redact }),
   } satisfies LoggerOptions;
@@ -86,6 +86,11 @@ function guardLogCall(this: PinoLogger, args: Parameters<LogFn>, method: LogFn):
 }
 
 /** pino's serializer of `msg`: a message built from job data (`job buried: ${detail}`) is capped. */
+/** An `err` or `error` field: an error is serialized (capped, never throwing); a plain message stays text. */
+function serializeErrorField(value: unknown): unknown {
+  return typeof value === 'string' ? capText(value, LOG_LIMITS.errorMessageChars) : serializeError(value);
+}
+
 function capMessage(message: unknown): unknown {
   return typeof message === 'string' ? capText(message, LOG_LIMITS.messageChars) : message;
 }

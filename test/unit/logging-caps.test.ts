@@ -37,6 +37,15 @@ function deepError(frames: number, message: string): Error {
 }
 
 describe('log caps', () => {
+  it('keeps an `error` or `err` field that is a plain message as text, capped', () => {
+    const { logger, parsed } = capture();
+    logger.warn({ error: 'connection refused', err: 'x'.repeat(5_000) }, 'retrying');
+    const [line] = parsed();
+    assert.equal(line?.error, 'connection refused');
+    assert.equal(typeof line?.err, 'string');
+    assert.ok(String(line?.err).length < 2_100);
+  });
+
   it('caps a 1 MB error message, in the message and in the stack header, saying how much was cut', () => {
     const { logger, lines, parsed } = capture();
     logger.error({ err: new Error('x'.repeat(1_000_000)) }, 'job failed');
