@@ -3,6 +3,7 @@
  * a use waits, retrying with backoff, for up to `connectTimeoutMs`, then rejects with ConnectionError:
  * a short outage (a beanstalkd restart) costs producers a pause, not an error.
  */
+import { backoffDelay } from '../util/backoff.js';
 import { formatAddress, type ServerAddress } from './address.js';
 import { BeanstalkConnection } from './connection.js';
 import { ConnectionError } from './errors.js';
@@ -113,7 +114,7 @@ export class LazyConnection {
       } catch (error) {
         // Only an unreachable server is worth waiting out; anything else is reported at once.
         if (!(error instanceof ConnectionError) || this.#closed) throw error;
-        const delayMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (attempt - 1));
+        const delayMs = Math.round(backoffDelay(attempt, { initial: RETRY_MIN_MS, max: RETRY_MAX_MS, jitter: 0.5 }));
         if (Date.now() + delayMs >= deadline) {
           const where = formatAddress(this.#options.address);
           throw new ConnectionError(where, `${error.message} (gave up after ${this.#options.connectTimeoutMs} ms)`, { cause: error });

@@ -3,6 +3,7 @@
  * SIGTERM/SIGINT into a graceful stop (a second signal forces it). A worker forked by the
  * `--processes` supervisor also stops gracefully when a recycle limit is reached or the supervisor dies.
  */
+
 import { resolve } from 'node:path';
 import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
 import { ConnectionError } from '../beanstalk/errors.js';
@@ -16,6 +17,7 @@ import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
+import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
 
@@ -118,38 +120,39 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
       void worker?.stop({ force: true });
     });
   }
-  const onSignal = (signal: NodeJS.Signals): void => {
-    // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
-    // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
-    if (signal === 'SIGINT' && childIndex !== undefined) {
-      logger.debug({ signal }, 'SIGINT ignored: the supervisor stops its children with SIGTERM');
-      return;
-    }
-    signals += 1;
-    if (worker === undefined) {
-      // Nothing runs yet: the first signal ends the wait (exit 0); a second one, say during a jobs
-      // module that hangs on import, leaves at once.
-      if (signals > 1 && childIndex === undefined) process.exit(130);
-      stopGracefully({ signal }, `${signal}: stopping before the worker started`);
-      return;
-    }
-    stopRequested = true;
-    // Under a supervisor every signal means "stop gracefully"; only its IPC message forces the stop.
-    if (signals === 1 || childIndex !== undefined) {
-      logger.info({ signal, graceMs: options.graceMs }, `${signal}: stopping after the running job (send it again to stop now)`);
-      void worker.stop();
-    } else {
-      logger.warn({ signal }, `${signal} again: giving the running job back and stopping now`);
-      void worker.stop({ force: true });
-    }
+  // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
+  // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
+  const ignore = (signal: NodeJS.Signals): boolean => {
+    if (signal !== 'SIGINT' || childIndex === undefined) return false;
+    logger.debug({ signal }, 'SIGINT ignored: the supervisor stops its children with SIGTERM');
+    return true;
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const stopListening = listenForStopSignals(
+    (signal, nth) => {
+      signals = nth;
+      if (worker === undefined) {
+        // Nothing runs yet: the first signal ends the wait (exit 0); a second one, say during a jobs
+        // module that hangs on import, leaves at once.
+        if (nth > 1 && childIndex === undefined) process.exit(130);
+        stopGracefully({ signal }, `${signal}: stopping before the worker started`);
+        return;
+      }
+      stopRequested = true;
+      // Under a supervisor every signal means "stop gracefully"; only its IPC message forces the stop.
+      if (nth === 1 || childIndex !== undefined) {
+        logger.info({ signal, graceMs: options.graceMs }, `${signal}: stopping after the running job (send it again to stop now)`);
+        void worker.stop();
+      } else {
+        logger.warn({ signal }, `${signal} again: giving the running job back and stopping now`);
+        void worker.stop({ force: true });
+      }
+    },
+    { ignore },
+  );
   try {
     return await runUntilStopped();
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    stopListening();
   }
 
   async function runUntilStopped(): Promise<number> {

@@ -6,14 +6,17 @@
  * The supervisor never talks to beanstalkd: a job belongs to the child's connection, so a child that
  * dies, even by SIGKILL, hands its running job straight back to beanstalkd (ready again, no TTR wait).
  */
+
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolveServerAddress } from '../beanstalk/address.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { backoffDelay } from '../util/backoff.js';
 import { CHILD_INDEX_ENV, IPC } from './child.js';
 import { EXIT } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
 import { logLevelOf } from './parse.js';
+import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
 
@@ -47,7 +50,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   restartInitialMs: 1_000,
   /** The delay doubles with each death in a row, up to this. */
   restartMaxMs: 30_000,
-  /** Each delay is moved by up to this fraction either way, so that children do not restart in step. */
+  /** Each delay is shortened by up to this fraction, so that children do not restart in step. */
   restartJitter: 0.2,
   /** A child that stayed up this long starts its slot's backoff again from the beginning. */
   stableAfterMs: 60_000,
@@ -74,14 +77,13 @@ export function childArgs(options: SupervisorOptions): string[] {
 
 /**
  * The delay before restarting a child after `deaths` earlier deaths in a row in its slot: 1 s, 2 s, 4 s,
- * ... capped at 30 s, each within ±20%.
+ * ... capped at 30 s, each spread over 80-100% of that.
  *
  * @param random a number in [0, 1); replaceable for tests
  */
 export function restartDelayMs(deaths: number, random: () => number = Math.random): number {
   const { restartInitialMs, restartMaxMs, restartJitter } = SUPERVISOR_DEFAULTS;
-  const base = Math.min(restartMaxMs, restartInitialMs * 2 ** Math.min(deaths, 30));
-  return Math.round(base * (1 + restartJitter * (2 * random() - 1)));
+  return Math.round(backoffDelay(deaths + 1, { initial: restartInitialMs, max: restartMaxMs, jitter: restartJitter }, random));
 }
 
 /** One place in the pool: the child running there now, if any, and its backoff. */
@@ -106,17 +108,15 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   // Until the server answers there are no children: a signal (or a closed stdout) ends the wait.
   const waiting = new AbortController();
   let started = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (started) supervisor.signal(signal);
+  const stopListening = listenForStopSignals((signal, nth) => {
+    if (started) supervisor.signal(signal, nth);
     else {
       logger.info({ signal }, `${signal}: stopping before any child started`);
       waiting.abort();
     }
-  };
-  setStdoutClosedHandler(() => (started ? supervisor.signal('SIGTERM') : waiting.abort()));
+  });
+  setStdoutClosedHandler(() => (started ? supervisor.signal('SIGTERM', 1) : waiting.abort()));
   watchLoggerOutput(logger);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   let health: HealthFile | undefined;
   try {
     // The same wait as a single worker's, once for the pool: P children each failing at start would be
@@ -132,8 +132,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     return await supervisor.run();
   } finally {
     await health?.stop();
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    stopListening();
   }
 }
 
@@ -144,7 +143,8 @@ class Supervisor {
   readonly #args: string[];
   readonly #slots: Slot[];
   #stopping = false;
-  #signals = 0;
+  /** Set once a second signal forced the stop. */
+  #forced = false;
   /** Set when the pool ends for a reason other than a signal. */
   #fatalCode: number | undefined;
   /** Children that did not stop cleanly once the pool was stopping. */
@@ -175,21 +175,23 @@ class Supervisor {
     for (const slot of this.#slots) this.#start(slot);
     await done;
     clearTimeout(this.#killTimer);
-    const code = this.#fatalCode ?? (this.#signals < 2 && this.#unclean === 0 ? EXIT.ok : EXIT.failure);
+    const code = this.#fatalCode ?? (!this.#forced && this.#unclean === 0 ? EXIT.ok : EXIT.failure);
     this.#logger.info({ code }, 'supervisor stopped');
     return code;
   }
 
   /** The first signal stops the children gracefully, any later one tells them to stop now. */
-  signal(signal: NodeJS.Signals): void {
-    this.#signals += 1;
-    if (this.#signals === 1) {
+  signal(signal: NodeJS.Signals, nth: number): void {
+    if (nth === 1) {
+      // A closed stdout asks for a graceful stop too: only the first request starts one.
+      if (this.#stopping) return;
       this.#logger.info(
         { signal, children: this.#live().length, graceMs: this.#options.graceMs },
         `${signal}: stopping the children after their running jobs (send it again to stop them now)`,
       );
       this.#stop();
     } else {
+      this.#forced = true;
       this.#logger.warn(
         { signal, children: this.#live().length },
         `${signal} again: the children give their running jobs back and stop now`,

@@ -1,5 +1,6 @@
 /** Delays: before a retry (per task) and before a reconnect (per worker). */
 import type { BackoffOptions } from '../tasks/types.js';
+import { backoffDelay } from '../util/backoff.js';
 
 /** The backoff a task gets when it sets none. */
 export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freeze({
@@ -15,16 +16,14 @@ export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freez
  */
 export function retryDelaySeconds(options: BackoffOptions | undefined, attempt: number, random: () => number = Math.random): number {
   const { type, delaySeconds, maxDelaySeconds, jitter } = { ...BACKOFF_DEFAULTS, ...options };
-  const base = type === 'fixed' ? delaySeconds : delaySeconds * 2 ** Math.max(0, attempt - 1);
-  const capped = Math.min(base, maxDelaySeconds);
-  return Math.round(jitter ? capped * (0.5 + random() * 0.5) : capped);
+  const curve = { initial: delaySeconds, max: maxDelaySeconds, jitter: jitter ? 0.5 : 0 };
+  return Math.round(backoffDelay(type === 'fixed' ? 1 : attempt, curve, random));
 }
 
 /**
  * Milliseconds to wait before reconnect attempt `attempt` (1 for the first): doubling from `minMs`,
- * capped at `maxMs`, with full jitter over 50-100% so that many workers do not reconnect in step.
+ * capped at `maxMs`, spread over 50-100% so that many workers do not reconnect in step.
  */
 export function reconnectDelayMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const capped = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(capped * (0.5 + random() * 0.5));
+  return Math.round(backoffDelay(attempt, { initial: minMs, max: maxMs, jitter: 0.5 }, random));
 }

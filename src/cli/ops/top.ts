@@ -4,6 +4,7 @@
  * `key=value` lines, for logs and scripts, and with `--json` one JSON object per refresh. Reading the
  * server ({@link readSnapshot}) is here; the rates and the frames are in `top-frame.ts`.
  */
+
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatAddress, resolveServerAddress } from '../../beanstalk/address.js';
 import { BeanstalkError, ConnectionError } from '../../beanstalk/errors.js';
@@ -11,6 +12,7 @@ import { LazyConnection } from '../../beanstalk/lazy-connection.js';
 import type { Beanstalk } from '../../beanstalk/types.js';
 import { type Output, terminalSafeJson } from '../output.js';
 import { integerIn } from '../parse.js';
+import { listenForStopSignals } from '../signals.js';
 import { opsAction, urlOf, urlOption } from './common.js';
 import { summariseServer, summariseTube, type TubeSummary } from './stats.js';
 import { computeRates, frameJson, renderFrame, type TopSnapshot, type TubeCounts, timestamp } from './top-frame.js';
@@ -229,19 +231,15 @@ export function registerTopCommand(program: Command, output: Output): void {
     .action(
       opsAction(async (options: { interval: number; iterations?: number; url?: string; json?: boolean }, command: Command) => {
         const controller = new AbortController();
-        let signals = 0;
-        const onSignal = (): void => {
-          signals += 1;
-          if (signals === 1) {
+        const stopListening = listenForStopSignals((_signal, nth) => {
+          if (nth === 1) {
             controller.abort();
             return;
           }
           // A second Ctrl-C while the first is still closing: leave now, but never with a hidden cursor.
           if (output.isTTY && options.json !== true) output.print(ANSI.showCursor);
           process.exit(130);
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        });
         try {
           await runTop(output, {
             url: urlOf(command, options),
@@ -253,8 +251,7 @@ export function registerTopCommand(program: Command, output: Output): void {
             json: options.json === true,
           });
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stopListening();
         }
       }),
     );
