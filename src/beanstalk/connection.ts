@@ -17,6 +17,7 @@ import FiveBeansClient from 'fivebeans/lib/client.js';
 import { formatAddress, type ServerAddress } from './address.js';
 import { ConnectionError, errorFromReply, isNotSent, isProtocolReply, notSent, ProtocolError, PutOutcomeUnknownError } from './errors.js';
 import { Fifo } from './fifo.js';
+import { connectFailure, idOf, jobOf, nothing, toJobStats, toTubeStats } from './replies.js';
 import { ReplyReader } from './reply-reader.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
 import {
@@ -48,8 +49,9 @@ export interface ConnectOptions {
   /**
    * Drop the connection when commands wait for replies and the server has sent nothing for this long:
    * one timer per connection, not one per command, for producers, whose puts must not wait on a hung
-   * server for ever (a put on such a connection rejects with PutOutcomeUnknownError). Never set it on a
-   * connection that sends a blocking reserve: the server is silent while it waits, on purpose.
+   * server for ever (a put on such a connection rejects with PutOutcomeUnknownError), and for workers,
+   * whose jobs must not stall on a half-open socket. A `reserve-with-timeout T` is silent for up to T
+   * seconds on purpose: the watchdog allows T more seconds from when it was written.
    * @defaultValue no limit
    */
   readonly stallTimeoutMs?: number;
@@ -113,6 +115,8 @@ export class BeanstalkConnection implements Beanstalk {
   #unrefWhenIdle = false;
   /** While commands wait: when the server last sent anything, or when the wait began. */
   #progressAt = 0;
+  /** The server may be silent until then: the end of the latest reserve's timeout. */
+  #quietUntil = 0;
   #stallTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Set when the stream can no longer be trusted; later replies are refused, not believed. */
@@ -271,6 +275,7 @@ export class BeanstalkConnection implements Beanstalk {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#stallTimeoutMs !== undefined) this.#quietUntil = Date.now() + timeoutSeconds * 1000;
     // TIMED_OUT settles as null in the reply handler itself: no async layer here.
     return this.#callRaw<ReservedJob | null>(
       'reserve-with-timeout',
@@ -707,7 +712,7 @@ export class BeanstalkConnection implements Beanstalk {
     this.#stallTimer = undefined;
     const limit = this.#stallTimeoutMs;
     if (limit === undefined || this.#closed || this.#broken || this.#replies.length === 0) return;
-    const left = this.#progressAt + limit - Date.now();
+    const left = Math.max(this.#progressAt, this.#quietUntil) + limit - Date.now();
     if (left > 0) {
       this.#armStallTimer(left);
       return;
@@ -718,67 +723,3 @@ export class BeanstalkConnection implements Beanstalk {
     );
   }
 }
-
-function connectFailure(where: string, address: ServerAddress, error: NodeJS.ErrnoException): ConnectionError {
-  const how =
-    error.code === 'ECONNREFUSED'
-      ? `: connection refused. Is beanstalkd running? Start one with \`beanstalkd -l ${address.host} -p ${address.port}\`, or point --url / BEANSTALKD_URL at your server`
-      : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-        ? `: the host ${address.host} could not be resolved`
-        : `: ${error.message}`;
-  return new ConnectionError(where, `could not connect to beanstalkd at ${where}${how}`, { cause: error });
-}
-
-function num(record: Record<string, string>, key: string): number {
-  const value = Number(record[key]);
-  return Number.isFinite(value) ? value : 0;
-}
-
-function toJobStats(r: Record<string, string>, id: string): JobStats {
-  return {
-    id,
-    tube: r.tube ?? '',
-    state: r.state ?? '',
-    priority: num(r, 'pri'),
-    ageSeconds: num(r, 'age'),
-    delaySeconds: num(r, 'delay'),
-    ttrSeconds: num(r, 'ttr'),
-    timeLeftSeconds: num(r, 'time-left'),
-    reserves: num(r, 'reserves'),
-    timeouts: num(r, 'timeouts'),
-    releases: num(r, 'releases'),
-    buries: num(r, 'buries'),
-    kicks: num(r, 'kicks'),
-  };
-}
-
-function toTubeStats(r: Record<string, string>, tube: string): TubeStats {
-  return {
-    name: tube,
-    urgent: num(r, 'current-jobs-urgent'),
-    ready: num(r, 'current-jobs-ready'),
-    reserved: num(r, 'current-jobs-reserved'),
-    delayed: num(r, 'current-jobs-delayed'),
-    buried: num(r, 'current-jobs-buried'),
-    total: num(r, 'total-jobs'),
-    using: num(r, 'current-using'),
-    watching: num(r, 'current-watching'),
-    waiting: num(r, 'current-waiting'),
-    deletes: num(r, 'cmd-delete'),
-    pauseSeconds: num(r, 'pause'),
-    pauseTimeLeftSeconds: num(r, 'pause-time-left'),
-  };
-}
-
-/** The id of an `INSERTED <id>` reply. */
-function idOf(words: string[]): string {
-  return words[1] ?? '';
-}
-
-/** The job of a `RESERVED <id> <bytes>` reply. */
-function jobOf(words: string[], body: Buffer | undefined): ReservedJob {
-  return { id: words[1] ?? '', body: body ?? Buffer.alloc(0) };
-}
-
-/** For replies that carry nothing. */
-function nothing(): void {}

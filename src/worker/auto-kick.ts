@@ -42,8 +42,6 @@ const LOCK_WAIT_SECONDS = 1;
 const LOCK_TTR_SECONDS = 120;
 /** The most buried jobs one round kicks in one tube; the rest wait a period. */
 const MAX_KICKS_PER_ROUND = 1_000;
-/** A reserve that has not answered this long after its timeout is taken for a dead connection. */
-const RESERVE_GRACE_MS = 5_000;
 
 /** The kick-lock tube of `tube` (hashed when the name would pass beanstalkd's 200-byte limit). */
 export function kickLockTube(tube: string): string {
@@ -75,7 +73,8 @@ async function kickLoop(options: AutoKickOptions, signal: AbortSignal): Promise<
         prepared.add(connection);
         await ensureLocks(connection, locks);
       }
-      const lock = await reserveLock(connection);
+      // Bounded like every command of the worker: the connection's stall watchdog drops a silent server.
+      const lock = await connection.reserve(LOCK_WAIT_SECONDS);
       failures = 0;
       if (lock) await holdLock(connection, lock, locks, options);
       else await ensureLocks(connection, locks);
@@ -86,26 +85,6 @@ async function kickLoop(options: AutoKickOptions, signal: AbortSignal): Promise<
       logger.warn({ reason: (error as Error).message, delayMs }, 'auto-kick failed; trying again');
       await sleep(delayMs, undefined, { signal }).catch(() => undefined);
     }
-  }
-}
-
-/** A blocking reserve with a deadline: a half-open connection must not hold the kicker for good. */
-async function reserveLock(connection: Beanstalk): Promise<ReservedJob | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const reserving = connection.reserve(LOCK_WAIT_SECONDS);
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => {
-        void connection.quit().catch(() => undefined);
-        reject(new Error('beanstalkd did not answer the kick-lock reserve in time; dropping the connection'));
-      },
-      LOCK_WAIT_SECONDS * 1000 + RESERVE_GRACE_MS,
-    );
-  });
-  try {
-    return await Promise.race([reserving, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -27,6 +27,9 @@ const BURIED_EXCERPT_CHARS = 1_024;
  */
 const DISCARDED_BODY_CHARS = 16_384;
 
+/** What each settling command leaves the job as, for log lines. */
+const DONE: Readonly<Record<string, string>> = { delete: 'deleted', release: 'released', bury: 'buried' };
+
 /** The ways a reservation ends, sharing the job's event and logger. */
 export class Outcomes {
   #log: Logger | undefined;
@@ -195,7 +198,11 @@ export class Outcomes {
         this.reportOverrun(command, `${command} found no job ${this.reservation.id}: beanstalkd had already handed it out again`);
         return false;
       case 'connection-lost':
-        this.log.error({ err: error, command }, `${command} failed: connection lost; beanstalkd puts the job back to ready`);
+        // Written but unanswered: the server may have carried it out before the connection went.
+        this.log.error(
+          { err: error, command },
+          `${command} got no answer before the connection was lost: the job is either ${DONE[command] ?? command} or back to ready`,
+        );
         return false;
       case 'failed':
         this.log.error({ err: error, command }, `${command} failed; the job goes back to ready with the dropped connection`);

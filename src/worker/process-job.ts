@@ -60,9 +60,9 @@ export class JobStatsCache {
 
   constructor(private readonly reservation: Reservation) {}
 
-  /** The job's stats; null when the job is gone; rejects when the connection fails or stops answering. */
+  /** The job's stats; null when the job is gone; rejects when the connection fails or stops answering (see the slot's stall watchdog). */
   get(): Promise<JobStats | null> {
-    this.#stats ??= this.reservation.guard('stats-job', this.reservation.connection.statsJob(this.reservation.id));
+    this.#stats ??= this.reservation.connection.statsJob(this.reservation.id);
     return this.#stats;
   }
 

@@ -33,12 +33,6 @@ export type SettleResult =
   /** Nothing was sent: the reservation had already been settled or given back. */
   | 'skipped';
 
-/**
- * Bounds a command in flight: the slot's tick drops the connection when a command outlives its deadline
- * (a hung server, or a proxy holding a half-open socket).
- */
-export type CommandGuard = <T>(command: string, sent: Promise<T>) => Promise<T>;
-
 /** A reserved job, owned by the slot that reserved it. */
 export class Reservation {
   readonly id: string;
@@ -63,17 +57,14 @@ export class Reservation {
    * connection, and replies come back in order, so the job is settled before the next one arrives.
    */
   onSettling: (() => void) | undefined;
-  /** Bounds every command sent for this job. */
-  readonly guard: CommandGuard;
   #state: ReservationState = 'running';
   /** Set once an overrun has been reported, so it is reported once. */
   overrunReported = false;
 
-  constructor(job: ReservedJob, connection: Beanstalk, guard: CommandGuard, tube: string | undefined) {
+  constructor(job: ReservedJob, connection: Beanstalk, tube: string | undefined) {
     this.id = job.id;
     this.body = job.body;
     this.connection = connection;
-    this.guard = guard;
     this.reservedAt = performance.now();
     this.lastResetAt = this.reservedAt;
     this.event = { jobId: job.id, tube, task: undefined };
@@ -103,7 +94,7 @@ export class Reservation {
     this.#state = 'settling';
     let written: Promise<void>;
     try {
-      written = this.guard(command, run());
+      written = run();
     } catch (error) {
       // A command that could not even be written (a bad argument): nothing is on the wire.
       this.#state = 'running';

@@ -69,7 +69,7 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
   const timeoutMs = task.options.timeoutMs;
   const touch = async (): Promise<void> => {
     const sentAt = performance.now();
-    await reservation.guard('touch', reservation.connection.touch(reservation.id));
+    await reservation.connection.touch(reservation.id);
     // The server reset the TTR at or after sentAt: counting from there never overstates what is left.
     if (sentAt > reservation.lastResetAt) reservation.lastResetAt = sentAt;
   };

@@ -3,9 +3,10 @@
  * blocks its connection, and a job can be deleted, released, buried or touched only on the connection
  * that reserved it, so concurrency means one slot per job in flight.
  *
- * Every command the slot sends has a deadline, checked by the worker's tick: a server that stops
- * answering (hung, or a proxy holding a half-open socket) costs a dropped connection and one log line,
- * never a stalled slot. When the connection is lost the slot reconnects with capped, jittered backoff,
+ * Every command the slot sends has a deadline: the connection's stall watchdog drops it when commands
+ * wait and the server sends nothing for `commandTimeoutMs` (past a reserve's own timeout), so a
+ * server that stops answering (hung, or a proxy holding a half-open socket) costs a dropped connection
+ * and one log line, never a stalled slot. When the connection is lost the slot reconnects with capped, jittered backoff,
  * watches its tubes again and goes on; the jobs it held went back to ready on the server.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,12 +18,9 @@ import { type Logger, toError } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import { type JobContext, processJob } from './process-job.js';
-import { type CommandGuard, Reservation } from './reservation.js';
+import { Reservation } from './reservation.js';
 
-/** A reserve that has not answered this long after its timeout is taken for a dead (half-open) connection. */
-const RESERVE_GRACE_MS = 5_000;
-
-/** How often the worker calls Slot.tick: the resolution of the command deadlines and the TTR probe. */
+/** How often the worker calls Slot.tick: the resolution of the TTR probe. */
 export const TICK_MS = 50;
 
 /**
@@ -43,22 +41,11 @@ export interface SlotDeps {
   readonly stopping: AbortSignal;
 }
 
-/** A command waiting for its reply, and when it is taken for lost. */
-interface Deadline {
-  readonly at: number;
-  readonly command: string;
-  readonly connection: Beanstalk;
-}
-
 /** One connection, one job at a time. */
 export class Slot {
   readonly #deps: SlotDeps;
   #connection: Beanstalk | undefined;
   #loop: Promise<void> | undefined;
-  /** Commands in flight on this slot's connection; a handful at most (the reserve, a job's commands). */
-  readonly #deadlines = new Set<Deadline>();
-  /** The guard of the current connection, made once per connection rather than once per job. */
-  #guard: { readonly connection: Beanstalk; readonly guard: CommandGuard } | undefined;
   /** The job this slot is running, if any. */
   current: { readonly job: Reservation; readonly done: Promise<void> } | undefined;
 
@@ -94,35 +81,17 @@ export class Slot {
 
   async #openConnection(): Promise<Beanstalk> {
     const { options, address, connect } = this.#deps;
-    const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs });
+    const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs, stallTimeoutMs: options.commandTimeoutMs });
     try {
-      const guard = this.#guardOn(connection);
       // Pipelined: a worker watching many tubes starts in one round trip, not one per tube.
-      const watching = options.tubes.map((tube) => guard('watch', connection.watch(tube)));
-      if (!options.tubes.includes('default')) watching.push(guard('ignore', connection.ignore('default')));
+      const watching = options.tubes.map((tube) => connection.watch(tube));
+      if (!options.tubes.includes('default')) watching.push(connection.ignore('default'));
       await Promise.all(watching);
     } catch (error) {
       await connection.quit().catch(() => undefined);
       throw error;
     }
     return connection;
-  }
-
-  /** Bounds commands sent on `connection` by `commandTimeoutMs` (see {@link tick}). */
-  #guardOn(connection: Beanstalk): CommandGuard {
-    return <T>(command: string, sent: Promise<T>): Promise<T> => {
-      const deadline: Deadline = { at: performance.now() + this.#deps.options.commandTimeoutMs, command, connection };
-      this.#track(deadline, sent);
-      return sent;
-    };
-  }
-
-  #track(deadline: Deadline, sent: Promise<unknown>): void {
-    this.#deadlines.add(deadline);
-    const clear = (): void => {
-      this.#deadlines.delete(deadline);
-    };
-    sent.then(clear, clear);
   }
 
   async #reserveLoop(): Promise<void> {
@@ -168,8 +137,7 @@ export class Slot {
       // A job reserved while a stop was closing the connection goes back to ready with the socket.
       if (!job || stopping.aborted) continue;
       const { tubes } = this.#deps.options;
-      if (this.#guard?.connection !== connection) this.#guard = { connection, guard: this.#guardOn(connection) };
-      const reservation = new Reservation(job, connection, this.#guard.guard, tubes.length === 1 ? tubes[0] : undefined);
+      const reservation = new Reservation(job, connection, tubes.length === 1 ? tubes[0] : undefined);
       let wrote!: () => void;
       const written = new Promise<void>((resolve) => {
         wrote = resolve;
@@ -207,33 +175,13 @@ export class Slot {
     if (this.current?.job === job) this.current = undefined;
   }
 
-  /** A reserve with a deadline: a half-open connection would otherwise leave it pending for minutes. */
+  /** A reserve, bounded by the connection's stall watchdog like every other command. */
   #reserve(connection: Beanstalk): Promise<ReservedJob | null> {
-    const { reserveTimeoutSeconds } = this.#deps.options;
-    // Checked by tick(), not by a timer per reserve: two timers per job were a measurable share of a
-    // short job's cost. Returned as is, not awaited: the job reaches the loop one microtask sooner.
-    const reserving = connection.reserve(reserveTimeoutSeconds);
-    this.#track({ at: performance.now() + reserveTimeoutSeconds * 1000 + RESERVE_GRACE_MS, command: 'reserve', connection }, reserving);
-    return reserving;
+    return connection.reserve(this.#deps.options.reserveTimeoutSeconds);
   }
 
-  /**
-   * Called by the worker every {@link TICK_MS}: drops a connection with a command past its deadline,
-   * and lets the running job start its TTR keep-alive once it has run long enough.
-   */
+  /** Called by the worker every {@link TICK_MS}: lets the running job start its TTR keep-alive once it has run long enough. */
   tick(now: number): void {
-    for (const deadline of this.#deadlines) {
-      if (now < deadline.at) continue;
-      this.#deadlines.delete(deadline);
-      // Closing rejects everything pending on the connection: the job's path sees a lost connection
-      // (its job goes back to ready on the server) and the loop reconnects.
-      if (deadline.connection.isClosed) continue;
-      this.#deps.logger.warn(
-        { slot: this.#deps.index, command: deadline.command, server: formatAddress(this.#deps.address) },
-        `beanstalkd did not answer ${deadline.command} in time; dropping the connection`,
-      );
-      void deadline.connection.quit().catch(() => undefined);
-    }
     this.current?.job.onTick?.(now);
   }
 

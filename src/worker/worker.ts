@@ -57,9 +57,9 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     const connect = options.connect ?? BeanstalkConnection.connect;
     // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: it waits
     // for kick locks with a blocking reserve, and its `use` + `peek-buried` pairs must not have a
-    // dead-letter put switch the tube in between. Both bound every command but a reserve.
+    // dead-letter put switch the tube in between. Both have the slots' stall watchdog.
     const { commandTimeoutMs, connectTimeoutMs } = this.#options;
-    const bounded: typeof connect = (address, opts) => connect(address, { ...opts, commandTimeoutMs });
+    const bounded: typeof connect = (address, opts) => connect(address, { ...opts, stallTimeoutMs: commandTimeoutMs });
     this.#control = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
     this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
     // A crashed job comes back to ready at once, at the head of its priority, so it is among the first
