@@ -88,10 +88,9 @@ export class JobStatsCache {
  * Runs one reserved job to its end on the connection that reserved it (delete, release, bury and touch
  * work only there). Resolves when the job is settled or given back; never rejects.
  */
-export async function processJob(ctx: JobContext, reservation: Reservation): Promise<void> {
-  try {
-    await handle(ctx, reservation);
-  } catch (error) {
+export function processJob(ctx: JobContext, reservation: Reservation): Promise<void> {
+  // `.catch` rather than an async wrapper: one promise less on every job's path.
+  return handle(ctx, reservation).catch(async (error: unknown) => {
     // A bug here must not leave the job without an outcome: it is given back by dropping the connection,
     // and the crash check (which counts reservations without an outcome) parks it if it keeps happening.
     ctx.logger.error(
@@ -100,7 +99,7 @@ export async function processJob(ctx: JobContext, reservation: Reservation): Pro
     );
     ctx.emit('worker:error', failureOf(error));
     await reservation.drop();
-  }
+  });
 }
 
 async function handle(ctx: JobContext, reservation: Reservation): Promise<void> {
@@ -142,19 +141,12 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
 
   if (ctx.listens('job:reserved')) ctx.emit('job:reserved', reservation.event);
   const started = performance.now();
-  const failure = await runTask({
-    task,
-    kwargs: decoded.envelope.kwargs,
-    reservation,
-    log: () => out.log,
-    stats: () => stats.get(),
-    known,
-    onLateKeepAlive: (lateByMs) => out.reportOverrun('keep-alive', `the keep-alive came ${lateByMs} ms after the TTR ran out`),
-    threads: ctx.threads(),
-  });
+  const failure = await runTask({ task, kwargs: decoded.envelope.kwargs, reservation, out, stats, known, threads: ctx.threads() });
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (reservation.wasGivenBack) return out.givenBack(durationMs, failure);
-  await out.checkOverrun(durationMs);
+  // Synchronous unless the run was long enough to need the TTR read: the success path awaits nothing here.
+  const checking = out.checkOverrun(durationMs);
+  if (checking) await checking;
   if (!failure) return out.complete(durationMs);
   return failed(ctx, out, stats, task, failure, durationMs);
 }

@@ -9,6 +9,8 @@ import { type Logger, toError } from '../logging/logger.js';
 import type { RegisteredTask } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/types.js';
 import { keepAlive } from './keep-alive.js';
+import type { Outcomes } from './outcomes.js';
+import type { JobStatsCache } from './process-job.js';
 import type { Reservation } from './reservation.js';
 import type { TaskThreadPool } from './threads/pool.js';
 
@@ -47,14 +49,12 @@ export interface RunTaskInput {
   readonly task: RegisteredTask;
   readonly kwargs: Record<string, unknown>;
   readonly reservation: Reservation;
-  /** The job's child logger, made on first use. */
-  readonly log: () => Logger;
-  /** The job's counters, read at most once (see JobStatsCache). */
-  readonly stats: () => Promise<JobStats | null>;
+  /** The job's outcomes: its child logger (made on first use) and where a late keep-alive is reported. */
+  readonly out: Pick<Outcomes, 'log' | 'reportOverrun'>;
+  /** The job's counters, read at most once. */
+  readonly stats: Pick<JobStatsCache, 'get'>;
   /** Already read (a crash check), so the keep-alive starts at once. */
   readonly known: JobStats | undefined;
-  /** Called when the keep-alive finds the job's TTR already ran out (the event loop was blocked). */
-  readonly onLateKeepAlive: (lateByMs: number) => void;
   /** Where task code runs when not on this thread. */
   readonly threads: TaskThreadPool | undefined;
 }
@@ -64,7 +64,8 @@ export interface RunTaskInput {
  * out or a forced stop aborts the job: a task that ignores its signal cannot hold the worker.
  */
 export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
-  const { task, reservation, log } = input;
+  const { task, reservation, out } = input;
+  const log = (): Logger => out.log;
   const { abort } = reservation;
   const timeoutMs = task.options.timeoutMs;
   const touch = async (): Promise<void> => {
@@ -74,7 +75,7 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
     if (sentAt > reservation.lastResetAt) reservation.lastResetAt = sentAt;
   };
   const readStats = async (): Promise<JobStats> => {
-    const counters = await input.stats();
+    const counters = await input.stats.get();
     if (!counters) throw new Error(`job ${reservation.id} is no longer on the server`);
     return counters;
   };
@@ -97,7 +98,13 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
   let stopKeepAlive: (() => void) | undefined;
   const startKeepAlive = (ttrSeconds: number): void => {
     reservation.ttrMs = ttrSeconds * 1000;
-    if (!finished) stopKeepAlive = keepAlive({ reservation, touch, log: log(), onLate: input.onLateKeepAlive });
+    if (!finished)
+      stopKeepAlive = keepAlive({
+        reservation,
+        touch,
+        log: log(),
+        onLate: (lateByMs) => out.reportOverrun('keep-alive', `the keep-alive came ${lateByMs} ms after the TTR ran out`),
+      });
   };
   if (input.known) startKeepAlive(input.known.ttrSeconds);
   else {
@@ -106,7 +113,7 @@ export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
     reservation.onTick = (now) => {
       if (now < probeAt || finished) return;
       reservation.onTick = undefined;
-      input.stats().then(
+      input.stats.get().then(
         (counters) => {
           if (counters) startKeepAlive(counters.ttrSeconds);
         },
