@@ -32,12 +32,12 @@ const seed = Number(required(ENV.seed));
 const out = createWriteStream(required(ENV.producerOut), { flags: 'a' });
 
 /**
- * A ConnectionError means "the command may or may not have reached the server", except when no
- * connection could be made at all. Every other error is a reply from the server: the job was not stored.
+ * Only a PutOutcomeUnknownError means "the put may or may not have been stored": the producer writes
+ * it for a put that was written and lost its reply. Any other error, a plain ConnectionError included
+ * (the put was never written, and its retries ran out), says the job was not stored.
  */
 function isUnknownOutcome(error: unknown): boolean {
-  if (!(error instanceof Error) || error.name !== 'ConnectionError') return false;
-  return !/^could not connect/.test(error.message);
+  return error instanceof Error && (error.name === 'PutOutcomeUnknownError' || (error as { code?: unknown }).code === 'OUTCOME_UNKNOWN');
 }
 
 function write(record: PutRecord): void {
