@@ -13,7 +13,7 @@ export const PUT_DEFAULTS: Readonly<Required<PutOptions>> = Object.freeze({ prio
 
 // Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
 const PUT_KEYS = new Set(['priority', 'delay', 'ttr']);
-const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs']);
+const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs', 'redact']);
 const BACKOFF_KEYS = new Set(['type', 'delaySeconds', 'maxDelaySeconds', 'jitter']);
 const SUGGEST: Record<string, string> = {
   delaySeconds: 'delay',
@@ -49,7 +49,7 @@ function assertKnownKeys(options: object, where: string, known: ReadonlySet<stri
   }
 }
 
-/** Checks `queue.task(tube, options)`: put options plus name, retries, backoff and timeoutMs. */
+/** Checks `queue.task(tube, options)`: put options plus name, retries, backoff, timeoutMs and redact. */
 export function validateTaskOptions(options: TaskOptions | undefined): void {
   if (options === undefined) return;
   validatePutOptions(options, '', TASK_KEYS);
@@ -58,6 +58,10 @@ export function validateTaskOptions(options: TaskOptions | undefined): void {
   }
   if (options.retries !== undefined) assertInteger(options.retries, 'retries', 0, 1_000_000);
   if (options.timeoutMs !== undefined) assertInteger(options.timeoutMs, 'timeoutMs', 1, 2_147_483_647);
+  const { redact } = options;
+  if (redact !== undefined && (!Array.isArray(redact) || redact.some((key) => typeof key !== 'string' || key === ''))) {
+    throw new TypeError("Expected `redact` to be an array of non-empty kwargs keys, e.g. ['password', 'token']");
+  }
   const { backoff } = options;
   if (backoff !== undefined) {
     assertKnownKeys(backoff, 'backoff.', BACKOFF_KEYS);

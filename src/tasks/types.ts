@@ -111,6 +111,12 @@ export interface TaskOptions extends PutOptions {
    */
   readonly timeoutMs?: number;
   /**
+   * kwargs keys whose values never reach a log when this task's job body is logged (a job deleted at
+   * the kick bound), compared without regard to case, at any depth; added to the worker's `redact`.
+   * @defaultValue none
+   */
+  readonly redact?: readonly string[];
+  /**
    * The name jobs use to find this task (`func_name` on the wire). Needed for anonymous functions, and
    * worth setting when a bundler or minifier renames functions.
    * @defaultValue the function's or method's name

@@ -33,12 +33,16 @@ const DONE: Readonly<Record<string, string>> = { delete: 'deleted', release: 're
 /** The ways a reservation ends, sharing the job's event and logger. */
 export class Outcomes {
   #log: Logger | undefined;
+  /** The worker's `redact`, plus the task's once known. */
+  redact: readonly string[];
 
   constructor(
     readonly ctx: JobContext,
     private readonly reservation: Reservation,
     private readonly stats: JobStatsCache,
-  ) {}
+  ) {
+    this.redact = ctx.redact;
+  }
 
   /** The job's tube, id and task. */
   get event(): JobEvent {
@@ -96,7 +100,7 @@ export class Outcomes {
     if (reason === 'failed') {
       this.log.warn({ err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks }, 'job failed; buried');
     } else {
-      const body = formatBodyForLog(reservation.body, { redact: this.ctx.redact, maxChars: BURIED_EXCERPT_CHARS });
+      const body = formatBodyForLog(reservation.body, { redact: this.redact, maxChars: BURIED_EXCERPT_CHARS });
       this.log.error({ reason, detail, body }, `job buried: ${detail}`);
     }
     this.ctx.emit('job:buried', { ...this.event, reason, detail });
@@ -136,7 +140,7 @@ export class Outcomes {
       : tooBig
         ? 'too big for the dead-letter tube with its failure record, so deleted; its body is in this line'
         : 'deleted, its body is in this line';
-    const body = moved ? undefined : formatBodyForLog(reservation.body, { redact: ctx.redact, maxChars: DISCARDED_BODY_CHARS });
+    const body = moved ? undefined : formatBodyForLog(reservation.body, { redact: this.redact, maxChars: DISCARDED_BODY_CHARS });
     this.log.error({ err: failure, durationMs, kicks, maxKicks: ctx.maxKicks, body }, `job ${why}; ${where}`);
     ctx.emit('job:deleted', {
       ...this.event,

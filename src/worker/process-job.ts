@@ -127,6 +127,8 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     const detail = `no task named ${JSON.stringify(decoded.envelope.func_name)} is registered in tube ${JSON.stringify(tube)}`;
     return cannotRun(out, stats, 'unregistered', detail);
   }
+  const taskRedact = task.options.redact;
+  if (taskRedact !== undefined && taskRedact.length > 0) out.redact = [...ctx.redact, ...taskRedact];
 
   // Reservations that ended with no delete, release or bury: the worker holding the job died, a stop
   // gave it back, or it overran its TTR (a blocked event loop, a wedged worker). Past the limit the job

@@ -78,4 +78,19 @@ describe('Worker: the reserve loop under faults', SUITE, () => {
       [],
     );
   });
+
+  it("redacts the worker's and the task's keys in a body logged at the kick bound", async () => {
+    const tube = randomTube();
+    queue.task(tube, { redact: ['cardNumber'] })(function charge(_kwargs: object) {
+      throw new Error('declined');
+    });
+    assert.throws(() => queue.task(tube, { redact: 'cardNumber' as never })(function bad(_kwargs: object) {}), /redact/);
+    const { worker, fake, events, lines } = setup({ tubes: [tube], maxKicks: 0, redact: ['password'] });
+    const id = fake.addJob(body('charge', tube, { cardNumber: '4111', user: { Password: 'hunter2' }, amount: 5 }), { tube });
+    await worker.start();
+    await events.waitFor('job:deleted', (event) => event.jobId === id);
+    const line = lines.find((entry) => entry.level === 50 && entry.jobId === id);
+    const logged = JSON.parse(String(line?.body));
+    assert.deepEqual(logged.kwargs, { cardNumber: '[redacted]', user: { Password: '[redacted]' }, amount: 5 });
+  });
 });
