@@ -65,7 +65,7 @@ export class Outcomes {
     const { ctx, reservation } = this;
     if (ctx.listens('job:completed')) ctx.emit('job:completed', { ...this.event, durationMs });
     // The hot path: Reservation.settle directly, without #settle's extra async layer.
-    const { result, error } = await reservation.settle('delete', () => reservation.connection.delete(reservation.id));
+    const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
     if (result === 'done' || this.#notSettled('delete', result, error)) {
       const { tube, jobId, task } = this.event;
       ctx.logger.info({ tube, jobId, task, durationMs }, 'job completed');
@@ -209,7 +209,7 @@ export class Outcomes {
 
   /** Sends the settling command; true when it was carried out. Failures are logged here. */
   async #settle(command: string, run: () => Promise<void>): Promise<boolean> {
-    const { result, error } = await this.reservation.settle(command, run);
+    const { result, error } = await this.reservation.settle(run);
     return result === 'done' || this.#notSettled(command, result, error);
   }
 

@@ -89,7 +89,7 @@ export class Reservation {
    * Sends the command that ends the reservation (once): `run` writes it synchronously, the slot may
    * pipeline its next reserve behind it, and the reply decides the result. Never throws.
    */
-  async settle(command: string, run: () => Promise<void>): Promise<{ result: SettleResult; error?: unknown }> {
+  async settle(run: () => Promise<void>): Promise<{ result: SettleResult; error?: unknown }> {
     if (this.#state !== 'running') return { result: 'skipped' };
     this.#state = 'settling';
     let written: Promise<void>;
