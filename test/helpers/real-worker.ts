@@ -70,11 +70,24 @@ export async function until<T>(check: () => Promise<T> | T, accept: (value: T) =
   }
 }
 
-/** A promise with its resolver outside: a gate the test opens. */
-export function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
+/** A promise with its resolver outside: a gate the test opens, or a signal a task gives. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
   });
-  return { promise, open };
+  return { promise, resolve };
+}
+
+/** `promise`, or a rejection naming `what` after `ms`: no wait in a test is unbounded. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -19,108 +19,18 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { resolveServerAddress } from '../../src/beanstalk/address.js';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
-import {
-  ConnectionError,
-  decodeEnvelope,
-  JobQueue,
-  type TaskContext,
-  TaskTimeoutError,
-  UnrecoverableError,
-  Worker,
-  type WorkerEvents,
-  type WorkerOptions,
-} from '../../src/index.js';
+import { ConnectionError, decodeEnvelope, JobQueue, type TaskContext, TaskTimeoutError, UnrecoverableError } from '../../src/index.js';
 import { type BeanstalkdServer, freePort, rawCommand, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { childEnv, REPO } from '../helpers/cli.js';
-import { EventRecorder, LogCapture } from '../helpers/events.js';
+import { LogCapture } from '../helpers/events.js';
+import { deferred, eventsOf, startWorker, until, within } from '../helpers/real-worker.js';
 
 const silent = pino({ level: 'silent' });
 const tube = (name = 'p'): string => `${name}-${randomUUID().slice(0, 8)}`;
 const FIXTURE = fileURLToPath(new URL('../fixtures/slow-worker.ts', import.meta.url));
 
-type EventName = keyof WorkerEvents & string;
-const EVENTS: readonly EventName[] = [
-  'job:reserved',
-  'job:completed',
-  'job:failed',
-  'job:released',
-  'job:buried',
-  'job:deleted',
-  'job:overrun',
-  'worker:error',
-  'worker:reconnected',
-  'worker:stopped',
-];
-/** Every event payload, loosely: the recorder keeps them all in one list. */
-interface AnyEvent {
-  readonly jobId?: string;
-  readonly tube?: string;
-  readonly task?: string;
-  readonly reason?: string;
-  readonly error?: Error;
-  readonly attempt?: number;
-  readonly kicks?: number;
-  readonly delaySeconds?: number;
-  readonly command?: string;
-  readonly body?: string;
-}
-type Recorder = EventRecorder<AnyEvent, EventName>;
-
-/** A promise with its resolver outside: a gate the test opens, or a signal a task gives. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** `promise`, or a rejection naming `what` after `ms`: no wait in this file is unbounded. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Polls `check` until it holds, for states only visible from outside (a job's state on the server, a log
- * line). Rejects after `ms` with `what` and the last value seen.
- */
-async function until<T>(check: () => Promise<T> | T, accept: (value: T) => boolean, ms: number, what: string): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (accept(value)) return value;
-    if (performance.now() >= deadline) throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(value)})`);
-    await sleep(20);
-  }
-}
-
 /** The server's state of a job, or 'gone'. */
 const stateOf = async (url: string, id: string): Promise<string> => (await rawStatsJob(url, id))?.state ?? 'gone';
-
-/**
- * Starts a worker that the test's `after` stops, with every event recorded from the start (a job can be
- * done before `put()` resolves). A forced stop, so that a failed test with a task still pending cannot
- * hold the cleanup for the whole grace period.
- */
-async function startWorker(t: TestContext, options: WorkerOptions): Promise<{ worker: Worker; events: Recorder }> {
-  const worker = new Worker({ logger: silent, ...options });
-  const events: Recorder = new EventRecorder<AnyEvent, EventName>(worker, EVENTS);
-  t.after(() => worker.stop({ force: true }));
-  await worker.start();
-  return { worker, events };
-}
-
-/** The events of `name` for `jobId`, in order. */
-const eventsOf = (events: Recorder, name: EventName, jobId: string): AnyEvent[] =>
-  events.events.filter((e) => e.name === name && e.payload.jobId === jobId).map((e) => e.payload);
 
 describe('production worker against beanstalkd', () => {
   let server: BeanstalkdServer;

@@ -13,7 +13,7 @@ import { UnrecoverableError } from '../../src/tasks/errors.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import { originalBody } from '../../src/worker/dead-letter.js';
 import { type BeanstalkdServer, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { eventsOf, freshTube, gate, registry, startWorker, until } from '../helpers/real-worker.js';
+import { deferred, eventsOf, freshTube, registry, startWorker, until } from '../helpers/real-worker.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -187,7 +187,7 @@ describe('worker faults: a server that stops answering', () => {
     const queue = new JobQueue({ url: server.url, logger: silent });
     t.after(() => queue.close());
     const tb = freshTube('halfopen');
-    const release = gate();
+    const release = deferred();
     let runs = 0;
     const failing = queue.task(tb)(async function failsAfterGate(kw: { wait: boolean }) {
       runs += 1;
@@ -206,7 +206,7 @@ describe('worker faults: a server that stops answering', () => {
     const id = await failing.put({ wait: true });
     await events.waitFor('job:reserved', (e) => e.jobId === id);
     process.kill(server.pid, 'SIGSTOP');
-    release.open();
+    release.resolve();
     await until(
       () => logs.lines.filter((line) => /sent nothing for 300 ms/.test(JSON.stringify(line))).length,
       (n) => n >= 1,
