@@ -1,5 +1,5 @@
 /**
- * The only code in bsworker that talks to fivebeans. It turns fivebeans' callbacks into promises and
+ * With wire.ts (its command pipeline), the only code in bsworker that talks to fivebeans. It turns fivebeans' callbacks into promises and
  * mends what fivebeans leaves open:
  * - fivebeans never calls pending callbacks when the socket closes, so this class keeps its own set of
  *   pending calls and rejects them all with {@link ConnectionError}: no promise ever hangs;
