@@ -150,7 +150,16 @@ async function kickTube(connection: Beanstalk, tube: string, options: AutoKickOp
     ? async (job) => {
         const stats = await connection.statsJob(job.id);
         if (stats?.state !== 'buried' || stats.kicks < maxKicks) return 'kick';
-        if ((await deadLetter(job.body, stats)) !== 'put') return 'kick';
+        try {
+          await deadLetter(job.body, stats);
+        } catch (error) {
+          // Kicking it would only run it again: leave it (and the tube's round) for the next period.
+          logger.warn(
+            { tube, jobId: job.id, reason: (error as Error).message },
+            'auto-kick: could not move a job at the kick bound to the dead-letter tube; trying again next period',
+          );
+          return 'stop';
+        }
         await connection.delete(job.id).catch((error: unknown) => {
           if (!(error instanceof NotFoundError)) throw error;
         });

@@ -4,10 +4,13 @@
  * and its bury (or release, dead letter) are reported together.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobStats } from '../beanstalk/types.js';
 import { formatBodyForLog, type Logger } from '../logging/logger.js';
+import { backoffDelay } from '../util/backoff.js';
+import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, JobEvent } from './events.js';
-import type { JobContext, JobStatsCache } from './process-job.js';
+import type { DeadLetterResult, JobContext, JobStatsCache } from './process-job.js';
 import type { Reservation, SettleResult } from './reservation.js';
 
 /** What the log line of a failure carries besides the error. */
@@ -26,6 +29,9 @@ const BURIED_EXCERPT_CHARS = 1_024;
  * keeps bodies of any size.
  */
 const DISCARDED_BODY_CHARS = 16_384;
+
+/** How many times a dead-letter put is tried before the job is buried instead. */
+const DEAD_LETTER_TRIES = 3;
 
 /** What each settling command leaves the job as, for log lines. */
 const DONE: Readonly<Record<string, string>> = { delete: 'deleted', release: 'released', bury: 'buried' };
@@ -108,9 +114,9 @@ export class Outcomes {
 
   /**
    * The job must not run again: move it to the dead-letter tube, or delete it with its body logged.
-   * A dead letter that cannot fit the server's limit even with a minimal record is deleted with its body
-   * logged; one whose put fails otherwise is buried instead (auto-kick finishes moving it later): the
-   * job is never lost, and never cycles.
+   * A dead letter that cannot fit the server's limit even with a minimal record goes there as the bare
+   * original body (it fitted when it was put), its record in the log line; one whose put keeps failing
+   * is buried instead (auto-kick finishes moving it later): the job is never lost.
    */
   async giveUp(
     counters: JobStats,
@@ -121,25 +127,25 @@ export class Outcomes {
   ): Promise<void> {
     const { ctx, reservation } = this;
     const { kicks } = counters;
-    let moved = false;
-    let tooBig = false;
+    let moved: DeadLetterResult | undefined;
     if (action === 'dead-letter' && ctx.deadLetter) {
-      try {
-        const info = { error: failure, tube: this.event.tube ?? '', jobId: reservation.id, attempts: counters.releases + 1, kicks };
-        moved = (await ctx.deadLetter(reservation.body, info)) === 'put';
-        tooBig = !moved;
-      } catch (error) {
-        this.log.error({ err: error }, 'could not put the job into the dead-letter tube; burying it instead');
+      const info = { error: failure, tube: this.event.tube ?? '', jobId: reservation.id, attempts: counters.releases + 1, kicks };
+      moved = await this.#putDeadLetter(info);
+      if (moved === undefined) {
+        // Kept, never lost. Auto-kick finishes moving a job buried at the kick bound; one buried below it
+        // (an unrecoverable failure) may be kicked and run again, which only failure records can prevent.
+        this.log.error('could not put the job into the dead-letter tube; burying it instead');
         return this.bury(counters, 'failed', failure.message, { error: failure, durationMs, unrecoverable });
       }
     }
     if (!(await this.#settle('delete', () => reservation.connection.delete(reservation.id)))) return;
     const why = unrecoverable ? 'failed with UnrecoverableError' : `failed after ${kicks} kick(s)`;
-    const where = moved
-      ? 'moved to the dead-letter tube'
-      : tooBig
-        ? 'too big for the dead-letter tube with its failure record, so deleted; its body is in this line'
-        : 'deleted, its body is in this line';
+    const where =
+      moved === 'put'
+        ? 'moved to the dead-letter tube'
+        : moved === 'put-bare'
+          ? 'moved to the dead-letter tube as it was, without its failure record (no room under max-job-size): the failure is in this line'
+          : 'deleted, its body is in this line';
     const body = moved ? undefined : formatBodyForLog(reservation.body, { redact: this.redact, maxChars: DISCARDED_BODY_CHARS });
     this.log.error({ err: failure, durationMs, kicks, maxKicks: ctx.maxKicks, body }, `job ${why}; ${where}`);
     ctx.emit('job:deleted', {
@@ -147,6 +153,27 @@ export class Outcomes {
       reason: moved ? 'dead-letter' : 'max-kicks',
       body: reservation.body.toString('utf8'),
     });
+  }
+
+  /**
+   * The dead-letter put, tried a few times: a server out of memory or draining, or a dropped control
+   * connection, may be over in a moment, and the alternative (burying) may let auto-kick run the job
+   * again. The job is touched between tries so that its TTR does not run out meanwhile. Undefined when
+   * every try failed.
+   */
+  async #putDeadLetter(info: DeadLetterInfo): Promise<DeadLetterResult | undefined> {
+    const { ctx, reservation } = this;
+    for (let attempt = 1; attempt <= DEAD_LETTER_TRIES; attempt += 1) {
+      try {
+        return await (ctx.deadLetter as NonNullable<JobContext['deadLetter']>)(reservation.body, info);
+      } catch (error) {
+        this.log.warn({ err: error, attempt, tries: DEAD_LETTER_TRIES }, 'the dead-letter put failed');
+        if (attempt === DEAD_LETTER_TRIES) break;
+        await sleep(backoffDelay(attempt, { initial: 200, max: 2_000, jitter: 0.5 }));
+        await reservation.connection.touch(reservation.id).catch(() => undefined);
+      }
+    }
+    return undefined;
   }
 
   /** A stop gave the job back while it ran: it will run again. */

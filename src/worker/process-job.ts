@@ -20,8 +20,11 @@ import type { TaskThreadPool } from './threads/pool.js';
 
 export { TaskTimeoutError } from './run-task.js';
 
-/** How a dead-letter put ended: `too-big` when not even a minimal record fits the server's limit. */
-export type DeadLetterResult = 'put' | 'too-big';
+/**
+ * How a dead-letter put ended: `put` with the failure record, `put-bare` as the original body alone
+ * when not even a minimal record fits the server's limit.
+ */
+export type DeadLetterResult = 'put' | 'put-bare';
 
 /** What {@link processJob} needs from its worker. */
 export interface JobContext {

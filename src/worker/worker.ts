@@ -240,14 +240,17 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     return result;
   }
 
-  /** Puts a dead letter that fits the server's `max-job-size`; `too-big` when none can. */
+  /**
+   * Puts a dead letter that fits the server's `max-job-size`; when not even a minimal record fits, the
+   * original body as it is (`put-bare`: it fitted when it was put, and nothing of it is lost).
+   */
   async #deadLetter(body: Buffer, info: DeadLetterInfo): Promise<DeadLetterResult> {
     const tube = this.#options.deadLetterTube as string;
     const connection = await this.#control.get();
     const letter = deadLetterBody(body, info, { maxBytes: connection.maxJobSize });
-    if (letter === null) return 'too-big';
-    await connection.putInTube(tube, letter, { priority: PUT_DEFAULTS.priority, delaySeconds: 0, ttrSeconds: PUT_DEFAULTS.ttr });
-    return 'put';
+    const params = { priority: PUT_DEFAULTS.priority, delaySeconds: 0, ttrSeconds: PUT_DEFAULTS.ttr };
+    await connection.putInTube(tube, letter ?? body, params);
+    return letter === null ? 'put-bare' : 'put';
   }
 
   /** The record of a job found buried at the kick bound by auto-kick: its failure is in its worker's log. */

@@ -2,10 +2,16 @@
 // worker's thread touches it meanwhile), a thread that exits fails only its own job, and a task that
 // never yields is stopped at its timeout by terminating its thread.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type BeanstalkdServer, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { eventsOf, freshTube, startWorker } from '../helpers/real-worker.js';
+import { type BeanstalkdServer, rawCommand, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { eventsOf, freshTube, startWorker, until } from '../helpers/real-worker.js';
+
+/** Kicks one buried job by id. */
+const rawKick = (url: string, id: string): Promise<string> => rawCommand(url, `kick-job ${id}\r\n`);
 
 const JOBS = fileURLToPath(new URL('../fixtures/thread-jobs', import.meta.url));
 const tube = freshTube('threads');
@@ -45,5 +51,42 @@ describe('task threads against beanstalkd', () => {
     // The pool replaced both threads: new work still runs.
     const afterwards = await Promise.all([queue.put(crunch, { ms: 10 }), queue.put(crunch, { ms: 10 })]);
     for (const id of afterwards) await events.waitFor('job:deleted', (e) => e.jobId === id, 10_000);
+  });
+
+  it('while no thread can be started, runs fail at once instead of waiting, and the pool recovers', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bsw-threads-'));
+    const failFile = join(dir, 'deploying');
+    process.env.BSW_THREAD_FAIL_FILE = failFile;
+    t.after(async () => {
+      delete process.env.BSW_THREAD_FAIL_FILE;
+      await rm(dir, { recursive: true, force: true });
+    });
+    const { events } = await startWorker(t, { tubes: [tube], url: server.url, threads: { size: 1, jobsDir: JOBS } });
+    const { JobQueue } = await import('../../src/tasks/queue.js');
+    const queue = new JobQueue({ url: server.url });
+    t.after(() => queue.close());
+
+    await writeFile(failFile, '');
+    const exited = await queue.put(exits, {});
+    await events.waitFor('job:buried', (e) => e.jobId === exited, 10_000);
+    // The only thread is gone and cannot be replaced: this job fails at once rather than staying reserved.
+    const waiting = await queue.put(crunch, { ms: 1 });
+    const failure = await events.waitFor('job:failed', (e) => e.jobId === waiting, 10_000);
+    assert.match(failure.error.message, /no task thread is running/);
+    await events.waitFor('job:buried', (e) => e.jobId === waiting, 10_000);
+
+    await rm(failFile);
+    const later = await queue.put(crunch, { ms: 1 });
+    await until(
+      async () => {
+        if (eventsOf(events, 'job:deleted', later).length > 0) return true;
+        // A job that failed while the pool was still down is kicked back to try again.
+        if ((await rawStatsJob(server.url, later))?.state === 'buried') await rawKick(server.url, later);
+        return false;
+      },
+      Boolean,
+      20_000,
+      'a job completes once a thread can be started again',
+    );
   });
 });

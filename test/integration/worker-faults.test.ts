@@ -92,7 +92,7 @@ describe('worker faults against beanstalkd', () => {
     assert.equal(thenError.error.message, 'then getter');
   });
 
-  it('a dead letter too big for the server never cycles: the message is capped, or the job is deleted with its body logged', async (t) => {
+  it('a dead letter too big for the server never cycles: the message is capped, or the original body goes there alone', async (t) => {
     const tb = freshTube('big');
     const dead = freshTube('big-dead');
     registry.task(tb)(function failsLoudly(kw: { loud?: boolean }) {
@@ -109,19 +109,46 @@ describe('worker faults against beanstalkd', () => {
     const overhead = Buffer.byteLength(envelope(0));
     const nearLimit = await rawPut(server.url, tb, envelope(65_414 - overhead));
     const loud = await rawPut(server.url, tb, JSON.stringify({ func_name: 'failsLoudly', tube: tb, kwargs: { loud: true } }));
-    const noise = await rawPut(server.url, tb, randomBytes(60_000));
+    const noisy = randomBytes(60_000);
+    const noise = await rawPut(server.url, tb, noisy);
 
     for (const id of [nearLimit, loud, noise]) await events.waitFor('job:deleted', (e) => e.jobId === id, 15_000);
     for (const id of [nearLimit, loud, noise]) {
       assert.equal(await rawStatsJob(server.url, id), null, `job ${id} is gone`);
       assert.equal(eventsOf(events, 'job:buried', id).length, 1, `job ${id}: buried once, kicked once, then given up`);
+      assert.equal(eventsOf(events, 'job:deleted', id)[0].reason, 'dead-letter');
     }
-    assert.equal(eventsOf(events, 'job:deleted', loud)[0].reason, 'dead-letter');
-    assert.equal(eventsOf(events, 'job:deleted', nearLimit)[0].reason, 'max-kicks');
-    assert.equal(eventsOf(events, 'job:deleted', noise)[0].reason, 'max-kicks');
-    assert.equal((await rawStatsTube(server.url, dead))?.['current-jobs-ready'], '1', 'only the loud one fits');
-    const tooBig = logs.find(/too big for the dead-letter tube/);
-    assert.equal(tooBig.length, 2);
+    // All three are in the dead-letter tube: the loud one with its (capped) record, the two that leave no
+    // room for a record as their original bytes, their failure in the log line.
+    assert.equal((await rawStatsTube(server.url, dead))?.['current-jobs-ready'], '3');
+    const bare = logs.find(/moved to the dead-letter tube as it was/);
+    assert.equal(bare.length, 2);
+    const connection = await BeanstalkConnection.connect(resolveServerAddress(server.url));
+    try {
+      await connection.watch(dead);
+      const bodies: Buffer[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        const job = await connection.reserve(1);
+        assert.ok(job);
+        bodies.push(job.body);
+        await connection.delete(job.id);
+      }
+      const noiseBody = noisy.toString('hex');
+      assert.ok(
+        bodies.some((b) => b.toString('hex') === noiseBody),
+        'the random bytes, byte for byte',
+      );
+      assert.ok(
+        bodies.some((b) => b.length === 65_414),
+        'the near-limit body, whole',
+      );
+      assert.ok(
+        bodies.some((b) => originalBody(b) !== undefined && b.length < 65_535),
+        'the loud one with its record',
+      );
+    } finally {
+      await connection.quit();
+    }
   });
 
   it('dead-letters a body that is not UTF-8 so that its bytes can be recovered exactly', async (t) => {

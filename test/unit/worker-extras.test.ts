@@ -71,14 +71,14 @@ describe('Worker: dead letters', SUITE, () => {
     );
   });
 
-  it('buries the job instead when the dead-letter put fails: it is never lost', async () => {
+  it('buries the job instead when the dead-letter put fails three times: it is never lost', async () => {
     const tube = randomTube();
     const deadLetters = randomTube();
     queue.task(tube)(function doomed(_kwargs: object) {
       throw new Error('broken for good');
     });
     const { worker, fake, events, lines } = setup({ tubes: [tube], maxKicks: 1, deadLetterTube: deadLetters });
-    fake.putErrors.push(new JobTooBigError('put'));
+    fake.putErrors.push(new JobTooBigError('put'), new JobTooBigError('put'), new JobTooBigError('put'));
     const id = fake.addJob(body('doomed', tube), { tube, priority: 5, kicks: 1 });
     await worker.start();
 
@@ -86,14 +86,14 @@ describe('Worker: dead letters', SUITE, () => {
     assert.deepEqual(buried, { jobId: id, tube, task: 'doomed', reason: 'failed', detail: 'broken for good' });
     assert.deepEqual(fake.calls('bury'), [[id, 5]]);
     assert.deepEqual(fake.calls('delete'), []);
-    assert.equal(fake.calls('putInTube').length, 1);
+    assert.equal(fake.calls('putInTube').length, 3, 'tried three times');
     assert.equal(
       events.events.some((event) => event.name === 'job:deleted'),
       false,
     );
     assert.ok(
-      lines.some((line) => line.level === 50 && line.jobId === id && JSON.stringify(line.err ?? null).includes('JOB_TOO_BIG')),
-      'an error line with the failed put',
+      lines.some((line) => line.level === 40 && line.jobId === id && JSON.stringify(line.err ?? null).includes('JOB_TOO_BIG')),
+      'a warn line with each failed put',
     );
   });
 

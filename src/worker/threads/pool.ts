@@ -11,6 +11,7 @@
 import { Worker as Thread } from 'node:worker_threads';
 import type { JobStats } from '../../beanstalk/types.js';
 import type { Logger } from '../../logging/logger.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { ErrorData, FromTaskThread, TaskThreadData, ToTaskThread } from './protocol.js';
 
 /** Options of {@link TaskThreadPool}. */
@@ -94,6 +95,9 @@ export class TaskThreadPool {
   readonly #queue: Active[] = [];
   #nextRun = 1;
   #closed = false;
+  /** Failed attempts in a row to replace a thread, and the last one's error. */
+  #respawnFailures = 0;
+  #lastSpawnError: Error | undefined;
 
   private constructor(options: TaskThreadPoolOptions) {
     this.#options = options;
@@ -121,7 +125,9 @@ export class TaskThreadPool {
     });
     const active: Active = { id: this.#nextRun++, run, resolve, reject };
     if (this.#closed) reject(new Error('the task thread pool is closed'));
-    else {
+    else if (this.#threads.size === 0 && this.#respawnFailures > 0) {
+      reject(new Error(`no task thread is running (${this.#lastSpawnError?.message ?? 'they exited'})`));
+    } else {
       this.#queue.push(active);
       this.#dispatch();
     }
@@ -143,10 +149,41 @@ export class TaskThreadPool {
       (t, message) => this.#message(t, message),
     );
     this.#threads.add(thread);
-    await thread.ready;
+    try {
+      await thread.ready;
+    } catch (error) {
+      // A thread that could not import the jobs is of no use: end it, and let the caller decide.
+      this.#threads.delete(thread);
+      void thread.thread.terminate();
+      throw error;
+    }
+    this.#respawnFailures = 0;
     if (this.#closed) return;
     this.#idle.push(thread);
     this.#dispatch();
+  }
+
+  /**
+   * Replaces a thread that exited, retrying with backoff while the jobs cannot be imported (a deploy
+   * in progress). While no thread is alive, runs fail at once instead of waiting for ever: their jobs
+   * are then retried or buried like any failure, and the slots stay free.
+   */
+  #respawn(): void {
+    if (this.#closed) return;
+    this.#spawn().catch((error: unknown) => {
+      this.#respawnFailures += 1;
+      this.#lastSpawnError = error instanceof Error ? error : new Error(String(error));
+      const delayMs = Math.round(backoffDelay(this.#respawnFailures, { initial: 500, max: 30_000, jitter: 0.5 }));
+      this.#options.logger.error({ err: error, delayMs }, 'could not start a task thread; trying again');
+      if (this.#threads.size === 0) this.#failWaiting();
+      setTimeout(() => this.#respawn(), delayMs).unref();
+    });
+  }
+
+  /** Fails every waiting run: no thread is alive to take it. */
+  #failWaiting(): void {
+    const reason = `no task thread is running (${this.#lastSpawnError?.message ?? 'they exited'})`;
+    for (const waiting of this.#queue.splice(0)) waiting.reject(new Error(reason));
   }
 
   #dispatch(): void {
@@ -205,7 +242,8 @@ export class TaskThreadPool {
   }
 
   #exited(thread: TaskThread, code: number): void {
-    this.#threads.delete(thread);
+    // A thread ended by #spawn (its jobs did not load) is no longer counted: #respawn handles it.
+    if (!this.#threads.delete(thread)) return;
     const idle = this.#idle.indexOf(thread);
     if (idle >= 0) this.#idle.splice(idle, 1);
     const active = thread.active;
@@ -213,7 +251,7 @@ export class TaskThreadPool {
     active?.reject(new Error(`the thread running the task exited (code ${code})`));
     if (this.#closed) return;
     this.#options.logger.warn({ code }, 'a task thread exited; starting another');
-    this.#spawn().catch((error: unknown) => this.#options.logger.error({ err: error }, 'could not start a task thread'));
+    this.#respawn();
   }
 }
 
