@@ -93,4 +93,69 @@ describe('kicking buried jobs against beanstalkd', () => {
     const locks = Number(lock?.['current-jobs-ready']) + Number(lock?.['current-jobs-delayed']) + Number(lock?.['current-jobs-reserved']);
     assert.equal(locks, 1);
   });
+
+  it('a job buried at the kick bound is moved to the dead-letter tube by auto-kick, never run again', async (t) => {
+    const tube = freshTube('bound');
+    const dead = freshTube('bound-dead');
+    let runs = 0;
+    queue.task(tube)(function atBound(_kw: object) {
+      runs += 1;
+    });
+    const id = await buriedJob(tube);
+    await startWorker(t, { tubes: [tube], url: server.url, kickPeriodSeconds: 1, maxKicks: 0, deadLetterTube: dead });
+    await until(
+      () => rawStatsJob(server.url, id),
+      (stats) => stats === null,
+      10_000,
+      'the buried job is moved',
+    );
+    assert.equal((await rawStatsTube(server.url, dead))?.['current-jobs-ready'], '1');
+    assert.equal(runs, 0);
+  });
+});
+
+describe('auto-kick when the dead-letter tube cannot take a job', () => {
+  it('leaves a job at the kick bound buried (not kicked, not run) while the server refuses puts', async (t) => {
+    const server = await startBeanstalkd();
+    t.after(() => server.stop());
+    const tube = freshTube('drain');
+    let runs = 0;
+    const queue = new JobQueue({ url: server.url, logger: pino({ level: 'silent' }) });
+    t.after(() => queue.close());
+    queue.task(tube)(function refused(_kw: object) {
+      runs += 1;
+    });
+    // The job is held reserved here until the worker's kick lock exists, then buried: the lock is a put,
+    // which the server refuses once it drains.
+    const connection = await BeanstalkConnection.connect(resolveServerAddress(server.url));
+    t.after(() => connection.quit());
+    await connection.watch(tube);
+    const body = Buffer.from(JSON.stringify({ func_name: 'refused', tube, kwargs: {} }));
+    const id = await connection.putInTube(tube, body, { priority: 1024, delaySeconds: 0, ttrSeconds: 60 });
+    assert.equal((await connection.reserve(1))?.id, id);
+    const { logs } = await startWorker(t, {
+      tubes: [tube],
+      url: server.url,
+      kickPeriodSeconds: 1,
+      maxKicks: 0,
+      deadLetterTube: freshTube('dl'),
+    });
+    await until(
+      () => rawStatsTube(server.url, kickLockTube(tube)),
+      (stats) => stats !== null,
+      5_000,
+      'the kick lock',
+    );
+    // Drain mode: every put answers DRAINING, so the dead-letter put fails.
+    process.kill(server.pid, 'SIGUSR1');
+    await connection.bury(id, 1024);
+    await until(
+      () => logs.find(/could not move a job at the kick bound/).length,
+      (n) => n >= 2,
+      10_000,
+      'two rounds that hold the job',
+    );
+    assert.equal((await rawStatsJob(server.url, id))?.state, 'buried');
+    assert.equal(runs, 0, 'never run again');
+  });
 });
