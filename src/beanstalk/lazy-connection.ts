@@ -10,15 +10,13 @@ import { ConnectionError } from './errors.js';
 import type { Beanstalk } from './types.js';
 
 /**
- * Opens one connection; bounded by `connectTimeoutMs`. With `commandTimeoutMs`, every command but a
- * reserve that gets no reply in time drops the connection; `stallTimeoutMs` and `unrefWhenIdle` are
- * for producers (see ConnectOptions).
+ * Opens one connection; bounded by `connectTimeoutMs`. `stallTimeoutMs` drops a connection whose server
+ * stops answering (producers and workers); `unrefWhenIdle` is for producers (see ConnectOptions).
  */
 export type ConnectFunction = (
   address: ServerAddress,
   options: {
     readonly connectTimeoutMs: number;
-    readonly commandTimeoutMs?: number;
     readonly stallTimeoutMs?: number;
     readonly unrefWhenIdle?: boolean;
   },

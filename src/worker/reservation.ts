@@ -70,16 +70,6 @@ export class Reservation {
     this.event = { jobId: job.id, tube, task: undefined };
   }
 
-  /** The current state. */
-  get state(): ReservationState {
-    return this.#state;
-  }
-
-  /** True while nothing has ended the reservation: a stop may still give it back. */
-  get isRunning(): boolean {
-    return this.#state === 'running';
-  }
-
   /** True once the reservation went back to the server without a command. */
   get wasGivenBack(): boolean {
     return this.#state === 'given-back';

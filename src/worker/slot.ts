@@ -81,7 +81,8 @@ export class Slot {
 
   async #openConnection(): Promise<Beanstalk> {
     const { options, address, connect } = this.#deps;
-    const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs, stallTimeoutMs: options.commandTimeoutMs });
+    // The worker's connect adds the stall watchdog (see Worker).
+    const connection = await connect(address, { connectTimeoutMs: options.connectTimeoutMs });
     try {
       // Pipelined: a worker watching many tubes starts in one round trip, not one per tube.
       const watching = options.tubes.map((tube) => connection.watch(tube));

@@ -7,7 +7,7 @@
  */
 import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
-import { LazyConnection } from '../beanstalk/lazy-connection.js';
+import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { JobStats } from '../beanstalk/types.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
@@ -54,14 +54,16 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#options = validateWorkerOptions(options);
     this.address = resolveServerAddress(options.url);
     this.#logger = options.logger ?? createLogger();
-    const connect = options.connect ?? BeanstalkConnection.connect;
+    const open: ConnectFunction = options.connect ?? BeanstalkConnection.connect;
+    const { commandTimeoutMs, connectTimeoutMs } = this.#options;
+    // Every connection of the worker (slots, control, kicker) has the stall watchdog: no command it
+    // sends can wait on a silent server for longer than commandTimeoutMs.
+    const connect: ConnectFunction = (address, opts) => open(address, { ...opts, stallTimeoutMs: commandTimeoutMs });
     // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: it waits
     // for kick locks with a blocking reserve, and its `use` + `peek-buried` pairs must not have a
-    // dead-letter put switch the tube in between. Both have the slots' stall watchdog.
-    const { commandTimeoutMs, connectTimeoutMs } = this.#options;
-    const bounded: typeof connect = (address, opts) => connect(address, { ...opts, stallTimeoutMs: commandTimeoutMs });
-    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
-    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs, connect: bounded });
+    // dead-letter put switch the tube in between.
+    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs, connect });
+    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs, connect });
     // A crashed job comes back to ready at once, at the head of its priority, so it is among the first
     // jobs reserved after the crash. Those are the ones checked: the first few after this process starts
     // (a crash of the whole process) and after checkNextJobsForCrashes (a sibling process crashed).
