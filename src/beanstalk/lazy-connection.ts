@@ -35,6 +35,13 @@ export interface LazyConnectionOptions {
   readonly stallTimeoutMs?: number;
   /** Passed on to every connect (see ConnectOptions). */
   readonly unrefWhenIdle?: boolean;
+  /**
+   * Wait out an unreachable server, retrying with backoff until `connectTimeoutMs`. False makes one
+   * attempt per use, so a server that refuses connections is reported at once: for the admin layer,
+   * which must say a server is down rather than wait for it.
+   * @defaultValue true
+   */
+  readonly retry?: boolean;
 }
 
 const RETRY_MIN_MS = 50;
@@ -111,7 +118,7 @@ export class LazyConnection {
         return connection;
       } catch (error) {
         // Only an unreachable server is worth waiting out; anything else is reported at once.
-        if (!(error instanceof ConnectionError) || this.#closed) throw error;
+        if (!(error instanceof ConnectionError) || this.#closed || this.#options.retry === false) throw error;
         const delayMs = Math.round(backoffDelay(attempt, { initial: RETRY_MIN_MS, max: RETRY_MAX_MS, jitter: 0.5 }));
         if (Date.now() + delayMs >= deadline) {
           const where = formatAddress(this.#options.address);
