@@ -1,0 +1,227 @@
+/**
+ * The admin layer: what an operator can see and do, for the CLI's operating commands, the HTTP API and
+ * the dashboard alike. It returns the documented shapes of `types.ts` and throws the errors of
+ * `errors.ts`; it parses no flags, prints nothing and knows no exit codes or status codes.
+ *
+ * Built from a list of server URLs (one, for now). Each server has one connection, opened on first use
+ * and reused by every later call (see `servers.ts`); {@link Admin.close} closes them.
+ */
+import { resolveServerAddress } from '../beanstalk/address.js';
+import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
+import { InvalidInputError, NotFoundError } from './errors.js';
+import { checkTube, locateId } from './input.js';
+import { checkState, deleteOne, kickOne, type ListOptions, listJobs, peekState, readJob, scanTube } from './jobs.js';
+import { deleteBuriedJobs, kickTubes, pauseTube } from './operate.js';
+import { type KwargsCheck, type PutInput, putJob } from './put.js';
+import { readOverview, readServers, readTube } from './read.js';
+import { type RequeueOptions, requeueDeadLetters } from './requeue.js';
+import { AdminServer } from './servers.js';
+import type {
+  DeleteBuriedResult,
+  DeleteJobResult,
+  JobPage,
+  JobReport,
+  JobState,
+  KickJobResult,
+  KickResult,
+  Overview,
+  PauseResult,
+  PutResult,
+  RequeueResult,
+  ServerReport,
+  TubeReport,
+  TubesReport,
+} from './types.js';
+
+/** Options of {@link Admin}; every field is optional. */
+export interface AdminOptions {
+  /**
+   * The servers: `beanstalk://host:port`, `host:port` or `host`.
+   * @defaultValue `[BEANSTALKD_URL]` from the environment, else `['127.0.0.1:11300']`
+   */
+  readonly urls?: readonly string[];
+  /**
+   * How long opening a connection may take. A refused connection fails at once (no retry: a server that
+   * is down is reported, not waited for).
+   * @defaultValue 5000
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * The deadline of every command: a connection whose server sends nothing this long while commands
+   * wait for replies is dropped, they fail with `SERVER_UNAVAILABLE`, and the next call reconnects.
+   * @defaultValue 10000
+   */
+  readonly stallTimeoutMs?: number;
+  /** Checks kwargs before {@link Admin.put} (a task's schema); see {@link KwargsCheck}. @defaultValue none */
+  readonly checkKwargs?: KwargsCheck;
+  /** Opens connections; for tests. @defaultValue BeanstalkConnection.connect */
+  readonly connect?: ConnectFunction;
+  /** The clock of `at` in readings; for tests. @defaultValue `() => new Date()` */
+  readonly now?: () => Date;
+}
+
+/** The defaults of {@link AdminOptions}. */
+export const ADMIN_DEFAULTS = Object.freeze({ connectTimeoutMs: 5_000, stallTimeoutMs: 10_000 });
+
+/** Options of {@link Admin.jobs}: the page, and which server when several are configured. */
+export interface JobsOptions extends ListOptions {
+  /** The server to scan (`host:port`); needed only when several are configured. */
+  readonly server?: string;
+}
+
+/** The operating API over a list of beanstalkd servers. */
+export class Admin {
+  readonly #servers: readonly AdminServer[];
+  readonly #checkKwargs: KwargsCheck | undefined;
+  readonly #now: () => Date;
+
+  constructor(options: AdminOptions = {}) {
+    const urls = options.urls ?? [undefined];
+    if (urls.length === 0) throw new TypeError('Expected `urls` to name at least one server');
+    const connect = {
+      connectTimeoutMs: options.connectTimeoutMs ?? ADMIN_DEFAULTS.connectTimeoutMs,
+      stallTimeoutMs: options.stallTimeoutMs ?? ADMIN_DEFAULTS.stallTimeoutMs,
+      ...(options.connect === undefined ? {} : { connect: options.connect }),
+    };
+    this.#servers = urls.map((url) => new AdminServer(resolveServerAddress(url), connect));
+    this.#checkKwargs = options.checkKwargs;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** The configured servers, `host:port`, in order: the values of every `server` field. */
+  get serverNames(): readonly string[] {
+    return this.#servers.map((server) => server.name);
+  }
+
+  /** Every server: up or down (with the reason), and its stats. Never throws for a server that is down. */
+  servers(): Promise<ServerReport[]> {
+    return readServers(this.#servers);
+  }
+
+  /** Every tube with its counters per server and summed. Throws `SERVER_UNAVAILABLE` only when no server answered. */
+  async tubes(): Promise<TubesReport> {
+    const { at, tubes, unavailable } = await readOverview(this.#servers, true, this.#now);
+    return { at, tubes, unavailable };
+  }
+
+  /** {@link Admin.servers} and {@link Admin.tubes} in one reading, as `stats` and `top` show them. */
+  overview(): Promise<Overview> {
+    return readOverview(this.#servers, true, this.#now);
+  }
+
+  /** One tube; {@link NotFoundError} (`TUBE_NOT_FOUND`) when no server has it. */
+  tube(name: string): Promise<TubeReport> {
+    return readTube(this.#servers, checkTube(name));
+  }
+
+  /** One job: state, counters, decoded body, failure history. {@link NotFoundError} (`JOB_NOT_FOUND`). */
+  job(id: string): Promise<JobReport> {
+    const located = this.#locate(id);
+    return readJob(located.server, located.id, String(id).trim(), this.#formatId);
+  }
+
+  /** The next ready, the next delayed or the oldest buried job of a tube; `NO_JOB_IN_STATE` when none. */
+  peek(tube: string, state: 'ready' | 'delayed' | 'buried'): Promise<JobReport> {
+    return peekState(this.#servers, tube, state, this.#formatId);
+  }
+
+  /**
+   * A page of a tube's jobs in `state` (every state when null), newest first, found by a bounded scan of
+   * recent ids (see the README's "Listing jobs"). Pass `nextCursor` back as `cursor` for the next page.
+   */
+  jobs(tube: string, state: JobState | null, options: JobsOptions = {}): Promise<JobPage> {
+    return listJobs(this.#server(options.server), tube, state === null ? null : checkState(state), options, this.#formatId);
+  }
+
+  /** Like {@link Admin.jobs} but only the ids (no bodies are read): for counting, or acting on them. */
+  async jobIds(tube: string, state: JobState | null, options: JobsOptions = {}): Promise<{ ids: string[]; page: Omit<JobPage, 'jobs'> }> {
+    const server = this.#server(options.server);
+    const { matches, page } = await scanTube(server, tube, state === null ? null : checkState(state), options);
+    return { ids: matches.map((stats) => this.#formatId(server, stats.id)), page: { tube, state, ...page } };
+  }
+
+  /** The largest body the (first) server takes, in bytes: a reader of kwargs can stop there. */
+  maxJobSize(): Promise<number> {
+    return this.#first.run(async (connection) => connection.maxJobSize);
+  }
+
+  /**
+   * Puts one job in the standard envelope into `input.tube` (on the first server, while there is one
+   * routing rule). Everything is checked first: `INVALID_TUBE`, `INVALID_FUNC_NAME`, `INVALID_OPTION`,
+   * `INVALID_KWARGS`, `JOB_TOO_BIG`, then the `checkKwargs` option.
+   */
+  put(input: PutInput): Promise<PutResult> {
+    return putJob(this.#first, input, this.#checkKwargs, this.#formatId);
+  }
+
+  /** Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per tube. */
+  kick(tube: string | undefined, bound?: number): Promise<KickResult> {
+    return kickTubes(this.#servers, tube, bound);
+  }
+
+  /** Kicks one buried or delayed job; `JOB_NOT_FOUND`, or `WRONG_STATE` for a ready or reserved one. */
+  async kickJob(id: string): Promise<KickJobResult> {
+    const located = this.#locate(id);
+    const result = await kickOne(located.server, located.id, String(id).trim());
+    return { id: this.#formatId(located.server, located.id), ...result };
+  }
+
+  /** Deletes one job in any state but reserved (`JOB_RESERVED`: only its worker can). */
+  async deleteJob(id: string): Promise<DeleteJobResult> {
+    const located = this.#locate(id);
+    const result = await deleteOne(located.server, located.id, String(id).trim());
+    return { id: this.#formatId(located.server, located.id), ...result };
+  }
+
+  /** Deletes up to `count` buried jobs of `tube` (all when undefined), oldest first; `onDeleted` after each. */
+  deleteBuried(tube: string, count?: number, onDeleted: () => void = () => undefined): Promise<DeleteBuriedResult> {
+    return deleteBuriedJobs(this.#servers, tube, count, onDeleted, this.#formatId);
+  }
+
+  /** Pauses `tube`'s reserves for `seconds` (0 ends a pause); `TUBE_NOT_FOUND` when no server has it. */
+  pause(tube: string, seconds: number): Promise<PauseResult> {
+    return pauseTube(this.#servers, tube, seconds);
+  }
+
+  /** Ends `tube`'s pause now. */
+  resume(tube: string): Promise<PauseResult> {
+    return pauseTube(this.#servers, tube, 0);
+  }
+
+  /**
+   * Puts the dead letters of `options.from` that failed in `options.tube` back into it, failure history
+   * kept, others left as they were. The new job is put before the letter is deleted: a failure between
+   * leaves a duplicate, never a loss.
+   */
+  requeue(options: RequeueOptions & { readonly server?: string }): Promise<RequeueResult> {
+    return requeueDeadLetters(this.#server(options.server), options, this.#formatId);
+  }
+
+  /** Closes every connection; later calls fail. Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all(this.#servers.map((server) => server.close()));
+  }
+
+  get #first(): AdminServer {
+    return this.#servers[0] as AdminServer;
+  }
+
+  /** The server named, or the only one. */
+  #server(name: string | undefined): AdminServer {
+    if (name === undefined) {
+      if (this.#servers.length === 1) return this.#first;
+      throw new InvalidInputError('AMBIGUOUS_SERVER', `give the server to scan: one of ${this.serverNames.join(', ')}`);
+    }
+    const server = this.#servers.find((candidate) => candidate.name === name);
+    if (!server) throw new NotFoundError('SERVER_NOT_FOUND', `no configured server is called ${JSON.stringify(name)}`);
+    return server;
+  }
+
+  #locate(id: string): { server: AdminServer; id: string } {
+    const located = locateId(id, this.serverNames);
+    return { server: this.#servers[located.server] as AdminServer, id: located.id };
+  }
+
+  /** A job id as results give it: the server's own while there is one server, else `host:port/id`. */
+  readonly #formatId = (server: AdminServer, id: string): string => (this.#servers.length === 1 ? id : `${server.name}/${id}`);
+}
