@@ -1,14 +1,17 @@
-/** Opens a connection for one CLI command and always closes it. */
-import { resolveServerAddress } from '../beanstalk/address.js';
-import { BeanstalkConnection } from '../beanstalk/connection.js';
-import type { Beanstalk } from '../beanstalk/types.js';
+/** The admin layer for one CLI command: made for the command's `--url`, always closed after it. */
+import { Admin, type AdminOptions } from '../admin/admin.js';
 
-/** Runs `action` on a fresh connection to `url` (or `BEANSTALKD_URL`, or the default) and closes it. */
-export async function withConnection<T>(url: string | undefined, action: (connection: Beanstalk) => Promise<T>): Promise<T> {
-  const connection = await BeanstalkConnection.connect(resolveServerAddress(url), { connectTimeoutMs: 5_000, commandTimeoutMs: 10_000 });
+/** An {@link Admin} for `url` (else `BEANSTALKD_URL`, else 127.0.0.1:11300). */
+export function adminFor(url: string | undefined, options: AdminOptions = {}): Admin {
+  return new Admin({ ...options, ...(url === undefined ? {} : { urls: [url] }) });
+}
+
+/** Runs `action` with an {@link Admin} for `url` and closes it. */
+export async function withAdmin<T>(url: string | undefined, action: (admin: Admin) => Promise<T>, options: AdminOptions = {}): Promise<T> {
+  const admin = adminFor(url, options);
   try {
-    return await action(connection);
+    return await action(admin);
   } finally {
-    await connection.quit();
+    await admin.close();
   }
 }

@@ -261,11 +261,27 @@ describe('bsworker top, kick --all-tubes and the --json of kick, kick-job and bu
       await bury(server, [id]);
       assert.deepEqual(await rawSession(server.port, [`kick-job ${id}`]), ['KICKED']);
       await bury(server, [id]);
-      await bury(server, await putJobs(server, t, 1));
+      const [newer] = await putJobs(server, t, 1);
+      await bury(server, [newer as string]);
 
       const result = await run(['buried', '--tube', t, '--json', '--url', server.url]);
       assert.equal(result.code, 0, result.stderr);
-      const report = JSON.parse(result.stdout) as { first: { ageSeconds: number } };
+      // Since issue 9 the document also lists every buried job (a page of them, newest first); the
+      // fields it had before are unchanged.
+      const { jobs, scanned, nextCursor, exhausted, stoppedBy, ...report } = JSON.parse(result.stdout) as {
+        first: { ageSeconds: number };
+        jobs: { id: string }[];
+        scanned: number;
+        nextCursor: string | null;
+        exhausted: boolean;
+        stoppedBy: string;
+      };
+      assert.deepEqual(
+        jobs.map((job) => job.id),
+        [newer, id],
+      );
+      assert.deepEqual([nextCursor, exhausted, stoppedBy], [null, true, 'end']);
+      assert.ok(scanned >= Number(newer), `every id from ${newer} down was scanned (${scanned})`);
       const stats = await rawStatsJob(server.url, id);
       assert.ok(Math.abs(report.first.ageSeconds - Number(stats?.age)) <= 1, `age ${report.first.ageSeconds} vs ${stats?.age}`);
       assert.deepEqual(report, {
@@ -284,7 +300,15 @@ describe('bsworker top, kick --all-tubes and the --json of kick, kick-job and bu
       const odd = prefix('json');
       const oddId = await rawPut(server.url, odd, 'plain text, <not> JSON');
       await bury(server, [oddId]);
-      const raw = JSON.parse((await run(['buried', '--tube', odd, '--json', '--url', server.url])).stdout) as Record<string, unknown>;
+      const {
+        jobs: oddJobs,
+        scanned: _s,
+        nextCursor: _n,
+        exhausted: _e,
+        stoppedBy: _b,
+        ...raw
+      } = JSON.parse((await run(['buried', '--tube', odd, '--json', '--url', server.url])).stdout) as Record<string, unknown>;
+      assert.equal((oddJobs as { raw: string }[])[0]?.raw, 'plain text, <not> JSON');
       assert.deepEqual(raw, {
         tube: odd,
         buried: 1,
@@ -302,7 +326,16 @@ describe('bsworker top, kick --all-tubes and the --json of kick, kick-job and bu
 
       const empty = prefix('json');
       const none = await run(['buried', '--tube', empty, '--json', '--url', server.url]);
-      assert.deepEqual(JSON.parse(none.stdout), { tube: empty, buried: 0, first: null });
+      assert.deepEqual(JSON.parse(none.stdout), {
+        tube: empty,
+        buried: 0,
+        first: null,
+        jobs: [],
+        scanned: 0,
+        nextCursor: null,
+        exhausted: true,
+        stoppedBy: 'end',
+      });
     });
   });
 });

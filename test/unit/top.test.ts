@@ -5,20 +5,60 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { computeRates, frameJson, renderFrame, type TopSnapshot, type TubeCounts } from '../../src/cli/ops/top-frame.js';
+import type { ServerStatsReport, TubeCounts, TubeReport } from '../../src/admin/types.js';
+import { computeRates, frameJson, renderFrame, type TopSnapshot } from '../../src/cli/ops/top-frame.js';
 import type { Output } from '../../src/cli/output.js';
 
 const plain: Output = { print: () => undefined, isTTY: false };
 const terminal: Output = { print: () => undefined, isTTY: true };
+const SERVER = '127.0.0.1:11300';
 
-function tube(name: string, totalJobs: number, deletes: number, counts: Partial<TubeCounts> = {}): TubeCounts {
-  return { tube: name, ready: 0, reserved: 0, delayed: 0, buried: 0, waiting: 0, watching: 0, totalJobs, deletes, ...counts };
+/** A tube on the one server, its `total` and `deletes` the counters the rates come from. */
+function tube(name: string, totalJobs: number, deletes: number, counts: Partial<TubeCounts> = {}): TubeReport {
+  const totals: TubeCounts = {
+    ready: 0,
+    urgent: 0,
+    reserved: 0,
+    delayed: 0,
+    buried: 0,
+    total: totalJobs,
+    deletes,
+    using: 0,
+    watching: 0,
+    waiting: 0,
+    pauseSeconds: 0,
+    pausedSecondsLeft: 0,
+    ...counts,
+  };
+  return { name, totals, servers: [{ server: SERVER, ...totals }] };
 }
 
-function snapshot(at: string, tubes: TubeCounts[], server: Partial<TopSnapshot['server']> = {}): TopSnapshot {
-  const totalJobs = tubes.reduce((sum, t) => sum + t.totalJobs, 0);
-  const deletes = tubes.reduce((sum, t) => sum + t.deletes, 0);
-  return { at: new Date(at), server: { connections: 2, totalJobs, deletes, uptimeSeconds: 100, ...server }, tubes };
+const SERVER_STATS: Omit<ServerStatsReport, 'counters'> = {
+  version: '1.12',
+  uptimeSeconds: 100,
+  connections: 2,
+  jobs: { ready: 1, urgent: 0, reserved: 0, delayed: 0, buried: 0, total: 10 },
+  maxJobSize: 65_535,
+  binlog: { enabled: false, currentIndex: 0, oldestIndex: 0, maxSizeBytes: 0, recordsWritten: 0, recordsMigrated: 0 },
+  draining: false,
+};
+
+/** A reading of the one server; `server` overrides its connections, totals and uptime. */
+function snapshot(
+  at: string,
+  tubes: TubeReport[],
+  server: Partial<{ connections: number; totalJobs: number; deletes: number; uptimeSeconds: number }> = {},
+): TopSnapshot {
+  const totalJobs = server.totalJobs ?? tubes.reduce((sum, t) => sum + t.totals.total, 0);
+  const deletes = server.deletes ?? tubes.reduce((sum, t) => sum + t.totals.deletes, 0);
+  const stats: ServerStatsReport = {
+    ...SERVER_STATS,
+    connections: server.connections ?? 2,
+    uptimeSeconds: server.uptimeSeconds ?? 100,
+    jobs: { ...SERVER_STATS.jobs, total: totalJobs },
+    counters: { 'cmd-delete': deletes, 'total-jobs': totalJobs },
+  };
+  return { at: new Date(at).toISOString(), servers: [{ server: SERVER, up: true, error: null, stats }], tubes, unavailable: [] };
 }
 
 describe('computeRates', () => {
@@ -167,27 +207,27 @@ describe('frameJson (top --json)', () => {
       waiting: 0,
       pausedSecondsLeft: 0,
     });
-    const server = {
-      version: '1.12',
-      uptimeSeconds: 100,
-      connections: 2,
-      jobs: { ready: 1, urgent: 0, reserved: 0, delayed: 0, buried: 0, total: 10 },
-      maxJobSize: 65_535,
-      binlog: { enabled: false, currentIndex: 0, oldestIndex: 0, maxSizeBytes: 0, recordsWritten: 0, recordsMigrated: 0 },
-      draining: false,
-    };
-    const first = { ...snapshot('2026-11-24T03:00:00Z', [tube('emails', 10, 4)]), report: { server, tubes: [summary('emails', 10)] } };
-    const next = {
-      ...snapshot('2026-11-24T03:00:02Z', [tube('emails', 14, 6)], { uptimeSeconds: 102 }),
-      report: { server, tubes: [summary('emails', 14)] },
-    };
+    const first = snapshot('2026-11-24T03:00:00Z', [tube('emails', 10, 4, { ready: 1, watching: 1 })], { totalJobs: 10 });
+    const next = snapshot('2026-11-24T03:00:02Z', [tube('emails', 14, 6, { ready: 1, watching: 1 })], {
+      totalJobs: 14,
+      uptimeSeconds: 102,
+    });
     assert.deepEqual(frameJson(first, null), {
       at: '2026-11-24T03:00:00.000Z',
-      server: { ...server, inPerSecond: null, donePerSecond: null },
+      server: { ...SERVER_STATS, jobs: { ...SERVER_STATS.jobs, total: 10 }, inPerSecond: null, donePerSecond: null },
       tubes: [{ ...summary('emails', 10), inPerSecond: null, donePerSecond: null }],
     });
     const json = frameJson(next, computeRates(first, next, 2));
     assert.deepEqual(json.tubes[0], { ...summary('emails', 14), inPerSecond: 2, donePerSecond: 1 });
     assert.equal(json.server.inPerSecond, 2);
+    assert.equal(json.server.uptimeSeconds, 102);
+    assert.ok(!('counters' in json.server), 'the server object is the stats --json one, without the raw counters');
+  });
+
+  it('a server restart (uptime back) or a different set of servers answering gives no rates', () => {
+    const first = snapshot('2026-11-24T03:00:00Z', [tube('emails', 10, 4)]);
+    const down: TopSnapshot = { ...first, servers: [{ server: SERVER, up: false, error: 'refused', stats: null }] };
+    assert.equal(computeRates(first, down, 1), null);
+    assert.equal(computeRates(down, first, 1), null);
   });
 });

@@ -1,5 +1,7 @@
 /** What every operating command shares: its connection, its `--url` and `--json` options, its errors. */
 import { type Command, Option } from 'commander';
+import type { Admin } from '../../admin/admin.js';
+import { AdminError, NotFoundError as AdminNotFound } from '../../admin/errors.js';
 import { ConnectionError, NotFoundError } from '../../beanstalk/errors.js';
 import { UsageError } from '../errors.js';
 import { parseUrl } from '../parse.js';
@@ -18,15 +20,18 @@ export function jsonOption(): Option {
 }
 
 /**
- * Wraps a command's action: an unreachable server or an unknown job is bad input for an operating
- * command (exit 2, one line), not a runtime failure.
+ * Wraps a command's action: the admin layer's errors (an unknown job or tube, bad input, a job in the
+ * wrong state, an unreachable server) are bad input for an operating command (exit 2, one line), not a
+ * runtime failure; anything else (a bug, a protocol error) exits 1.
  */
 export function opsAction<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await action(...args);
     } catch (error) {
-      if (error instanceof ConnectionError || error instanceof NotFoundError) throw new UsageError(error.message);
+      if (error instanceof AdminError || error instanceof ConnectionError || error instanceof NotFoundError) {
+        throw new UsageError(error.message);
+      }
       throw error;
     }
   };
@@ -35,4 +40,14 @@ export function opsAction<A extends unknown[]>(action: (...args: A) => Promise<v
 /** `bsworker --url X cmd` puts --url before the subcommand, where the root parses it: honour it. */
 export function urlOf(command: Command, options: { url?: string }): string | undefined {
   return options.url ?? command.parent?.opts<{ url?: string }>().url;
+}
+
+/** The buried jobs of `tube`, 0 when the tube does not exist (beanstalkd drops empty unused tubes). */
+export async function buriedIn(admin: Admin, tube: string): Promise<number> {
+  try {
+    return (await admin.tube(tube)).totals.buried;
+  } catch (error) {
+    if (error instanceof AdminNotFound) return 0;
+    throw error;
+  }
 }

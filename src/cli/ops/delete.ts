@@ -7,14 +7,14 @@
 import { createInterface } from 'node:readline/promises';
 import type CliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { NotFoundError } from '../../beanstalk/errors.js';
-import type { Beanstalk } from '../../beanstalk/types.js';
+import type { Admin } from '../../admin/admin.js';
+import { MAX_LISTED_IDS } from '../../admin/types.js';
 import { lazyRequire } from '../../loader/lazy-require.js';
-import { withConnection } from '../connection.js';
+import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { type Output, printJson } from '../output.js';
 import { integerIn, parseJobId, parseTube } from '../parse.js';
-import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { buriedIn, jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
 /**
  * The document `bsworker delete --json` prints, for one job and for bulk deletion alike.
@@ -29,7 +29,7 @@ export interface DeleteJson {
 }
 
 /** `--json` lists at most this many ids, so deleting a million jobs does not print a million lines. */
-export const MAX_JSON_IDS = 1_000;
+export const MAX_JSON_IDS = MAX_LISTED_IDS;
 /** Bulk deletions of more jobs than this show a progress bar on a terminal. */
 const PROGRESS_THRESHOLD = 100;
 
@@ -43,34 +43,11 @@ interface DeleteOptions {
   url?: string;
 }
 
-/**
- * Deletes one job in any state but reserved. beanstalkd lets only the reserving connection delete a
- * reserved job and answers NOT_FOUND to everyone else, which would read as "no such job": stats-job
- * tells the two apart.
- */
+/** Deletes one job in any state but reserved (the admin layer says why not). */
 async function deleteOne(output: Output, id: string, options: DeleteOptions): Promise<void> {
-  const state = await withConnection(options.url, async (connection) => {
-    const stats = await connection.statsJob(id);
-    if (!stats) throw new UsageError(`job ${id} does not exist`);
-    if (stats.state === 'reserved') throw reservedError(id);
-    try {
-      await connection.delete(id);
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-      // It changed between the two commands: a worker reserved it, or another client deleted it.
-      const now = await connection.statsJob(id);
-      throw now?.state === 'reserved' ? reservedError(id) : new UsageError(`job ${id} does not exist (it was deleted just now)`);
-    }
-    return stats;
-  });
-  if (options.json) printJson(output, { deleted: 1, ids: [id] } satisfies DeleteJson);
-  else output.print(`deleted job ${id} (it was ${state.state} in tube ${state.tube})`);
-}
-
-function reservedError(id: string): UsageError {
-  return new UsageError(
-    `job ${id} is reserved by a worker; only that worker can delete it. Try again once it is released or buried, or its TTR runs out`,
-  );
+  const result = await withAdmin(options.url, (admin) => admin.deleteJob(id));
+  if (options.json) printJson(output, { deleted: 1, ids: [result.id] } satisfies DeleteJson);
+  else output.print(`deleted job ${result.id} (it was ${result.state} in tube ${result.tube})`);
 }
 
 /** Asks on the terminal; anything but y/yes (including Ctrl-C and end of input) is no. */
@@ -100,36 +77,10 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/**
- * Deletes up to `count` buried jobs of the tube in use, oldest first, and returns their ids (the first
- * {@link MAX_JSON_IDS}) and how many were deleted. `peek-buried` returns the same job until it is gone,
- * so each delete waits for its peek.
- */
-async function deleteBuried(connection: Beanstalk, count: number, onDeleted: () => void): Promise<{ deleted: number; ids: string[] }> {
-  const ids: string[] = [];
-  let deleted = 0;
-  // Bounded by attempts too: a job another client kicks and reserves between our peek and our delete
-  // answers NOT_FOUND and is skipped, and a stream of those must not keep the loop going forever.
-  for (let attempts = 0; deleted < count && attempts < 2 * count; attempts += 1) {
-    const job = await connection.peekBuried();
-    if (!job) break;
-    try {
-      await connection.delete(job.id);
-    } catch (error) {
-      if (error instanceof NotFoundError) continue;
-      throw error;
-    }
-    deleted += 1;
-    if (ids.length < MAX_JSON_IDS) ids.push(job.id);
-    onDeleted();
-  }
-  return { deleted, ids };
-}
-
 /** Deletes buried jobs of a tube after a confirmation. */
 async function deleteBuriedInTube(output: Output, tube: string, options: DeleteOptions): Promise<void> {
-  await withConnection(options.url, async (connection) => {
-    const buried = (await connection.statsTube(tube))?.buried ?? 0;
+  await withAdmin(options.url, async (admin: Admin) => {
+    const buried = await buriedIn(admin, tube);
     const count = Math.min(options.limit ?? buried, buried);
     if (count === 0) {
       if (options.json) printJson(output, { deleted: 0, ids: [] } satisfies DeleteJson);
@@ -146,7 +97,6 @@ async function deleteBuriedInTube(output: Output, tube: string, options: DeleteO
       }
     }
 
-    await connection.use(tube);
     const bar =
       // cli-progress draws on stderr: show it only when stderr is a terminal, whatever stdout is.
       process.stderr.isTTY === true && !options.json && count > PROGRESS_THRESHOLD
@@ -160,19 +110,20 @@ async function deleteBuriedInTube(output: Output, tube: string, options: DeleteO
           )
         : undefined;
     bar?.start(count, 0);
-    let result: { deleted: number; ids: string[] };
+    let result: Awaited<ReturnType<Admin['deleteBuried']>>;
     try {
-      result = await deleteBuried(connection, count, () => bar?.increment());
+      result = await admin.deleteBuried(tube, count, () => bar?.increment());
     } finally {
       bar?.stop();
     }
 
     if (options.json) {
-      printJson(output, result satisfies DeleteJson);
+      printJson(output, { deleted: result.deleted, ids: result.ids } satisfies DeleteJson);
       return;
     }
-    const left = (await connection.statsTube(tube))?.buried ?? 0;
-    output.print(`deleted ${result.deleted} buried job${result.deleted === 1 ? '' : 's'} from tube ${tube} (${left} still buried)`);
+    output.print(
+      `deleted ${result.deleted} buried job${result.deleted === 1 ? '' : 's'} from tube ${tube} (${result.stillBuried} still buried)`,
+    );
   });
 }
 

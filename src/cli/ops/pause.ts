@@ -3,13 +3,10 @@
  * example while a downstream service is down. Puts still land in a paused tube; only reserves wait.
  */
 import type { Command } from 'commander';
-import { NotFoundError } from '../../beanstalk/errors.js';
-import { withConnection } from '../connection.js';
-import { UsageError } from '../errors.js';
+import { withAdmin } from '../connection.js';
 import { colors, formatDuration, type Output, printJson } from '../output.js';
 import { integerIn, parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
-import { noSuchTube } from './stats.js';
 
 /**
  * What `bsworker pause --json` and `bsworker resume --json` print: the tube's pause as the server
@@ -30,28 +27,17 @@ export interface PauseJson {
 }
 
 /**
- * Sets the pause of `tube` to `seconds` (0 ends a pause) and reads the result back from the server.
- * A tube the server does not know is a {@link UsageError}: beanstalkd answers `NOT_FOUND`, which on its
- * own reads like a missing job.
+ * Sets the pause of `tube` to `seconds` (0 ends a pause) and reads the result back from the server. A
+ * tube the server does not know is the admin layer's NotFoundError (exit 2).
  */
 export async function setPause(url: string | undefined, tube: string, seconds: number): Promise<PauseJson> {
-  return withConnection(url, async (connection) => {
-    // Pipelined: the state before, the pause, the state after, in one round trip.
-    const [before, , after] = await Promise.all([
-      connection.statsTube(tube),
-      connection.pauseTube(tube, seconds).catch((error: unknown) => {
-        throw error instanceof NotFoundError ? new UsageError(noSuchTube(tube)) : error;
-      }),
-      connection.statsTube(tube),
-    ]);
-    if (before === null || after === null) throw new UsageError(noSuchTube(tube));
-    return {
-      tube,
-      pauseSeconds: after.pauseSeconds,
-      pausedSecondsLeft: after.pauseSeconds > 0 ? after.pauseTimeLeftSeconds : 0,
-      previousSecondsLeft: before.pauseSeconds > 0 ? before.pauseTimeLeftSeconds : 0,
-    };
-  });
+  const result = await withAdmin(url, (admin) => admin.pause(tube, seconds));
+  return {
+    tube: result.tube,
+    pauseSeconds: result.pauseSeconds,
+    pausedSecondsLeft: result.pausedSecondsLeft,
+    previousSecondsLeft: result.previousSecondsLeft,
+  };
 }
 
 function printPaused(output: Output, result: PauseJson, seconds: number): void {

@@ -7,59 +7,27 @@
  * JSON leaves alone but terminals act on (C1 controls, bidi overrides) are escaped as well.
  */
 import type { Command } from 'commander';
-import type { JobStats, PeekedJob } from '../../beanstalk/types.js';
-import { decodeEnvelope } from '../../envelope/envelope.js';
-import { withConnection } from '../connection.js';
+import type { Admin } from '../../admin/admin.js';
+import type { JobEnvelope, JobReport } from '../../admin/types.js';
+import type { FailureEntry, FailureHistory } from '../../failures/record.js';
+import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { colors, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { parseJobId, parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
 /** The decoded envelope in {@link PeekJson}. */
-export interface PeekEnvelopeJson {
-  /** The task name the body asks for. */
-  readonly func_name: string;
-  /** The tube the producer wrote into the body (not necessarily the tube the job is in), or null if absent. */
-  readonly tube: string | null;
-  /** The task's keyword arguments. */
-  readonly kwargs: Record<string, unknown>;
-  /** The body's `meta` field, present only when the body has one (dead letters keep their failure here). */
-  readonly meta?: unknown;
-}
+export type PeekEnvelopeJson = JobEnvelope;
 
 /**
- * The document `bsworker peek --json` prints. Counters and times come from `stats-job`, times in whole
- * seconds. Exactly one of `envelope` and `raw` is non-null.
+ * The document `bsworker peek --json` prints: the admin layer's job report without the fields that name
+ * the server or repeat the body (`server`, `lastFailure`, `deadLetter`), and `history` only for a job
+ * whose body has one. Counters and times come from `stats-job`, in whole seconds. Exactly one of
+ * `envelope` and `raw` is non-null.
  */
-export interface PeekJson {
-  /** The job id, a decimal string (beanstalkd ids are 64-bit). */
-  readonly id: string;
-  /** The tube the job is in. */
-  readonly tube: string;
-  /** `ready`, `delayed`, `reserved` or `buried`. */
-  readonly state: string;
-  /** 0 is the most urgent. */
-  readonly priority: number;
-  readonly ageSeconds: number;
-  /** The delay the job was put or released with. */
-  readonly delaySeconds: number;
-  readonly ttrSeconds: number;
-  /** Seconds until a delayed job becomes ready or a reserved job's TTR runs out; 0 otherwise. */
-  readonly timeLeftSeconds: number;
-  readonly reserves: number;
-  readonly timeouts: number;
-  readonly releases: number;
-  readonly buries: number;
-  readonly kicks: number;
-  /** The decoded body, or null when the body is not a bsworker envelope. */
-  readonly envelope: PeekEnvelopeJson | null;
-  /**
-   * The whole body when it is not an envelope, decoded as UTF-8 (bytes that are not UTF-8 become
-   * U+FFFD); null when `envelope` is set.
-   */
-  readonly raw: string | null;
-  /** Why the body is not an envelope, or null. */
-  readonly decodeError: string | null;
+export interface PeekJson extends Omit<JobReport, 'server' | 'history' | 'lastFailure' | 'deadLetter'> {
+  /** The failure history kept in the body (`meta.failures`); present only when there is one. */
+  readonly history?: FailureHistory;
 }
 
 /** Which job to peek at. */
@@ -70,62 +38,15 @@ const RAW_TEXT_CHARS = 300;
 /** Compact JSON up to this length stays on the label's line; longer values are pretty-printed below it. */
 const INLINE_JSON_CHARS = 100;
 
-/** Builds the {@link PeekJson} document from a job's stats and body. */
-export function describeJob(stats: JobStats, body: Buffer): PeekJson {
-  const decoded = decodeEnvelope(body);
-  const counters = {
-    id: stats.id,
-    tube: stats.tube,
-    state: stats.state,
-    priority: stats.priority,
-    ageSeconds: stats.ageSeconds,
-    delaySeconds: stats.delaySeconds,
-    ttrSeconds: stats.ttrSeconds,
-    timeLeftSeconds: stats.timeLeftSeconds,
-    reserves: stats.reserves,
-    timeouts: stats.timeouts,
-    releases: stats.releases,
-    buries: stats.buries,
-    kicks: stats.kicks,
-  };
-  if (!decoded.ok) return { ...counters, envelope: null, raw: body.toString('utf8'), decodeError: decoded.message };
-  const { func_name, tube, kwargs } = decoded.envelope;
-  const meta = metaOf(body);
-  return {
-    ...counters,
-    envelope: { func_name, tube: tube ?? null, kwargs, ...(meta === undefined ? {} : { meta }) },
-    raw: null,
-    decodeError: null,
-  };
+/** The `peek --json` document of a job report. */
+export function peekJson(job: JobReport): PeekJson {
+  const { server: _server, history, lastFailure: _last, deadLetter: _dead, ...rest } = job;
+  return history === null ? rest : { ...rest, history };
 }
 
-/**
- * The body's `meta` field. The envelope decoder ignores fields it does not know, so `meta` is read here;
- * the body already decoded as an envelope, so it parses and has no `__proto__` key.
- */
-function metaOf(body: Buffer): unknown {
-  const value = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-  return Object.hasOwn(value, 'meta') ? value.meta : undefined;
-}
-
-/** Finds the job, or throws a {@link UsageError} that says what was not there. */
-async function findJob(target: PeekTarget, url: string | undefined): Promise<PeekJson> {
-  return withConnection(url, async (connection) => {
-    let job: PeekedJob | null;
-    if ('id' in target) {
-      job = await connection.peek(target.id);
-      if (!job) throw new UsageError(`job ${target.id} does not exist`);
-    } else {
-      await connection.use(target.tube);
-      const peek = { ready: () => connection.peekReady(), delayed: () => connection.peekDelayed(), buried: () => connection.peekBuried() };
-      job = await peek[target.state]();
-      if (!job) throw new UsageError(`no ${target.state} job in tube ${target.tube}`);
-    }
-    const stats = await connection.statsJob(job.id);
-    // Another client deleted it between the two commands.
-    if (!stats) throw new UsageError(`job ${job.id} was deleted while it was being read`);
-    return describeJob(stats, job.body);
-  });
+/** Finds the job; the admin layer's NotFoundError says what was not there. */
+function findJob(admin: Admin, target: PeekTarget): Promise<JobReport> {
+  return 'id' in target ? admin.job(target.id) : admin.peek(target.tube, target.state);
 }
 
 function seconds(value: number): string {
@@ -166,7 +87,9 @@ export function printJob(output: Output, job: PeekJson): void {
     line('func_name', terminalSafeJson(job.envelope.func_name));
     if (job.envelope.tube !== job.tube) line('body tube', job.envelope.tube === null ? '(none)' : terminalSafeJson(job.envelope.tube));
     jsonLines('kwargs', job.envelope.kwargs);
-    if (job.envelope.meta !== undefined) jsonLines('meta', job.envelope.meta);
+    const meta = job.history === undefined ? job.envelope.meta : metaWithoutHistory(job.envelope.meta);
+    if (meta !== undefined) jsonLines('meta', meta);
+    if (job.history !== undefined) printHistory(output, job.history);
     return;
   }
   const raw = job.raw ?? '';
@@ -174,6 +97,39 @@ export function printJob(output: Output, job: PeekJson): void {
   const bytes = Buffer.byteLength(raw);
   line('raw body', `${terminalSafeJson(cut ? `${raw.slice(0, RAW_TEXT_CHARS)}…` : raw)}${cut ? ` (cut; ${bytes} bytes in all)` : ''}`);
   line('note', c.yellow(`not a bsworker job: ${terminalSafeText(job.decodeError ?? 'unknown reason')}`));
+}
+
+/** `meta` without the history shown apart; undefined when nothing else is left in it. */
+function metaWithoutHistory(meta: unknown): unknown {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return meta;
+  const { failures: _failures, carried: _carried, ...rest } = meta as Record<string, unknown>;
+  return Object.keys(rest).length === 0 ? undefined : rest;
+}
+
+/** A value from a body as one terminal-safe line. */
+function show(value: unknown): string {
+  return typeof value === 'string' ? terminalSafeText(value) : terminalSafeJson(value);
+}
+
+/** Prints every failure of the history, oldest first, each with its whole (capped) stack. */
+export function printHistory(output: Output, history: FailureHistory): void {
+  const c = colors(output);
+  output.print(`${c.bold('failures:')}   ${history.failures.length}`);
+  history.failures.forEach((entry: FailureEntry, i) => {
+    const e = entry as Partial<Record<keyof FailureEntry, unknown>>;
+    const worker = typeof e.worker === 'object' && e.worker !== null ? (e.worker as { host?: unknown; pid?: unknown }) : {};
+    output.print(
+      `  #${i + 1} ${show(e.at ?? '?')}  ${show(e.reason ?? 'error')}, attempt ${show(e.attempt ?? '?')}, kicks ${show(e.kicks ?? '?')}` +
+        `, worker ${show(worker.host ?? '?')}:${show(worker.pid ?? '?')}, job ${show(e.job_id ?? '?')} in ${show(e.tube ?? '?')}`,
+    );
+    output.print(`     ${c.red(`${show(e.name ?? 'Error')}: ${show(e.message ?? '')}`)}`);
+    if (typeof e.stack === 'string') {
+      for (const line of e.stack.split('\n').filter((frame) => /^\s*at\s/.test(frame)))
+        output.print(`       ${terminalSafeText(line.trim())}`);
+    }
+    if (e.issues !== undefined) output.print(`     issues: ${terminalSafeJson(e.issues)}`);
+  });
+  if (history.carried !== undefined) output.print(`  carried: ${terminalSafeJson(history.carried)}`);
 }
 
 /** The `peek` options, as commander parsed them. */
@@ -223,8 +179,9 @@ export function registerPeekCommand(program: Command, output: Output): void {
     .addHelpText('after', '\nExamples:\n  bsworker peek 42\n  bsworker peek --tube emails --buried --json')
     .action(
       opsAction(async (id: string | undefined, options: PeekOptions, command: Command) => {
-        const job = await findJob(targetOf(id, options), urlOf(command, options));
-        // Not printJson: its JSON.stringify would pass C1 controls from a hostile body to the terminal.
+        const target = targetOf(id, options);
+        const job = peekJson(await withAdmin(urlOf(command, options), (admin) => findJob(admin, target)));
+        // printJson escapes what JSON.stringify leaves alone (C1 controls from a hostile body).
         if (options.json) printJson(output, job);
         else printJob(output, job);
       }),

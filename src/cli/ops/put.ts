@@ -4,10 +4,12 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { AdminOptions } from '../../admin/admin.js';
+import type { KwargsCheck } from '../../admin/put.js';
 import { encodeEnvelope } from '../../envelope/envelope.js';
-import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from '../../tasks/put-options.js';
+import { PUT_DEFAULTS, validatePutOptions } from '../../tasks/put-options.js';
 import type { PutOptions } from '../../tasks/types.js';
-import { withConnection } from '../connection.js';
+import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { parseTube } from '../parse.js';
@@ -293,6 +295,14 @@ function putOption(name: keyof PutOptions): (value: string) => number {
   };
 }
 
+/**
+ * The check of the kwargs beyond the envelope, given to the admin layer: where a loaded jobs directory
+ * (`--jobs`) refuses an unregistered task and validates the kwargs against its schema. None yet.
+ */
+function kwargsCheckFor(_options: PutCommandOptions): KwargsCheck | undefined {
+  return undefined;
+}
+
 /** Puts the job and prints its id. */
 async function putJob(
   output: Output,
@@ -304,20 +314,25 @@ async function putJob(
 ): Promise<void> {
   if (funcName.trim() === '') throw new UsageError('FUNC_NAME must not be empty: give the name the task was registered under');
   checkKwargsSources(stdin, options);
-  const params = resolvePutParams({ priority: options.priority, delay: options.delay, ttr: options.ttr });
   // Inline kwargs are checked before connecting: a bad call fails the same way whether or not a server is up.
   if (options.kwargs !== undefined) encodeEnvelope(funcName, tube, parseKwargs(options.kwargs, '--kwargs'));
-  const id = await withConnection(url, async (connection) => {
-    const body = encodeEnvelope(funcName, tube, await kwargsOf(stdin, options, connection.maxJobSize));
-    // putInTube checks the body against the max-job-size this server reported when it connected.
-    return connection.putInTube(tube, body, params);
-  });
+  const check = kwargsCheckFor(options);
+  const adminOptions: AdminOptions = check === undefined ? {} : { checkKwargs: check };
+  const result = await withAdmin(
+    url,
+    async (admin) => {
+      // A file or stdin is read only up to what the server takes, so its limit comes first.
+      const kwargs = await kwargsOf(stdin, options, await admin.maxJobSize());
+      return admin.put({ tube, funcName, kwargs, priority: options.priority, delay: options.delay, ttr: options.ttr });
+    },
+    adminOptions,
+  );
   if (options.json) {
-    printJson(output, { id, tube, func_name: funcName } satisfies PutJson);
+    printJson(output, { id: result.id, tube, func_name: funcName } satisfies PutJson);
     return;
   }
   output.print(
-    `put job ${id} into tube ${tube}: func_name ${terminalSafeJson(funcName)}, priority ${params.priority}, delay ${params.delaySeconds}s, ttr ${params.ttrSeconds}s`,
+    `put job ${result.id} into tube ${tube}: func_name ${terminalSafeJson(funcName)}, priority ${result.priority}, delay ${result.delaySeconds}s, ttr ${result.ttrSeconds}s`,
   );
 }
 

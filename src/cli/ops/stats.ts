@@ -1,61 +1,22 @@
-/** `bsworker stats` and `bsworker tubes`: what beanstalkd holds, server-wide and per tube. */
+/**
+ * `bsworker stats` and `bsworker tubes`: what beanstalkd holds, server-wide and per tube. The figures
+ * come from the admin layer; this file prints them, and keeps the documented `--json` shapes.
+ */
 import type { Command } from 'commander';
-import { formatAddress } from '../../beanstalk/address.js';
-import type { Beanstalk, ServerStats, TubeStats } from '../../beanstalk/types.js';
-import { withConnection } from '../connection.js';
-import { UsageError } from '../errors.js';
+import type { Admin } from '../../admin/admin.js';
+import { UnavailableError } from '../../admin/errors.js';
+import type { BinlogSummary, JobCounts, ServerStatsReport, TubeReport } from '../../admin/types.js';
+import { withAdmin } from '../connection.js';
 import { colors, formatDuration, type Output, printJson, printTable } from '../output.js';
 import { parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
 
-/** Job counts by state, server-wide or for one tube. */
-export interface JobCounts {
-  /** Jobs waiting to be reserved (`current-jobs-ready`). */
-  readonly ready: number;
-  /** Ready jobs with a priority below 1024 (`current-jobs-urgent`); a subset of `ready`. */
-  readonly urgent: number;
-  /** Jobs a worker holds now (`current-jobs-reserved`). */
-  readonly reserved: number;
-  /** Jobs waiting out their delay (`current-jobs-delayed`). */
-  readonly delayed: number;
-  /** Jobs set aside until kicked (`current-jobs-buried`). */
-  readonly buried: number;
-  /** Jobs put since the server (or the tube) came to be, including deleted ones (`total-jobs`). */
-  readonly total: number;
-}
+export type { BinlogSummary, JobCounts };
 
-/** The server's binlog (`-b DIR`): whether jobs survive a restart. */
-export interface BinlogSummary {
-  /** False when the server runs without `-b`: every job is lost when it stops. */
-  readonly enabled: boolean;
-  /** Index of the binlog file being written (`binlog-current-index`); 0 when disabled. */
-  readonly currentIndex: number;
-  /** Index of the oldest binlog file still needed (`binlog-oldest-index`). */
-  readonly oldestIndex: number;
-  /** Size at which a binlog file is closed and a new one started (`binlog-max-size`). */
-  readonly maxSizeBytes: number;
-  /** Records written since the server started (`binlog-records-written`). */
-  readonly recordsWritten: number;
-  /** Records copied forward to free old files (`binlog-records-migrated`). */
-  readonly recordsMigrated: number;
-}
+/** The server-wide part of `bsworker stats --json`: the admin layer's server stats without `counters`. */
+export type ServerSummary = Omit<ServerStatsReport, 'counters'>;
 
-/** The server-wide part of `bsworker stats --json`. */
-export interface ServerSummary {
-  /** beanstalkd's version string, such as `"1.12"`. */
-  readonly version: string;
-  readonly uptimeSeconds: number;
-  /** Open client connections, this command's own included (`current-connections`). */
-  readonly connections: number;
-  readonly jobs: JobCounts;
-  /** The largest job body the server accepts, in bytes (`max-job-size`). */
-  readonly maxJobSize: number;
-  readonly binlog: BinlogSummary;
-  /** True after SIGUSR1: the server refuses `put` (`DRAINING`) but still hands out jobs. */
-  readonly draining: boolean;
-}
-
-/** One tube in `bsworker stats --json`. */
+/** One tube in `bsworker stats --json` (its counts summed over the servers). */
 export interface TubeSummary extends JobCounts {
   readonly name: string;
   /** Connections watching the tube (`current-watching`); every connection, this command's own included, watches `default`. */
@@ -97,76 +58,41 @@ export interface TubesJson {
   readonly tubes: readonly string[];
 }
 
-function count(stats: ServerStats, key: string): number {
-  const value = Number(stats[key]);
-  return Number.isFinite(value) ? value : 0;
+/** The `stats --json` server object of one server's stats. */
+export function serverSummary(stats: ServerStatsReport): ServerSummary {
+  const { counters: _, ...summary } = stats;
+  return summary;
 }
 
-/** The server-wide summary, from one `stats` reply. */
-export function summariseServer(stats: ServerStats): ServerSummary {
-  const currentIndex = count(stats, 'binlog-current-index');
+/** The `stats --json` line of a tube. */
+export function tubeSummary(tube: TubeReport): TubeSummary {
+  const t = tube.totals;
   return {
-    version: String(stats.version ?? 'unknown'),
-    uptimeSeconds: count(stats, 'uptime'),
-    connections: count(stats, 'current-connections'),
-    jobs: {
-      ready: count(stats, 'current-jobs-ready'),
-      urgent: count(stats, 'current-jobs-urgent'),
-      reserved: count(stats, 'current-jobs-reserved'),
-      delayed: count(stats, 'current-jobs-delayed'),
-      buried: count(stats, 'current-jobs-buried'),
-      total: count(stats, 'total-jobs'),
-    },
-    maxJobSize: count(stats, 'max-job-size'),
-    binlog: {
-      // Without -b the server reports index 0; with it, the first binlog file is 1.
-      enabled: currentIndex > 0,
-      currentIndex,
-      oldestIndex: count(stats, 'binlog-oldest-index'),
-      maxSizeBytes: count(stats, 'binlog-max-size'),
-      recordsWritten: count(stats, 'binlog-records-written'),
-      recordsMigrated: count(stats, 'binlog-records-migrated'),
-    },
-    // Servers before 1.11 have no `draining` field; they cannot be told apart from "not draining".
-    draining: String(stats.draining) === 'true',
+    name: tube.name,
+    ready: t.ready,
+    urgent: t.urgent,
+    reserved: t.reserved,
+    delayed: t.delayed,
+    buried: t.buried,
+    total: t.total,
+    watching: t.watching,
+    waiting: t.waiting,
+    pausedSecondsLeft: t.pausedSecondsLeft,
   };
-}
-
-/** One tube's line of the summary. */
-export function summariseTube(stats: TubeStats): TubeSummary {
-  return {
-    name: stats.name,
-    ready: stats.ready,
-    urgent: stats.urgent,
-    reserved: stats.reserved,
-    delayed: stats.delayed,
-    buried: stats.buried,
-    total: stats.total,
-    watching: stats.watching,
-    waiting: stats.waiting,
-    pausedSecondsLeft: stats.pauseSeconds > 0 ? stats.pauseTimeLeftSeconds : 0,
-  };
-}
-
-/** The message for a tube beanstalkd does not know, with the reason people are surprised by it. */
-export function noSuchTube(tube: string): string {
-  return `tube ${tube} does not exist (beanstalkd drops a tube once it holds no jobs and no client uses or watches it)`;
 }
 
 /**
- * Reads the server summary and the tubes (all of them, or only `tube`). A tube given by name that does
- * not exist is a {@link UsageError}; one that vanishes between `list-tubes` and its `stats-tube` is left
- * out, since it was empty and unused a moment ago.
+ * Reads the server summary and the tubes (all of them, or only `tube`): a tube given by name that does
+ * not exist is the admin layer's NotFoundError.
  */
-export async function readStats(connection: Beanstalk, tube?: string): Promise<StatsJson> {
-  // Pipelined on the one connection (fivebeans matches replies in order): two round trips in all.
-  const [server, listed] = await Promise.all([connection.stats(), tube === undefined ? connection.listTubes() : [tube]]);
-  const tubeStats = await Promise.all([...listed].sort().map((name) => connection.statsTube(name)));
-  if (tube !== undefined && tubeStats[0] === null) throw new UsageError(noSuchTube(tube));
-  return {
-    server: summariseServer(server),
-    tubes: tubeStats.filter((stats): stats is TubeStats => stats !== null).map(summariseTube),
-  };
+export async function readStats(admin: Admin, tube?: string): Promise<StatsJson> {
+  const { servers, tubes } =
+    tube === undefined
+      ? await admin.overview()
+      : await Promise.all([admin.servers(), admin.tube(tube)]).then(([all, one]) => ({ servers: all, tubes: [one] }));
+  const first = servers[0];
+  if (!first?.stats) throw new UnavailableError('SERVER_UNAVAILABLE', first?.server ?? '', first?.error ?? 'the server did not answer');
+  return { server: serverSummary(first.stats), tubes: tubes.map(tubeSummary) };
 }
 
 /** Prints the summary as text: aligned `label  value` lines, then the per-tube table. */
@@ -224,10 +150,10 @@ export function registerStatsCommands(program: Command, output: Output): void {
     .addOption(urlOption())
     .action(
       opsAction(async (options: { tube?: string; json?: boolean; url?: string }, command: Command) => {
-        await withConnection(urlOf(command, options), async (connection) => {
-          const report = await readStats(connection, options.tube);
+        await withAdmin(urlOf(command, options), async (admin) => {
+          const report = await readStats(admin, options.tube);
           if (options.json) printJson(output, report);
-          else printStats(output, report, formatAddress(connection.address));
+          else printStats(output, report, admin.serverNames[0] ?? '');
         });
       }),
     );
@@ -239,7 +165,8 @@ export function registerStatsCommands(program: Command, output: Output): void {
     .addOption(urlOption())
     .action(
       opsAction(async (options: { json?: boolean; url?: string }, command: Command) => {
-        const tubes = (await withConnection(urlOf(command, options), (connection) => connection.listTubes())).sort();
+        const report = await withAdmin(urlOf(command, options), (admin) => admin.tubes());
+        const tubes = report.tubes.map((tube) => tube.name);
         if (options.json) printJson(output, { tubes } satisfies TubesJson);
         else for (const tube of tubes) output.print(tube);
       }),

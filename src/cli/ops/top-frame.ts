@@ -1,48 +1,27 @@
 /**
- * `bsworker top`'s pure half: the counters of one reading, the rates between two readings
- * ({@link computeRates}), and what a refresh prints ({@link renderFrame}, {@link frameJson}). No I/O,
- * so all of it is unit-tested without a server.
+ * `bsworker top`'s pure half: the rates between two readings ({@link computeRates}) and what a refresh
+ * prints ({@link renderFrame}, {@link frameJson}). A reading is the admin layer's {@link Overview}. No
+ * I/O, so all of it is unit-tested without a server.
  */
+import type { Overview, TubeReport } from '../../admin/types.js';
 import { colors, type Output, renderTable } from '../output.js';
-import type { ServerSummary, StatsJson, TubeSummary } from './stats.js';
+import { type ServerSummary, serverSummary, type TubeSummary, tubeSummary } from './stats.js';
 
-/** One tube's counters at one moment. */
-export interface TubeCounts {
-  readonly tube: string;
-  readonly ready: number;
-  readonly reserved: number;
-  readonly delayed: number;
-  readonly buried: number;
-  /** Connections blocked in a reserve on this tube: idle workers. */
-  readonly waiting: number;
-  /** Connections watching this tube: workers, idle or busy. */
-  readonly watching: number;
-  /** Jobs ever put into the tube (`total-jobs`): its growth is the "in" rate. */
-  readonly totalJobs: number;
-  /** Deletes ever done in the tube (`cmd-delete`): its growth is the "done" rate. */
-  readonly deletes: number;
-}
+/** What one refresh read: the admin layer's overview of the servers and their tubes. */
+export type TopSnapshot = Overview;
 
-/** Server-wide counters at one moment. */
-export interface ServerCounts {
-  readonly connections: number;
-  /** Jobs ever put (`total-jobs`). */
-  readonly totalJobs: number;
-  /** Deletes ever done (`cmd-delete`). */
-  readonly deletes: number;
-  /** Lets {@link computeRates} see a restart, after which every counter starts again from zero. */
-  readonly uptimeSeconds: number;
-}
-
-/** What one refresh read from the server. */
-export interface TopSnapshot {
-  /** When the reading started. */
-  readonly at: Date;
-  readonly server: ServerCounts;
-  /** Sorted by tube name, so rows keep their place from frame to frame. */
-  readonly tubes: readonly TubeCounts[];
-  /** The same reading in the shapes `stats --json` prints, for `top --json`. */
-  readonly report?: StatsJson;
+/** The server-wide counters of a reading, summed over the servers that answered. */
+function serverTotals(snapshot: TopSnapshot): { connections: number; totalJobs: number; deletes: number } {
+  let connections = 0;
+  let totalJobs = 0;
+  let deletes = 0;
+  for (const server of snapshot.servers) {
+    if (!server.stats) continue;
+    connections += server.stats.connections;
+    totalJobs += server.stats.jobs.total;
+    deletes += server.stats.counters['cmd-delete'] ?? 0;
+  }
+  return { connections, totalJobs, deletes };
 }
 
 /** Jobs per second over the last interval. */
@@ -96,18 +75,18 @@ export interface TopJson {
   readonly tubes: readonly (TubeSummary & RatesJson)[];
 }
 
-/** The `--json` document of one refresh. Needs a snapshot from {@link readSnapshot} (which carries `report`). */
+/** The `--json` document of one refresh: the first server's summary, every tube's (summed) counters. */
 export function frameJson(snapshot: TopSnapshot, rates: TopRates | null): TopJson {
-  const report = snapshot.report;
-  if (report === undefined) throw new TypeError('frameJson: the snapshot has no report (read it with readSnapshot)');
+  const stats = snapshot.servers.find((server) => server.stats !== null)?.stats;
+  if (!stats) throw new TypeError('frameJson: no server of the reading answered');
   const ratesOf = (rate: Rate | undefined): RatesJson => ({
     inPerSecond: rate?.inPerSecond ?? null,
     donePerSecond: rate?.donePerSecond ?? null,
   });
   return {
-    at: snapshot.at.toISOString(),
-    server: { ...report.server, ...ratesOf(rates?.server) },
-    tubes: report.tubes.map((tube) => ({ ...tube, ...ratesOf(rates?.tubes.get(tube.name)) })),
+    at: snapshot.at,
+    server: { ...serverSummary(stats), ...ratesOf(rates?.server) },
+    tubes: snapshot.tubes.map((tube) => ({ ...tubeSummary(tube), ...ratesOf(rates?.tubes.get(tube.name)) })),
   };
 }
 
@@ -133,17 +112,36 @@ function rateOf(
  * Rates are never negative.
  */
 export function computeRates(prev: TopSnapshot | undefined, next: TopSnapshot, seconds: number): TopRates | null {
-  if (prev === undefined || !(seconds > 0) || next.server.uptimeSeconds < prev.server.uptimeSeconds) return null;
-  const server = rateOf(prev.server, next.server, seconds);
+  if (prev === undefined || !(seconds > 0) || restarted(prev, next)) return null;
+  const server = rateOf(serverTotals(prev), serverTotals(next), seconds);
   if (server === null) return null;
-  const before = new Map(prev.tubes.map((tube) => [tube.tube, tube]));
+  const counters = (tube: TubeReport) => ({ totalJobs: tube.totals.total, deletes: tube.totals.deletes });
+  const before = new Map(prev.tubes.map((tube) => [tube.name, counters(tube)]));
   const tubes = new Map<string, Rate>();
   for (const tube of next.tubes) {
-    const old = before.get(tube.tube);
-    const rate = old && rateOf(old, tube, seconds);
-    if (rate) tubes.set(tube.tube, rate);
+    const old = before.get(tube.name);
+    const rate = old && rateOf(old, counters(tube), seconds);
+    if (rate) tubes.set(tube.name, rate);
   }
   return { server, tubes };
+}
+
+/**
+ * True when a server restarted between the readings (its uptime went back), or a different set of servers
+ * answered: the summed counters would then compare unlike things.
+ */
+function restarted(prev: TopSnapshot, next: TopSnapshot): boolean {
+  const uptimes = new Map(prev.servers.map((server) => [server.server, server.stats?.uptimeSeconds]));
+  const answered = (snapshot: TopSnapshot): string =>
+    snapshot.servers
+      .filter((server) => server.stats !== null)
+      .map((server) => server.server)
+      .join(',');
+  if (answered(prev) !== answered(next)) return true;
+  return next.servers.some((server) => {
+    const before = uptimes.get(server.server);
+    return server.stats !== null && before !== undefined && server.stats.uptimeSeconds < before;
+  });
 }
 
 /** `2026-11-24T03:00:00Z`: whole seconds are enough for a view refreshed every second. */
@@ -163,17 +161,17 @@ function formatRate(value: number | undefined): string {
  * Without `rates` (the first frame) every rate is `-`.
  */
 export function renderFrame(snapshot: TopSnapshot, rates: TopRates | null, output: Output, context: FrameContext = {}): string[] {
-  const at = timestamp(snapshot.at);
-  const server = snapshot.server;
+  const at = timestamp(new Date(snapshot.at));
+  const server = serverTotals(snapshot);
   const serverIn = formatRate(rates?.server.inPerSecond);
   const serverDone = formatRate(rates?.server.donePerSecond);
   if (!output.isTTY) {
     return [
       `${at} server connections=${server.connections} tubes=${snapshot.tubes.length} in/s=${serverIn} done/s=${serverDone}`,
-      ...snapshot.tubes.map((t) => {
-        const rate = rates?.tubes.get(t.tube);
+      ...snapshot.tubes.map(({ name, totals: t }) => {
+        const rate = rates?.tubes.get(name);
         return (
-          `${at} tube=${t.tube} ready=${t.ready} reserved=${t.reserved} delayed=${t.delayed} buried=${t.buried} ` +
+          `${at} tube=${name} ready=${t.ready} reserved=${t.reserved} delayed=${t.delayed} buried=${t.buried} ` +
           `waiting=${t.waiting} watching=${t.watching} in/s=${formatRate(rate?.inPerSecond)} done/s=${formatRate(rate?.donePerSecond)}`
         );
       }),
@@ -232,17 +230,17 @@ function tableWidth(widths: readonly number[]): number {
  * The table of tubes, made to fit `columns`: tube names are cut first (down to {@link MIN_TUBE_WIDTH}),
  * then columns are dropped in {@link DROP_ORDER}, then names are cut further.
  */
-function fitTable(tubes: readonly TubeCounts[], rates: TopRates | null, output: Output, columns: number): string[] {
-  const cells = (t: TubeCounts): Record<TopColumn, string | number> => ({
-    tube: t.tube,
+function fitTable(tubes: readonly TubeReport[], rates: TopRates | null, output: Output, columns: number): string[] {
+  const cells = ({ name, totals: t }: TubeReport): Record<TopColumn, string | number> => ({
+    tube: name,
     ready: t.ready,
     reserved: t.reserved,
     delayed: t.delayed,
     buried: t.buried,
     waiting: t.waiting,
     watching: t.watching,
-    'in/s': formatRate(rates?.tubes.get(t.tube)?.inPerSecond),
-    'done/s': formatRate(rates?.tubes.get(t.tube)?.donePerSecond),
+    'in/s': formatRate(rates?.tubes.get(name)?.inPerSecond),
+    'done/s': formatRate(rates?.tubes.get(name)?.donePerSecond),
   });
   const all = tubes.map(cells);
   const widthOf = (column: TopColumn): number => Math.max(column.length, ...all.map((row) => String(row[column]).length));

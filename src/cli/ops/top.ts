@@ -1,53 +1,23 @@
 /**
  * `bsworker top`: every tube's counts and per-second rates, refreshed until Ctrl-C. On a terminal the
  * frame is redrawn in place, fitted to the terminal's size; anywhere else each refresh prints plain
- * `key=value` lines, for logs and scripts, and with `--json` one JSON object per refresh. Reading the
- * server ({@link readSnapshot}) is here; the rates and the frames are in `top-frame.ts`.
+ * `key=value` lines, for logs and scripts, and with `--json` one JSON object per refresh. The readings
+ * come from the admin layer ({@link readSnapshot}); the rates and the frames are in `top-frame.ts`.
  */
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatAddress, resolveServerAddress } from '../../beanstalk/address.js';
-import { BeanstalkError, ConnectionError } from '../../beanstalk/errors.js';
-import { LazyConnection } from '../../beanstalk/lazy-connection.js';
-import type { Beanstalk } from '../../beanstalk/types.js';
+import type { Admin } from '../../admin/admin.js';
+import { AdminError } from '../../admin/errors.js';
+import { adminFor } from '../connection.js';
 import { type Output, terminalSafeJson } from '../output.js';
 import { integerIn } from '../parse.js';
 import { listenForStopSignals } from '../signals.js';
 import { opsAction, urlOf, urlOption } from './common.js';
-import { summariseServer, summariseTube, type TubeSummary } from './stats.js';
-import { computeRates, frameJson, renderFrame, type TopSnapshot, type TubeCounts, timestamp } from './top-frame.js';
+import { computeRates, frameJson, renderFrame, type TopSnapshot, timestamp } from './top-frame.js';
 
-/** Reads the server's and every tube's counters, pipelined on one connection. */
-export async function readSnapshot(connection: Beanstalk, now: () => Date = () => new Date()): Promise<TopSnapshot> {
-  const at = now();
-  const [stats, names] = await Promise.all([connection.stats(), connection.listTubes()]);
-  const all = await Promise.all(names.map((name) => connection.statsTube(name)));
-  const tubes: TubeCounts[] = [];
-  const summaries: TubeSummary[] = [];
-  for (const tubeStats of all) {
-    // null: the tube vanished between list-tubes and stats-tube (beanstalkd drops unused empty tubes).
-    if (tubeStats === null) continue;
-    const { name: tube, ready, reserved, delayed, buried, waiting, watching, total: totalJobs, deletes } = tubeStats;
-    tubes.push({ tube, ready, reserved, delayed, buried, waiting, watching, totalJobs, deletes });
-    summaries.push(summariseTube(tubeStats));
-  }
-  tubes.sort((a, b) => (a.tube < b.tube ? -1 : a.tube > b.tube ? 1 : 0));
-  summaries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const count = (key: string): number => {
-    const value = Number(stats[key]);
-    return Number.isFinite(value) ? value : 0;
-  };
-  return {
-    at,
-    server: {
-      connections: count('current-connections'),
-      totalJobs: count('total-jobs'),
-      deletes: count('cmd-delete'),
-      uptimeSeconds: count('uptime'),
-    },
-    tubes,
-    report: { server: summariseServer(stats), tubes: summaries },
-  };
+/** Reads the servers' and every tube's counters: one admin overview. */
+export function readSnapshot(admin: Admin): Promise<TopSnapshot> {
+  return admin.overview();
 }
 
 /** Options of {@link runTop}. */
@@ -95,26 +65,18 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
- * Settles like `promise`, but resolves to `undefined` as soon as `signal` is aborted (Ctrl-C must not wait
- * for the server) and rejects with `onTimeout()` after `timeoutMs` (a server that accepts commands but
- * never answers would otherwise freeze the view on a stale frame).
+ * Settles like `promise`, but resolves to `undefined` as soon as `signal` is aborted: Ctrl-C must not
+ * wait for the server. (A server that stops answering is bounded by the admin layer's stall deadline.)
  */
-function settleFirst<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  timeoutMs: number,
-  onTimeout: () => Error,
-): Promise<T | undefined> {
+function settleFirst<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
   if (signal?.aborted) return Promise.resolve(undefined);
   return new Promise<T | undefined>((resolve, reject) => {
     const finish = (settle: () => void): void => {
-      clearTimeout(timer);
       // Removed every time: one listener per refresh would otherwise pile up on the signal.
       signal?.removeEventListener('abort', onAbort);
       settle();
     };
     const onAbort = (): void => finish(() => resolve(undefined));
-    const timer = setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => finish(() => resolve(value)),
@@ -124,21 +86,22 @@ function settleFirst<T>(
 }
 
 /**
- * Runs the live view until `iterations` refreshes are done or `signal` is aborted. One connection serves
- * the whole session; when it is lost, the view shows the error and reconnects at each refresh. An
- * unreachable server at the start rejects at once with the adapter's ConnectionError (which says how to
- * start beanstalkd), since there is nothing to show yet.
+ * Runs the live view until `iterations` refreshes are done or `signal` is aborted. One admin (one
+ * connection per server) serves the whole session; when it is lost, the view shows the error and
+ * reconnects at each refresh. An unreachable server at the start rejects at once with the admin layer's
+ * UnavailableError (which says how to start beanstalkd), since there is nothing to show yet.
  */
 export async function runTop(output: Output, options: TopOptions = {}): Promise<void> {
   const intervalMs = (options.intervalSeconds ?? 1) * 1_000;
   const { signal } = options;
-  const address = resolveServerAddress(options.url);
-  const where = formatAddress(address);
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  // Waiting for the server is bounded by about one interval, so a refresh (and its error) is never long late.
-  const connection = new LazyConnection({ address, connectTimeoutMs: Math.min(5_000, Math.max(1_000, intervalMs)) });
-  // Opening a connection has its own bound (above); this one covers the commands of one refresh.
-  const answerTimeoutMs = Math.max(5_000, 2 * intervalMs);
+  const admin = adminFor(options.url, {
+    // Waiting for the server is bounded by about one interval, so a refresh (and its error) is never long late.
+    connectTimeoutMs: Math.min(5_000, Math.max(1_000, intervalMs)),
+    // The commands of one refresh: a server that stops answering costs the connection, reopened next time.
+    stallTimeoutMs: Math.max(5_000, 2 * intervalMs),
+  });
+  const where = admin.serverNames.join(', ');
   const started = Date.now();
   let previous: TopSnapshot | undefined;
   let drawn = false;
@@ -147,26 +110,18 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
       let snapshot: TopSnapshot | undefined;
       let failure: string | undefined;
       try {
-        snapshot = await settleFirst(
-          connection.get().then((open) => readSnapshot(open)),
-          signal,
-          answerTimeoutMs,
-          () => {
-            // Dropped, so that the next refresh opens a new connection instead of queueing behind this one.
-            void connection.current?.quit();
-            return new ConnectionError(where, `beanstalkd at ${where} did not answer within ${answerTimeoutMs / 1_000}s`);
-          },
-        );
+        snapshot = await settleFirst(readSnapshot(admin), signal);
         if (signal?.aborted) break;
       } catch (error) {
         if (signal?.aborted) break;
         // Only trouble with the server is worth retrying; at the start it is bad input instead.
-        if (!(error instanceof BeanstalkError) || previous === undefined) throw error;
-        // LazyConnection reopens a lost (or, after a protocol error, dropped) connection at the next get().
+        if (!(error instanceof AdminError) || previous === undefined) throw error;
+        // The admin layer reopens a lost (or dropped) connection at the next call.
         failure = error.message;
       }
 
-      const rates = snapshot && previous ? computeRates(previous, snapshot, (snapshot.at.getTime() - previous.at.getTime()) / 1_000) : null;
+      const rates =
+        snapshot && previous ? computeRates(previous, snapshot, (Date.parse(snapshot.at) - Date.parse(previous.at)) / 1_000) : null;
       const shown = snapshot ?? previous;
       // Cannot happen (a failure before any snapshot was rethrown above); it narrows the type.
       if (shown === undefined) throw new Error('bsworker top: nothing to show');
@@ -205,7 +160,7 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
     // The last frame stays on the screen; only the cursor comes back.
     if (drawn) output.print(ANSI.showCursor);
     // Bounded: the process exits after this, and a hung server must not hold up Ctrl-C.
-    await Promise.race([connection.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    await Promise.race([admin.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   }
 }
 

@@ -1,0 +1,200 @@
+/**
+ * `bsworker buried --tube T`: every buried job of a tube, newest first, a page at a time, each with its
+ * last failure. beanstalkd shows only the first buried job of a tube; the rest are found by the admin
+ * layer's bounded scan of recent ids (see the README's "Listing jobs"), which this command pages through
+ * with `--cursor`.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Admin } from '../../admin/admin.js';
+import { NotFoundError } from '../../admin/errors.js';
+import { SCAN_DEFAULTS, SCAN_MAX } from '../../admin/scan.js';
+import type { FailureSummary, JobReport, ScanStop } from '../../admin/types.js';
+import { withAdmin } from '../connection.js';
+import { formatDuration, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
+import { integerIn, parseTube } from '../parse.js';
+import { buriedIn, jsonOption, opsAction, urlOf, urlOption } from './common.js';
+
+/** A buried job in the `bsworker buried --json` document. */
+export interface BuriedJobSummary {
+  readonly id: string;
+  /** The task name, or null when the body is not a bsworker envelope (see `raw`). */
+  readonly func_name: string | null;
+  /** The task's keyword arguments, or null when the body is not a bsworker envelope. */
+  readonly kwargs: Record<string, unknown> | null;
+  /** How many times the job was kicked; null if the job vanished before its stats were read. */
+  readonly kicks: number | null;
+  /** Seconds since the job was put; null if the job vanished before its stats were read. */
+  readonly ageSeconds: number | null;
+  /** Only for a body that is not a bsworker envelope: the whole body as UTF-8 (invalid bytes replaced). */
+  readonly raw?: string;
+  /** Only for a body that is not a bsworker envelope: why it could not be decoded. */
+  readonly decodeError?: string;
+}
+
+/** A job of the listing: the summary, its priority, and its failure record. */
+export interface BuriedListedJob extends BuriedJobSummary {
+  readonly priority: number;
+  /** How many failures the body records (`meta.failures`); 0 for a job buried without a record. */
+  readonly failures: number;
+  /** The most recent of them, or null. */
+  readonly lastFailure: FailureSummary | null;
+}
+
+/**
+ * The `bsworker buried --json` document. `first` is the oldest buried job (the next one `kick` moves),
+ * null when there is none; `jobs` is one page of all of them, newest first; the scan fields say whether
+ * the ids below were all examined (`exhausted`) or where to go on (`nextCursor`).
+ */
+export interface BuriedReport {
+  readonly tube: string;
+  /** Buried jobs in the tube now (`current-jobs-buried`). */
+  readonly buried: number;
+  readonly first: BuriedJobSummary | null;
+  readonly jobs: readonly BuriedListedJob[];
+  readonly scanned: number;
+  readonly nextCursor: string | null;
+  readonly exhausted: boolean;
+  readonly stoppedBy: ScanStop;
+}
+
+/** The summary of a job (`first` and each listed job). */
+function summary(job: JobReport): BuriedJobSummary {
+  const counters = { kicks: job.kicks, ageSeconds: job.ageSeconds };
+  return job.envelope
+    ? { id: job.id, func_name: job.envelope.func_name, kwargs: job.envelope.kwargs, ...counters }
+    : { id: job.id, func_name: null, kwargs: null, ...counters, raw: job.raw ?? '', decodeError: job.decodeError ?? '' };
+}
+
+/** Options of {@link readBuried}. */
+export interface BuriedOptions {
+  readonly limit?: number;
+  readonly cursor?: string;
+  readonly scan?: number;
+}
+
+/** Reads a tube's buried count, its first buried job and a page of the list. */
+export async function readBuried(admin: Admin, tube: string, options: BuriedOptions = {}): Promise<BuriedReport> {
+  const buried = await buriedIn(admin, tube);
+  if (buried === 0 && options.cursor === undefined) {
+    return { tube, buried, first: null, jobs: [], scanned: 0, nextCursor: null, exhausted: true, stoppedBy: 'end' };
+  }
+  const [first, page] = await Promise.all([
+    // Kicked or deleted by someone else since the count: then it is simply absent.
+    admin.peek(tube, 'buried').then(summary, (error: unknown) => {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }),
+    admin.jobs(tube, 'buried', options),
+  ]);
+  return {
+    tube,
+    buried,
+    first,
+    jobs: page.jobs.map((job) => ({
+      ...summary(job),
+      priority: job.priority,
+      failures: job.history?.failures.length ?? 0,
+      lastFailure: job.lastFailure,
+    })),
+    scanned: page.scanned,
+    nextCursor: page.nextCursor,
+    exhausted: page.exhausted,
+    stoppedBy: page.stoppedBy,
+  };
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/** Why the page ended, for the last line. */
+const STOPPED: Readonly<Record<ScanStop, string>> = {
+  limit: 'the page is full',
+  'scan-bound': 'the scan reached its bound of ids (--scan)',
+  deadline: 'the scan ran out of time',
+  end: 'every id was scanned',
+};
+
+function printFailure(output: Output, failure: FailureSummary, count: number): void {
+  output.print(`  failure:   ${terminalSafeText(`${failure.name}: ${failure.message}`)}`);
+  if (failure.stackLine !== null) output.print(`             ${terminalSafeText(failure.stackLine)}`);
+  const more = count > 1 ? ` (${count} failures recorded; bsworker peek shows them all)` : '';
+  output.print(
+    `             ${terminalSafeText(failure.reason)}, attempt ${failure.attempt}, kicks ${failure.kicks}, at ${terminalSafeText(failure.at)}${more}`,
+  );
+}
+
+function printJobText(output: Output, job: BuriedListedJob): void {
+  output.print(`  id:        ${job.id}`);
+  if (job.raw === undefined) {
+    // Escaped for the terminal: a hostile body must not send escape sequences to an operator's screen.
+    output.print(`  func_name: ${terminalSafeJson(job.func_name)}`);
+    output.print(`  kwargs:    ${terminalSafeJson(job.kwargs)}`);
+  } else {
+    const raw = job.raw.length > 200 ? `${job.raw.slice(0, 200)}…` : job.raw;
+    output.print(`  body:      ${terminalSafeJson(raw)} (not a bsworker job: ${terminalSafeText(job.decodeError ?? 'unknown reason')})`);
+  }
+  if (job.kicks !== null) output.print(`  kicks:     ${job.kicks}`);
+  if (job.ageSeconds !== null) output.print(`  age:       ${formatDuration(job.ageSeconds)}`);
+  if (job.lastFailure) printFailure(output, job.lastFailure, job.failures);
+  else output.print('  failure:   (no failure record in the body)');
+}
+
+function printBuriedText(output: Output, report: BuriedReport): void {
+  output.print(`tube ${report.tube}: ${plural(report.buried, 'buried job')}`);
+  if (report.buried === 0 && report.jobs.length === 0 && report.scanned === 0) return;
+  if (report.first) output.print(`next to be kicked: job ${report.first.id}`);
+  output.print(`${plural(report.jobs.length, 'job')} below, newest first (${plural(report.scanned, 'id')} scanned)`);
+  for (const job of report.jobs) {
+    output.print('');
+    printJobText(output, job);
+  }
+  output.print('');
+  if (report.exhausted) output.print(`no more buried jobs below (${STOPPED.end})`);
+  else {
+    output.print(
+      `more may lie below id ${report.nextCursor} (${STOPPED[report.stoppedBy]}): bsworker buried --tube ${report.tube} --cursor ${report.nextCursor}`,
+    );
+  }
+}
+
+/** The `buried` options, as commander parsed them. */
+interface BuriedCommandOptions {
+  tube: string;
+  limit?: number;
+  cursor?: string;
+  scan?: number;
+  json?: boolean;
+  url?: string;
+}
+
+/** `--cursor`: digits, as a page printed it. */
+function parseCursorOption(value: string): string {
+  if (!/^[0-9]{1,20}$/.test(value.trim())) throw new InvalidArgumentError('expected a cursor printed by an earlier page (digits)');
+  return value.trim();
+}
+
+/** Registers `buried`. */
+export function registerBuriedCommand(program: Command, output: Output): void {
+  program
+    .command('buried')
+    .description("list a tube's buried jobs, newest first, a page at a time, each with its last failure")
+    .requiredOption('--tube <tube>', 'the tube', parseTube)
+    .option('--limit <n>', `jobs per page (default: ${SCAN_DEFAULTS.limit})`, integerIn(1, SCAN_MAX.limit))
+    .option('--cursor <id>', 'go on below this id (printed at the end of the previous page)', parseCursorOption)
+    .option('--scan <n>', `examine at most n job ids for this page (default: ${SCAN_DEFAULTS.scan})`, integerIn(1, SCAN_MAX.scan))
+    .addOption(jsonOption())
+    .addOption(urlOption())
+    .addHelpText(
+      'after',
+      '\nbeanstalkd cannot list jobs: the page is found by scanning recent job ids (see the README, "Listing jobs").\n\nExamples:\n  bsworker buried --tube emails\n  bsworker buried --tube emails --limit 100 --cursor 5120 --json',
+    )
+    .action(
+      opsAction(async (options: BuriedCommandOptions, command: Command) => {
+        const page = { limit: options.limit, cursor: options.cursor, scan: options.scan };
+        const report = await withAdmin(urlOf(command, options), (admin) => readBuried(admin, options.tube, page));
+        if (options.json) printJson(output, report);
+        else printBuriedText(output, report);
+      }),
+    );
+}
