@@ -15,9 +15,11 @@ import { NotFoundError } from '../beanstalk/errors.js';
 import { type BuriedJobFilter, kickBuried } from '../beanstalk/kick-buried.js';
 import type { LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, JobStats, ReservedJob } from '../beanstalk/types.js';
+import { readFailureHistory } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { DeadLetterResult } from './process-job.js';
+import { withCarried } from './record-bury.js';
 
 /** Options of {@link startAutoKick}. */
 export interface AutoKickOptions {
@@ -148,8 +150,11 @@ async function kickTube(connection: Beanstalk, tube: string, options: AutoKickOp
   // A job buried at the kick bound is one whose dead-letter put failed: finish moving it.
   const filter: BuriedJobFilter | undefined = deadLetter
     ? async (job) => {
-        const stats = await connection.statsJob(job.id);
-        if (stats?.state !== 'buried' || stats.kicks < maxKicks) return 'kick';
+        const own = await connection.statsJob(job.id);
+        if (own?.state !== 'buried') return 'kick';
+        // A copy with a failure record carries the kicks of the jobs it replaced.
+        const stats = withCarried(own, readFailureHistory(job.body)?.carried);
+        if (stats.kicks < maxKicks) return 'kick';
         try {
           await deadLetter(job.body, stats);
         } catch (error) {

@@ -150,7 +150,7 @@ export class Outcomes {
     if (reason === 'failed') {
       this.log.warn(
         { err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks, ...where, ...note },
-        buriedAs === undefined ? 'job failed; buried' : `job failed; buried with its failure record as job ${buriedAs}`,
+        'job failed; buried',
       );
     } else {
       const body = formatBodyForLog(reservation.body, { redact: this.redact, maxChars: BURIED_EXCERPT_CHARS });
