@@ -46,6 +46,8 @@ export interface FailureEntry {
   readonly duration_ms?: number;
   /** The schema's issues, when the kwargs were invalid. */
   readonly issues?: readonly FailureIssue[];
+  /** The task threw UnrecoverableError: auto-kick leaves the job buried (an operator may still kick it). */
+  readonly unrecoverable?: boolean;
 }
 
 /**
@@ -240,6 +242,7 @@ function entryOf(raw: Record<string, unknown>): FailureEntry {
     at: text('at'),
     ...(typeof raw.duration_ms === 'number' ? { duration_ms: raw.duration_ms } : {}),
     ...(issues ? { issues } : {}),
+    ...(raw.unrecoverable === true ? { unrecoverable: true } : {}),
   };
 }
 

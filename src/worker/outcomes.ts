@@ -50,6 +50,11 @@ export class Outcomes {
     this.redact = ctx.redact;
   }
 
+  /** The connection that reserved the job. */
+  get connection(): Reservation['connection'] {
+    return this.reservation.connection;
+  }
+
   /** The job's tube, id and task. */
   get event(): JobEvent {
     return this.reservation.event;
@@ -112,6 +117,7 @@ export class Outcomes {
         error: fields.error,
         durationMs: reason === 'failed' ? fields.durationMs : undefined,
         tube: this.event.tube ?? counters.tube,
+        unrecoverable: fields.unrecoverable === true,
       };
       const recorded = await ctx.recorder.bury(reservation, counters, facts, async () => {
         const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
@@ -140,6 +146,11 @@ export class Outcomes {
           return;
         default:
           plainWhy = recorded.why;
+      }
+      // Buried without the mark, an unrecoverable job would be revived by auto-kick: it gets the kick
+      // bound's outcome instead.
+      if (plainWhy !== undefined && fields.unrecoverable === true && ctx.autoKick && ctx.deadLetter === undefined) {
+        return this.giveUp(counters, 'discard', fields.error, fields.durationMs, true);
       }
     }
     if (buriedAs === undefined && !(await this.#settle('bury', () => reservation.connection.bury(reservation.id, counters.priority))))

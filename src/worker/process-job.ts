@@ -212,6 +212,7 @@ async function cannotRun(out: Outcomes, stats: JobStatsCache, reason: BuryReason
     maxKicks: out.ctx.maxKicks,
     deadLetter: out.ctx.deadLetter !== undefined,
     autoKick: out.ctx.autoKick,
+    parkable: false,
   });
   const error = new Error(detail);
   // retries is 0, so the policy never answers `release` here.
@@ -248,6 +249,7 @@ async function failed(
     maxKicks: ctx.maxKicks,
     deadLetter: ctx.deadLetter !== undefined,
     autoKick: ctx.autoKick,
+    parkable: unrecoverable && ctx.recorder.supports(out.connection),
   });
   switch (decision.action) {
     case 'release':

@@ -50,6 +50,7 @@ export interface FailureFacts {
   readonly error: Error;
   readonly durationMs: number | undefined;
   readonly tube: string;
+  readonly unrecoverable?: boolean;
 }
 
 /**
@@ -99,6 +100,7 @@ export class FailureRecorder {
       at: new Date().toISOString(),
       ...(facts.durationMs === undefined ? {} : { duration_ms: facts.durationMs }),
       ...(issues ? { issues } : {}),
+      ...(facts.unrecoverable === true ? { unrecoverable: true } : {}),
     };
   }
 

@@ -12,7 +12,15 @@ import { UNDESCRIBABLE } from '../../src/logging/logger.js';
 import { UnrecoverableError } from '../../src/tasks/errors.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import { originalBody } from '../../src/worker/dead-letter.js';
-import { type BeanstalkdServer, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import {
+  type BeanstalkdServer,
+  rawCommand,
+  rawPeekBody,
+  rawPut,
+  rawStatsJob,
+  rawStatsTube,
+  startBeanstalkd,
+} from '../helpers/beanstalkd.js';
 import { deferred, eventsOf, freshTube, registry, startWorker, until } from '../helpers/real-worker.js';
 
 const silent = pino({ level: 'silent' });
@@ -178,7 +186,7 @@ describe('worker faults against beanstalkd', () => {
     assert.ok(originalBody(peeked)?.equals(original), 'the dead letter holds the original bytes');
   });
 
-  it('UnrecoverableError: dead-lettered at once; without a dead-letter tube, auto-kick never revives it', async (t) => {
+  it('UnrecoverableError: dead-lettered at once; without a dead-letter tube, buried and marked so that auto-kick never revives it', async (t) => {
     const tb = freshTube('unrec');
     const dead = freshTube('unrec-dead');
     let runs = 0;
@@ -194,9 +202,20 @@ describe('worker faults against beanstalkd', () => {
 
     const plain = await startWorker(t, { tubes: [tb], url: server.url, kickPeriodSeconds: 1, maxKicks: 3 });
     const second = await hopeless.put({ n: 2 });
-    assert.equal((await plain.events.waitFor('job:deleted', (e) => e.jobId === second)).reason, 'max-kicks');
+    // Buried with a failure record that marks it unrecoverable: auto-kick's rounds move it to the tail of
+    // the buried list (it is buried again, which its own counters show) and never kick it.
+    const parked: string = (await plain.events.waitFor('job:buried', (e) => e.jobId === second)).buriedAs;
+    assert.equal(JSON.parse((await rawPeekBody(server.url, parked)) as string).meta.failures[0].unrecoverable, true);
+    await until(
+      () => rawStatsJob(server.url, parked),
+      (stats) => Number(stats?.buries) >= 3,
+      10_000,
+      'two auto-kick rounds have passed over the job',
+    );
+    assert.equal((await rawStatsJob(server.url, parked))?.state, 'buried');
     assert.equal(runs, 2, 'one run each');
     await plain.worker.stop();
+    await rawCommand(server.url, `delete ${parked}\r\n`);
 
     const manual = await startWorker(t, { tubes: [tb], url: server.url, maxKicks: 3 });
     const third = await hopeless.put({ n: 3 });
