@@ -3,9 +3,12 @@
 // beanstalkd, every id checked against the server's own view.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { JobQueue } from '../../src/tasks/queue.js';
 import { type BeanstalkdServer, rawPut, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { envelope, prefix, run } from '../helpers/cli.js';
 import { bury } from '../helpers/raw-session.js';
+import { startWorker, until } from '../helpers/real-worker.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
 
@@ -159,6 +162,36 @@ describe('bsworker buried --tube and the failure history in peek', () => {
     const doc = JSON.parse(peekJson.stdout) as { history: { failures: unknown[] }; envelope: { meta: unknown } };
     assert.deepEqual(doc.history, { failures: body.meta.failures });
     assert.deepEqual(doc.envelope.meta, body.meta);
+  });
+
+  it('a job buried by a real worker: its record shows the error the task threw', TEST_TIMEOUT, async (t) => {
+    const tube = prefix('buried-real');
+    const queue = new JobQueue({ url: server.url, logger: pino({ level: 'silent' }) });
+    t.after(() => queue.close());
+    const task = queue.task(tube)(async function chargeCard(kw: { order: number }) {
+      throw new RangeError(`order ${kw.order}: amount out of range`);
+    });
+    const { worker } = await startWorker(t, { tubes: [tube], url: server.url, maxKicks: 3 });
+    await task.put({ order: 9 });
+    await until(
+      () => rawStatsTube(server.url, tube),
+      (stats) => stats?.['current-jobs-buried'] === '1',
+      10_000,
+      'the job buried',
+    );
+    await worker.stop();
+
+    const result = await run(['buried', '--tube', tube, '--json', '--url', server.url]);
+    assert.equal(result.code, 0, result.stderr);
+    const [job] = (JSON.parse(result.stdout) as BuriedJson).jobs;
+    assert.equal(job?.failures, 1);
+    assert.deepEqual(
+      [job?.lastFailure?.name, job?.lastFailure?.message, job?.lastFailure?.attempt],
+      ['RangeError', 'order 9: amount out of range', 1],
+    );
+    assert.match(String(job?.lastFailure?.stackLine), /^at chargeCard /);
+    const text = await run(['buried', '--tube', tube, '--url', server.url]);
+    assert.match(text.stdout, /^ {2}failure: +RangeError: order 9: amount out of range$/m);
   });
 
   it('says when a page stopped at the scan bound, and refuses a bad cursor or bound', TEST_TIMEOUT, async () => {
