@@ -155,7 +155,12 @@ export class JobQueue {
       if (this.inline) return this.#runInline(metadata, body, checked.value);
       return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
     };
-    const checked = validateKwargs(metadata, wireKwargs(body));
+    let checked: KwargsValidation | Promise<KwargsValidation>;
+    try {
+      checked = validateKwargs(metadata, wireKwargs(body));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return isThenable(checked) ? checked.then(proceed) : proceed(checked);
   }
 

@@ -267,6 +267,23 @@ describe('queue.task(tube, { schema })', () => {
     assert.equal(seen.length, 2);
   });
 
+  it('a decorated static method with a schema gets the output, with `this` its class', async () => {
+    const queue = new JobQueue({ inline: true, logger: silent });
+    const tube = randomTube();
+    const seen: unknown[] = [];
+    class Reports {
+      static prefix = 'report';
+      @queue.task(tube, { schema: z.object({ id: z.coerce.number() }) })
+      static build(kw: { id: number }): void {
+        // biome-ignore lint/complexity/noThisInStatic: which `this` the task gets is what is under test.
+        seen.push(`${this.prefix}:${typeof kw.id}:${kw.id}`);
+      }
+    }
+    await queue.put(Reports.build, { id: '5' as unknown as number });
+    await assert.rejects(queue.put(Reports.build, { id: 'x' as unknown as number }), KwargsValidationError);
+    assert.deepEqual(seen, ['report:number:5']);
+  });
+
   it('a task without a schema works as before: the kwargs as they are, no promise from an inline call', () => {
     const queue = new JobQueue({ inline: true, logger: silent });
     const add = queue.task(randomTube())(function add(kw: { a: number; b: number }) {
