@@ -9,6 +9,7 @@ import { PUT_DEFAULTS, resolvePutParams, validatePutOptions } from '../../tasks/
 import type { PutOptions } from '../../tasks/types.js';
 import { withConnection } from '../connection.js';
 import { UsageError } from '../errors.js';
+import { assertValidKwargs, loadRegisteredTask } from '../jobs-registry.js';
 import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
@@ -235,6 +236,7 @@ interface PutCommandOptions {
   ttr?: number;
   json?: boolean;
   url?: string;
+  jobs?: string;
 }
 
 /** Checks that the command line names at most one kwargs source. */
@@ -305,10 +307,18 @@ async function putJob(
   if (funcName.trim() === '') throw new UsageError('FUNC_NAME must not be empty: give the name the task was registered under');
   checkKwargsSources(stdin, options);
   const params = resolvePutParams({ priority: options.priority, delay: options.delay, ttr: options.ttr });
+  // With --jobs, a job no worker could run (unregistered task, kwargs its schema refuses) is refused here.
+  const task = options.jobs === undefined ? undefined : await loadRegisteredTask(options.jobs, tube, funcName);
   // Inline kwargs are checked before connecting: a bad call fails the same way whether or not a server is up.
-  if (options.kwargs !== undefined) encodeEnvelope(funcName, tube, parseKwargs(options.kwargs, '--kwargs'));
+  if (options.kwargs !== undefined) {
+    const kwargs = parseKwargs(options.kwargs, '--kwargs');
+    encodeEnvelope(funcName, tube, kwargs);
+    if (task) await assertValidKwargs(task, kwargs);
+  }
   const id = await withConnection(url, async (connection) => {
-    const body = encodeEnvelope(funcName, tube, await kwargsOf(stdin, options, connection.maxJobSize));
+    const kwargs = await kwargsOf(stdin, options, connection.maxJobSize);
+    if (task) await assertValidKwargs(task, kwargs);
+    const body = encodeEnvelope(funcName, tube, kwargs);
     // putInTube checks the body against the max-job-size this server reported when it connected.
     return connection.putInTube(tube, body, params);
   });
@@ -337,6 +347,10 @@ export function registerPutCommand(program: Command, output: Output): void {
     .addOption(new Option('--delay <seconds>', 'seconds before the job is ready').argParser(putOption('delay')).default(PUT_DEFAULTS.delay))
     .addOption(
       new Option('--ttr <seconds>', 'seconds a worker may hold the job, at least 2').argParser(putOption('ttr')).default(PUT_DEFAULTS.ttr),
+    )
+    .option(
+      '-j, --jobs <dir>',
+      'load this jobs directory and refuse the job unless its task is registered and its schema accepts the kwargs',
     )
     .addOption(jsonOption())
     .addOption(urlOption())
