@@ -30,15 +30,29 @@ export {
 } from './envelope/envelope.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
-export { PutManyError, UnrecoverableError } from './tasks/errors.js';
+export { KwargsValidationError, PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';
+export {
+  type KwargsIssue,
+  type KwargsSchema,
+  type KwargsValidation,
+  type SchemaInput,
+  type SchemaOutput,
+  type StandardSchemaIssue,
+  type StandardSchemaResult,
+  type StandardSchemaV1,
+  validateKwargs,
+} from './tasks/schema.js';
 export type {
   BackoffOptions,
   KwargsOf,
   PutManyOptions,
   PutOptions,
   Putter,
+  SchemaPutArgs,
+  SchemaPutter,
+  SchemaTaskDecorator,
   TaskContext,
   TaskDecorator,
   TaskFunction,

@@ -1,5 +1,6 @@
 /** Exit codes and the errors the CLI turns into them. */
 import { JobLoadError } from '../loader/load-jobs.js';
+import { KwargsValidationError } from '../tasks/errors.js';
 import { terminalSafeText } from './output.js';
 
 /** `bsworker` exit codes. */
@@ -15,7 +16,7 @@ export class UsageError extends Error {
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError || error instanceof JobLoadError) return EXIT.usage;
+  if (error instanceof UsageError || error instanceof JobLoadError || error instanceof KwargsValidationError) return EXIT.usage;
   // Our validators throw TypeError/RangeError for bad arguments: those are usage errors too.
   if (error instanceof TypeError || error instanceof RangeError) return EXIT.usage;
   return EXIT.failure;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { WORKER_DEFAULTS } from '../worker/options.js';
+import { registerCheckCommand } from './check.js';
 import { formatError } from './errors.js';
 import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
@@ -173,6 +174,7 @@ export function buildProgram(io: ProgramIo): Command {
     });
 
   registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
+  registerCheckCommand(program, { ...io, isTTY: io.isTTY ?? false });
   // `bsworker help [command]`, as `--help` does. Added last: subcommands copy the help command
   // setting, and `put help f` must still put into a tube called help.
   program.helpCommand(true);

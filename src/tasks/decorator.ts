@@ -4,9 +4,11 @@
  * convention, so that users keep whichever their tsconfig has.
  */
 import { assertTubeName } from '../beanstalk/validate.js';
+import { KwargsValidationError } from './errors.js';
 import { setTaskMetadata } from './metadata.js';
 import { validateTaskOptions } from './put-options.js';
 import { type RegisteredTask, registerTask } from './registry.js';
+import { isThenable, type KwargsValidation, validateKwargs } from './schema.js';
 import type { PutManyOptions, PutOptions, Putter, TaskContext, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
 
 /** What the decorator needs from its JobQueue: a way to put a task's job, and an inline run's context. */
@@ -82,12 +84,20 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
 
     // Called directly, the task runs here and now. A task declared `(kw, ctx: TaskContext)` gets a real
     // context unless the caller passes one: its types allow leaving it out, so it must not be undefined.
-    const putter = function (this: unknown, ...args: unknown[]): unknown {
-      if (args[1] === undefined) return fn.call(this ?? thisArg(), args[0], queue.inlineContext(metadata), ...args.slice(2));
-      return fn.apply(this ?? thisArg(), args);
-    } as unknown as Putter<TaskFunction>;
+    const call = (self: unknown, args: unknown[]): unknown => {
+      if (args[1] === undefined) return fn.call(self ?? thisArg(), args[0], queue.inlineContext(metadata), ...args.slice(2));
+      return fn.apply(self ?? thisArg(), args);
+    };
+    const putter = (options.schema === undefined
+      ? function (this: unknown, ...args: unknown[]): unknown {
+          return call(this, args);
+        }
+      : function (this: unknown, ...args: unknown[]): Promise<unknown> {
+          return callChecked(metadata, args, (checkedArgs) => call(this, checkedArgs));
+        }) as unknown as Putter<TaskFunction>;
     Object.defineProperties(putter, {
       name: { value: name },
+      schema: { value: options.schema },
       tube: { value: tube, enumerable: true },
       taskName: { value: name, enumerable: true },
       put: { value: (kwargs: unknown, putOptions?: PutOptions) => queue.putTask(metadata, kwargs, putOptions) },
@@ -100,6 +110,24 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
   }
 
   return decorate as TaskDecorator;
+}
+
+/**
+ * A schema task called directly: its kwargs are checked, then the function runs with the schema's
+ * output, at once when the schema answered synchronously. Always a promise, since a schema may be async.
+ */
+function callChecked(metadata: TaskMetadata, args: unknown[], run: (args: unknown[]) => unknown): Promise<unknown> {
+  const proceed = (checked: KwargsValidation): unknown => {
+    if (!checked.ok) throw new KwargsValidationError(metadata, checked.issues);
+    return run([checked.value, ...args.slice(1)]);
+  };
+  const checked = validateKwargs(metadata, args[0] ?? {});
+  if (isThenable(checked)) return checked.then(proceed);
+  try {
+    return Promise.resolve(proceed(checked));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function isStandardContext(value: unknown): value is { kind: string; name: unknown; static?: boolean } {

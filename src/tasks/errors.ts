@@ -1,4 +1,5 @@
-/** Errors a task throws to steer what the worker does with its job. */
+/** Errors a task throws to steer what the worker does with its job, and the producer's own. */
+import { type KwargsIssue, summarizeIssues } from './schema.js';
 
 // A brand instead of `instanceof`: the worker and the task may load two copies of bsworker (the CLI's
 // and the project's), whose classes differ but whose Symbol.for keys are the same.
@@ -59,4 +60,26 @@ export class PutManyError extends Error {
 function listed(indexes: readonly number[]): string {
   const shown = indexes.slice(0, 5).join(', ');
   return indexes.length > 5 ? `${shown} and ${indexes.length - 5} more` : shown;
+}
+
+/**
+ * Kwargs that a task's schema refused. A put rejects with it before anything is sent; calling a Putter
+ * with a schema rejects with it before the function runs; a worker buries such a job (reason
+ * `invalid`) with this error as its failure, never running it. `issues` says what is wrong and where.
+ */
+export class KwargsValidationError extends Error {
+  readonly code = 'INVALID_KWARGS';
+  /** What the schema found, in order (capped: see the README's "Schemas"). */
+  readonly issues: readonly KwargsIssue[];
+  /** The task's tube and name. */
+  readonly tube: string;
+  readonly task: string;
+
+  constructor(task: { readonly tube: string; readonly name: string }, issues: readonly KwargsIssue[]) {
+    super(`invalid kwargs for task \`${task.name}\` in tube \`${task.tube}\`: ${summarizeIssues(issues)}`);
+    this.name = 'KwargsValidationError';
+    this.issues = issues;
+    this.tube = task.tube;
+    this.task = task.name;
+  }
 }

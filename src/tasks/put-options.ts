@@ -13,7 +13,7 @@ export const PUT_DEFAULTS: Readonly<Required<PutOptions>> = Object.freeze({ prio
 
 // Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
 const PUT_KEYS = new Set(['priority', 'delay', 'ttr']);
-const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs', 'redact']);
+const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs', 'redact', 'schema']);
 const BACKOFF_KEYS = new Set(['type', 'delaySeconds', 'maxDelaySeconds', 'jitter']);
 const SUGGEST: Record<string, string> = {
   delaySeconds: 'delay',
@@ -49,7 +49,7 @@ function assertKnownKeys(options: object, where: string, known: ReadonlySet<stri
   }
 }
 
-/** Checks `queue.task(tube, options)`: put options plus name, retries, backoff, timeoutMs and redact. */
+/** Checks `queue.task(tube, options)`: put options plus name, retries, backoff, timeoutMs, redact and schema. */
 export function validateTaskOptions(options: TaskOptions | undefined): void {
   if (options === undefined) return;
   validatePutOptions(options, '', TASK_KEYS);
@@ -62,6 +62,7 @@ export function validateTaskOptions(options: TaskOptions | undefined): void {
   if (redact !== undefined && (!Array.isArray(redact) || redact.some((key) => typeof key !== 'string' || key === ''))) {
     throw new TypeError("Expected `redact` to be an array of non-empty kwargs keys, e.g. ['password', 'token']");
   }
+  if (options.schema !== undefined) assertStandardSchema(options.schema);
   const { backoff } = options;
   if (backoff !== undefined) {
     assertKnownKeys(backoff, 'backoff.', BACKOFF_KEYS);
@@ -73,6 +74,22 @@ export function validateTaskOptions(options: TaskOptions | undefined): void {
     if (backoff.jitter !== undefined && typeof backoff.jitter !== 'boolean') {
       throw new TypeError(`Expected \`backoff.jitter\` to be a boolean, got ${typeof backoff.jitter}`);
     }
+  }
+}
+
+/** Throws unless `schema` implements Standard Schema v1 (arktype's schemas are functions, so both kinds pass). */
+function assertStandardSchema(schema: unknown): void {
+  const props =
+    (typeof schema === 'object' || typeof schema === 'function') && schema !== null
+      ? (schema as { '~standard'?: { version?: unknown; validate?: unknown } })['~standard']
+      : undefined;
+  if (typeof props !== 'object' || props === null || typeof props.validate !== 'function') {
+    throw new TypeError(
+      'Expected `schema` to be a Standard Schema (an object with a `~standard` property, such as a zod, valibot or arktype schema)',
+    );
+  }
+  if (props.version !== 1) {
+    throw new TypeError(`Expected \`schema\` to implement Standard Schema version 1, got version \`${String(props.version)}\``);
   }
 }
 

@@ -12,16 +12,18 @@ import { assertBodySize, assertInteger } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createTaskDecorator } from './decorator.js';
-import { PutManyError } from './errors.js';
+import { KwargsValidationError, PutManyError } from './errors.js';
 import { inlineContext } from './inline.js';
 import { getTaskMetadata } from './metadata.js';
 import { resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
+import { isThenable, type KwargsSchema, type KwargsValidation, validateKwargs } from './schema.js';
 import type {
   KwargsOf,
   PutArgs,
   PutManyOptions,
   PutOptions,
+  SchemaTaskDecorator,
   TaskContext,
   TaskDecorator,
   TaskFunction,
@@ -97,7 +99,9 @@ export class JobQueue {
    * Registers a task in `tube`. Use it as a wrapper, `queue.task('emails')(async function send(kw) {})`,
    * which returns a Putter, or as a decorator on a static method, `@queue.task('emails')`.
    */
-  task(tube: string, options?: TaskOptions): TaskDecorator {
+  task<S extends KwargsSchema>(tube: string, options: TaskOptions & { readonly schema: S }): SchemaTaskDecorator<S>;
+  task(tube: string, options?: TaskOptions): TaskDecorator;
+  task(tube: string, options?: TaskOptions): TaskDecorator | SchemaTaskDecorator<KwargsSchema> {
     return createTaskDecorator(this, tube, options);
   }
 
@@ -135,8 +139,29 @@ export class JobQueue {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, body, params);
     if (this.inline) return this.#runInline(metadata, body);
     return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
+  }
+
+  /**
+   * A schema task's put. The schema checks the kwargs as the worker will see them, decoded from the
+   * encoded body (a Date is a string by then), so a put that passes is a job the worker's check passes;
+   * the body sent is still the kwargs as given. Without an async schema, as synchronous as any put.
+   */
+  #putChecked(metadata: TaskMetadata, body: Buffer, params: PutParams): Promise<string> {
+    const proceed = (checked: KwargsValidation): Promise<string> => {
+      if (!checked.ok) return Promise.reject(new KwargsValidationError(metadata, checked.issues));
+      if (this.inline) return this.#runInline(metadata, body, checked.value);
+      return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
+    };
+    let checked: KwargsValidation | Promise<KwargsValidation>;
+    try {
+      checked = validateKwargs(metadata, wireKwargs(body));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return isThenable(checked) ? checked.then(proceed) : proceed(checked);
   }
 
   /**
@@ -201,11 +226,13 @@ export class JobQueue {
     const bodies = kwargsList.map((kwargs, index) => atItem(index, () => encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {})));
     // Nothing to put: no reason to open a connection (or to wait for an unreachable server).
     if (bodies.length === 0) return [];
+    // Every item is checked by the schema too before the first is sent.
+    const values = metadata.options.schema === undefined ? undefined : await checkAll(metadata, bodies);
     if (this.inline) {
       // Sized against a default server before the first task runs, as a server-bound batch would be.
       assertBodySizes(bodies, DEFAULT_MAX_JOB_SIZE);
       const ids: string[] = [];
-      for (const body of bodies) ids.push(await this.#runInline(metadata, body));
+      for (const [index, body] of bodies.entries()) ids.push(await this.#runInline(metadata, body, values?.[index]));
       return ids;
     }
     const connection = await this.#open(Date.now() + this.#connectTimeoutMs);
@@ -219,7 +246,8 @@ export class JobQueue {
     await this.#connection.close();
   }
 
-  async #runInline(metadata: TaskMetadata, body: Buffer): Promise<string> {
+  /** `checked` is a schema task's output value, from the check of this body; the task gets it as a worker would give it. */
+  async #runInline(metadata: TaskMetadata, body: Buffer, checked?: unknown): Promise<string> {
     // The size a default server would accept, so a put that passes in tests does not fail in production.
     assertBodySize(body, DEFAULT_MAX_JOB_SIZE);
     // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
@@ -228,7 +256,8 @@ export class JobQueue {
     const task = findTask(metadata.tube, metadata.name);
     if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);
     const context = this.inlineContext(metadata);
-    await task.run(decoded.envelope.kwargs, context);
+    const kwargs = metadata.options.schema === undefined ? decoded.envelope.kwargs : (checked as Record<string, unknown>);
+    await task.run(kwargs, context);
     return context.jobId;
   }
 
@@ -259,6 +288,29 @@ function atItem<T>(index: number, check: () => T): T {
     if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
     throw error;
   }
+}
+
+/** The kwargs of a body this module just encoded, as a worker will decode them. */
+function wireKwargs(body: Buffer): Record<string, unknown> {
+  const decoded = decodeEnvelope(body);
+  // encodeEnvelope's output always decodes; a failure here would be a bug in one of the two.
+  if (!decoded.ok) throw new Error(`bsworker: an encoded body does not decode: ${decoded.message}`);
+  return decoded.envelope.kwargs;
+}
+
+/**
+ * Checks every item of a putMany with the task's schema, as the worker will see it; resolves to the
+ * output values. The first invalid item rejects with a KwargsValidationError that names it.
+ */
+async function checkAll(metadata: TaskMetadata, bodies: readonly Buffer[]): Promise<unknown[]> {
+  const results = bodies.map((body) => validateKwargs(metadata, wireKwargs(body)));
+  const settled = results.some(isThenable) ? await Promise.all(results) : (results as KwargsValidation[]);
+  return settled.map((checked, index) => {
+    if (checked.ok) return checked.value;
+    const error = new KwargsValidationError(metadata, checked.issues);
+    error.message = `putMany: item ${index}: ${error.message}`;
+    throw error;
+  });
 }
 
 /** Checks every body against the server's limit, naming the first item over it. */

@@ -18,6 +18,19 @@ export interface RegisteredTask {
   run(kwargs: Record<string, unknown>, context?: TaskContext): unknown;
 }
 
+/**
+ * Two different functions registered under one name in one tube. `bsworker check` tells it apart from
+ * other load errors by its `name` (the jobs may load another copy of bsworker, whose class differs).
+ */
+export class DuplicateTaskError extends Error {
+  constructor(tube: string, name: string) {
+    super(
+      `A task named \`${name}\` is already registered in tube \`${tube}\`: give one of them another name with queue.task('${tube}', { name: '...' })`,
+    );
+    this.name = 'DuplicateTaskError';
+  }
+}
+
 type Registry = Map<string, Map<string, RegisteredTask>>;
 
 const REGISTRY_KEY = Symbol.for('bsworker.registry.v1');
@@ -44,11 +57,7 @@ export function registerTask(task: RegisteredTask): void {
     all.set(task.tube, tube);
   }
   const existing = tube.get(task.name);
-  if (existing && existing.fn !== task.fn) {
-    throw new Error(
-      `A task named \`${task.name}\` is already registered in tube \`${task.tube}\`: give one of them another name with queue.task('${task.tube}', { name: '...' })`,
-    );
-  }
+  if (existing && existing.fn !== task.fn) throw new DuplicateTaskError(task.tube, task.name);
   if (!existing) tube.set(task.name, task);
 }
 

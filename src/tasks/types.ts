@@ -2,6 +2,7 @@
 
 import type { JobStats } from '../beanstalk/types.js';
 import type { Logger } from '../logging/logger.js';
+import type { KwargsSchema, SchemaInput, SchemaOutput } from './schema.js';
 
 /**
  * What a task receives as its second argument when a worker runs it. (Called inline, a task gets none.)
@@ -122,6 +123,14 @@ export interface TaskOptions extends PutOptions {
    * @defaultValue the function's or method's name
    */
   readonly name?: string;
+  /**
+   * A Standard Schema (zod, valibot, arktype, ...) for the kwargs. `put` and `putMany` check the kwargs
+   * with it before anything is sent, calling the Putter checks them before the function runs, and the
+   * worker checks each job before running it (an invalid job is buried with reason `invalid`, never
+   * run). The task receives the schema's output; `put` takes its input type.
+   * @defaultValue none: kwargs are only checked for what JSON can carry
+   */
+  readonly schema?: KwargsSchema;
 }
 
 /** The arguments of `put`: kwargs are optional only for a task that takes none or declares them optional. */
@@ -163,6 +172,51 @@ export interface TaskDecorator {
   <F extends TaskFunction>(method: F, context: ClassMethodDecoratorContext<unknown, F>): F;
   /** Legacy (`experimentalDecorators`) decorator on a static method. */
   <F extends TaskFunction>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): TypedPropertyDescriptor<F> | undefined;
+}
+
+/** The arguments of a schema task's `put`: kwargs are optional only when the schema accepts `{}`. */
+export type SchemaPutArgs<S extends KwargsSchema> =
+  // biome-ignore lint/complexity/noBannedTypes: `{}` is exactly the kwargs of a put that gives none.
+  {} extends SchemaInput<S> ? [kwargs?: SchemaInput<S>, options?: PutOptions] : [kwargs: SchemaInput<S>, options?: PutOptions];
+
+/**
+ * What `queue.task(tube, { schema })(fn)` returns. Calling it checks the kwargs with the schema, then
+ * runs the function with the schema's output, here and now: it returns a promise (validation may be
+ * async) that rejects with KwargsValidationError when the kwargs are invalid. `.put()` checks them the
+ * same way before sending the call to beanstalkd.
+ */
+export interface SchemaPutter<S extends KwargsSchema, R> {
+  (kwargs: SchemaInput<S>, context?: TaskContext): Promise<Awaited<R>>;
+  /** Checks `kwargs` with the schema and puts a job that will run this task with them; resolves to the job id. */
+  put(...args: SchemaPutArgs<S>): Promise<string>;
+  /** Checks every item with the schema, then puts them as `Putter.putMany` does. */
+  putMany(kwargsList: readonly SchemaInput<S>[], options?: PutManyOptions): Promise<string[]>;
+  /** The tube the task is registered in. */
+  readonly tube: string;
+  /** The task's registered name (`func_name` on the wire). */
+  readonly taskName: string;
+  /** The task's schema. */
+  readonly schema: S;
+}
+
+/**
+ * What `queue.task(tube, { schema })` returns: like {@link TaskDecorator}, with the function's
+ * kwargs typed as the schema's output (an unannotated parameter gets that type).
+ */
+export interface SchemaTaskDecorator<S extends KwargsSchema> {
+  /** Function form: registers `fn` and returns its Putter, whose kwargs are the schema's input. */
+  <R>(fn: (kwargs: SchemaOutput<S>, context: TaskContext) => R): SchemaPutter<S, R>;
+  /**
+   * Standard decorator on a static method. A decorator cannot change the method's type, so
+   * `queue.put(Class.method, kwargs)` is typed by the method's parameter (the schema's output).
+   */
+  <F extends (kwargs: SchemaOutput<S>, context: TaskContext) => unknown>(method: F, context: ClassMethodDecoratorContext<unknown, F>): F;
+  /** Legacy (`experimentalDecorators`) decorator on a static method. */
+  <F extends (kwargs: SchemaOutput<S>, context: TaskContext) => unknown>(
     target: object,
     propertyKey: string | symbol,
     descriptor: TypedPropertyDescriptor<F>,

@@ -10,8 +10,8 @@ export interface JobEvent {
   readonly task: string | undefined;
 }
 
-/** Why a job was buried. */
-export type BuryReason = 'failed' | 'undecodable' | 'unregistered' | 'crashed';
+/** Why a job was buried. `invalid`: its kwargs failed the task's schema, so it never ran. */
+export type BuryReason = 'failed' | 'undecodable' | 'unregistered' | 'crashed' | 'invalid';
 
 /** Why a job was deleted. */
 export type DeleteReason =

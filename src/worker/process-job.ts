@@ -9,8 +9,9 @@ import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type CarriedCounters, carriedOf } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
-import { isUnrecoverable } from '../tasks/errors.js';
+import { isUnrecoverable, KwargsValidationError } from '../tasks/errors.js';
 import { findTask, type RegisteredTask } from '../tasks/registry.js';
+import { checkJobKwargs } from './check-kwargs.js';
 import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, WorkerEvents } from './events.js';
 import { Outcomes } from './outcomes.js';
@@ -168,9 +169,17 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     }
   }
 
+  let kwargs = decoded.envelope.kwargs;
+  if (task.options.schema !== undefined) {
+    const checked = await checkJobKwargs(task, kwargs, ctx.threads() !== undefined);
+    // The error carries the issues (`error.issues`) into the failure record; its message is the detail.
+    if (checked instanceof KwargsValidationError) return cannotRun(out, stats, 'invalid', checked.message, checked);
+    kwargs = checked;
+  }
+
   if (ctx.listens('job:reserved')) ctx.emit('job:reserved', reservation.event);
   const started = performance.now();
-  const failure = await runTask({ task, kwargs: decoded.envelope.kwargs, reservation, out, stats, known, threads: ctx.threads() });
+  const failure = await runTask({ task, kwargs, reservation, out, stats, known, threads: ctx.threads() });
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (reservation.wasGivenBack) return out.givenBack(durationMs, failure);
   // Synchronous unless the run was long enough to need the TTR read: the success path awaits nothing here.
@@ -198,8 +207,14 @@ async function leftoverCopy(ctx: JobContext, reservation: Reservation, tube: str
   }
 }
 
-/** A job that cannot run (undecodable, unregistered, crashed) is buried like a failure, and bounded like one. */
-async function cannotRun(out: Outcomes, stats: JobStatsCache, reason: BuryReason, detail: string): Promise<void> {
+/** A job that cannot run (undecodable, unregistered, crashed, invalid) is buried like a failure, and bounded like one. */
+async function cannotRun(
+  out: Outcomes,
+  stats: JobStatsCache,
+  reason: BuryReason,
+  detail: string,
+  error: Error = new Error(detail),
+): Promise<void> {
   const counters = await stats.require(out.ctx.logger);
   if (!counters) return;
   const decision = decideFailure({
@@ -214,7 +229,6 @@ async function cannotRun(out: Outcomes, stats: JobStatsCache, reason: BuryReason
     autoKick: out.ctx.autoKick,
     parkable: false,
   });
-  const error = new Error(detail);
   // retries is 0, so the policy never answers `release` here.
   if (decision.action === 'dead-letter' || decision.action === 'discard') return out.giveUp(counters, decision.action, error, 0);
   return out.bury(counters, reason, detail, { error, durationMs: 0 });

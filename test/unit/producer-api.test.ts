@@ -19,6 +19,7 @@ const PUBLIC = [
   'JobLoadError',
   'JobQueue',
   'JobTooBigError',
+  'KwargsValidationError',
   'NotFoundError',
   'OutOfMemoryError',
   'PUT_DEFAULTS',
@@ -34,6 +35,7 @@ const PUBLIC = [
   'decodeEnvelope',
   'encodeEnvelope',
   'loadJobs',
+  'validateKwargs',
 ];
 
 describe('the public API', () => {

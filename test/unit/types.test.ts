@@ -12,7 +12,12 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-const fixture = join(root, 'test', 'types', 'fixtures', 'kwargs.ts');
+const fixtures = join(root, 'test', 'types', 'fixtures');
+/** Each fixture, and the fewest wrong cases it may keep. */
+const FIXTURES: readonly (readonly [string, number])[] = [
+  ['kwargs.ts', 9],
+  ['schema.ts', 10],
+];
 
 async function compile(project: string): Promise<{ code: number; output: string }> {
   try {
@@ -25,35 +30,38 @@ async function compile(project: string): Promise<{ code: number; output: string 
 }
 
 describe('kwargs types', () => {
-  it('compiles the fixture, every @ts-expect-error being used', async () => {
+  it('compiles the fixtures, every @ts-expect-error being used', async () => {
     const { code, output } = await compile(join(root, 'test', 'types', 'tsconfig.json'));
     assert.equal(code, 0, output);
   });
 
-  it('reports an error on each marked line once the markers are removed', async () => {
-    const source = await readFile(fixture, 'utf8');
-    const lines = source.split('\n');
-    const expected = lines.flatMap((line, i) => (/^\s*\/\/ @ts-expect-error/.test(line) ? [i + 2] : []));
-    assert.ok(expected.length >= 9, 'the fixture keeps its wrong-kwargs cases');
+  for (const [name, minimum] of FIXTURES) {
+    it(`reports an error on each marked line of ${name} once the markers are removed`, async () => {
+      const source = await readFile(join(fixtures, name), 'utf8');
+      const lines = source.split('\n');
+      const expected = lines.flatMap((line, i) => (/^\s*\/\/ @ts-expect-error/.test(line) ? [i + 2] : []));
+      assert.ok(expected.length >= minimum, `${name} keeps its wrong-kwargs cases`);
 
-    // Inside the repo, so `import ... from 'bsworker'` resolves to this package.
-    const dir = await mkdtemp(join(root, 'test', 'types', 'stripped-'));
-    try {
-      await writeFile(join(dir, 'kwargs.ts'), lines.map((line) => line.replace(/^(\s*)\/\/ @ts-expect-error.*/, '$1')).join('\n'));
-      await writeFile(
-        join(dir, 'tsconfig.json'),
-        JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { rootDir: '.' }, include: ['kwargs.ts'] }),
-      );
-      const { code, output } = await compile(join(dir, 'tsconfig.json'));
-      assert.notEqual(code, 0);
-      const errorLines = [...output.matchAll(/kwargs\.ts\((\d+),\d+\): error/g)].map((match) => Number(match[1]));
-      assert.deepEqual(
-        [...new Set(errorLines)].sort((a, b) => a - b),
-        expected,
-        output,
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+      // Inside the repo, so `import ... from 'bsworker'` resolves to this package.
+      const dir = await mkdtemp(join(root, 'test', 'types', 'stripped-'));
+      try {
+        await writeFile(join(dir, name), lines.map((line) => line.replace(/^(\s*)\/\/ @ts-expect-error.*/, '$1')).join('\n'));
+        await writeFile(
+          join(dir, 'tsconfig.json'),
+          JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { rootDir: '.' }, include: [name] }),
+        );
+        const { code, output } = await compile(join(dir, 'tsconfig.json'));
+        assert.notEqual(code, 0);
+        const pattern = new RegExp(`${name.replace('.', '\\.')}\\((\\d+),\\d+\\): error`, 'g');
+        const errorLines = [...output.matchAll(pattern)].map((match) => Number(match[1]));
+        assert.deepEqual(
+          [...new Set(errorLines)].sort((a, b) => a - b),
+          expected,
+          output,
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -8,9 +8,11 @@ import type { AdminOptions } from '../../admin/admin.js';
 import type { KwargsCheck } from '../../admin/put.js';
 import { encodeEnvelope } from '../../envelope/envelope.js';
 import { PUT_DEFAULTS, validatePutOptions } from '../../tasks/put-options.js';
+import type { RegisteredTask } from '../../tasks/registry.js';
 import type { PutOptions } from '../../tasks/types.js';
 import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
+import { assertValidKwargs, loadRegisteredTask } from '../jobs-registry.js';
 import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { parseTube } from '../parse.js';
 import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
@@ -237,6 +239,7 @@ interface PutCommandOptions {
   ttr?: number;
   json?: boolean;
   url?: string;
+  jobs?: string;
 }
 
 /** Checks that the command line names at most one kwargs source. */
@@ -296,11 +299,15 @@ function putOption(name: keyof PutOptions): (value: string) => number {
 }
 
 /**
- * The check of the kwargs beyond the envelope, given to the admin layer: where a loaded jobs directory
- * (`--jobs`) refuses an unregistered task and validates the kwargs against its schema. None yet.
+ * The check of the kwargs beyond the envelope, given to the admin layer: with `--jobs`, the task's schema
+ * (the task itself was found before connecting). It throws KwargsValidationError, exit 2 with the issues.
  */
-function kwargsCheckFor(_options: PutCommandOptions): KwargsCheck | undefined {
-  return undefined;
+function kwargsCheckFor(task: RegisteredTask | undefined): KwargsCheck | undefined {
+  if (task === undefined) return undefined;
+  return async ({ kwargs }) => {
+    await assertValidKwargs(task, kwargs);
+    return kwargs;
+  };
 }
 
 /** Puts the job and prints its id. */
@@ -314,9 +321,15 @@ async function putJob(
 ): Promise<void> {
   if (funcName.trim() === '') throw new UsageError('FUNC_NAME must not be empty: give the name the task was registered under');
   checkKwargsSources(stdin, options);
+  // With --jobs, a job no worker could run (unregistered task, kwargs its schema refuses) is refused here.
+  const task = options.jobs === undefined ? undefined : await loadRegisteredTask(options.jobs, tube, funcName);
   // Inline kwargs are checked before connecting: a bad call fails the same way whether or not a server is up.
-  if (options.kwargs !== undefined) encodeEnvelope(funcName, tube, parseKwargs(options.kwargs, '--kwargs'));
-  const check = kwargsCheckFor(options);
+  if (options.kwargs !== undefined) {
+    const kwargs = parseKwargs(options.kwargs, '--kwargs');
+    encodeEnvelope(funcName, tube, kwargs);
+    if (task) await assertValidKwargs(task, kwargs);
+  }
+  const check = kwargsCheckFor(task);
   const adminOptions: AdminOptions = check === undefined ? {} : { checkKwargs: check };
   const result = await withAdmin(
     url,
@@ -352,6 +365,10 @@ export function registerPutCommand(program: Command, output: Output): void {
     .addOption(new Option('--delay <seconds>', 'seconds before the job is ready').argParser(putOption('delay')).default(PUT_DEFAULTS.delay))
     .addOption(
       new Option('--ttr <seconds>', 'seconds a worker may hold the job, at least 2').argParser(putOption('ttr')).default(PUT_DEFAULTS.ttr),
+    )
+    .option(
+      '-j, --jobs <dir>',
+      'load this jobs directory and refuse the job unless its task is registered and its schema accepts the kwargs',
     )
     .addOption(jsonOption())
     .addOption(urlOption())

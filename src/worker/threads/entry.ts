@@ -8,8 +8,9 @@ import { pino } from 'pino';
 import type { JobStats } from '../../beanstalk/types.js';
 import { loadJobs } from '../../loader/load-jobs.js';
 import { toError } from '../../logging/logger.js';
-import { isUnrecoverable } from '../../tasks/errors.js';
+import { isUnrecoverable, KwargsValidationError } from '../../tasks/errors.js';
 import { findTask, listTasks } from '../../tasks/registry.js';
+import { validateKwargs } from '../../tasks/schema.js';
 import type { TaskContext } from '../../tasks/types.js';
 import type { ErrorData, FromTaskThread, TaskThreadData, ToTaskThread } from './protocol.js';
 
@@ -82,7 +83,15 @@ async function runOne(message: Extract<ToTaskThread, { type: 'run' }>): Promise<
     attempt: async () => (await stats()).releases + 1,
   };
   try {
-    await task.run(kwargs, context);
+    // The worker's thread has checked these kwargs already (and buried the job if they failed); the
+    // check runs again here so that the task gets its schema's output built in this thread.
+    let value: unknown = kwargs;
+    if (task.options.schema !== undefined) {
+      const checked = await validateKwargs(task, kwargs);
+      if (!checked.ok) throw new KwargsValidationError(task, checked.issues);
+      value = checked.value;
+    }
+    await task.run(value as Record<string, unknown>, context);
     send({ type: 'done', run });
   } catch (thrown) {
     send({ type: 'done', run, error: toData(thrown) });
