@@ -9,7 +9,15 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { KwargsValidationError } from '../../src/tasks/errors.js';
 import { JobQueue } from '../../src/tasks/queue.js';
-import { type BeanstalkdServer, rawCommand, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import {
+  type BeanstalkdServer,
+  rawCommand,
+  rawPeekBody,
+  rawPut,
+  rawStatsJob,
+  rawStatsTube,
+  startBeanstalkd,
+} from '../helpers/beanstalkd.js';
 import { envelope, prefix, run } from '../helpers/cli.js';
 import { eventsOf, freshTube, registry, startWorker } from '../helpers/real-worker.js';
 
@@ -80,7 +88,15 @@ describe('task schemas against beanstalkd', () => {
     const buried = await events.waitFor('job:buried', (e) => e.jobId === invalid);
     assert.equal(buried.reason, 'invalid');
     assert.match(buried.detail, /kwargs\.to: Invalid email address; kwargs\.count: Invalid input: expected string, received number/);
-    assert.equal((await rawStatsJob(server.url, invalid))?.state, 'buried');
+    assert.equal((await rawStatsJob(server.url, buried.buriedAs))?.state, 'buried');
+    // The failure record keeps the schema's issues, each with its path.
+    const [entry] = JSON.parse((await rawPeekBody(server.url, buried.buriedAs)) as string).meta.failures;
+    assert.equal(entry.reason, 'invalid');
+    assert.equal(entry.name, 'KwargsValidationError');
+    assert.deepEqual(
+      entry.issues.map((issue: { path: string[] }) => issue.path),
+      [['to'], ['count']],
+    );
     assert.deepEqual(eventsOf(events, 'job:reserved', invalid), [], 'it never started');
     assert.deepEqual(seen, []);
 
