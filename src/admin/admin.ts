@@ -94,7 +94,7 @@ export class Admin {
   }
 
   /** Every server: up or down (with the reason), and its stats. Never throws for a server that is down. */
-  servers(): Promise<ServerReport[]> {
+  async servers(): Promise<ServerReport[]> {
     return readServers(this.#servers);
   }
 
@@ -105,23 +105,23 @@ export class Admin {
   }
 
   /** {@link Admin.servers} and {@link Admin.tubes} in one reading, as `stats` and `top` show them. */
-  overview(): Promise<Overview> {
+  async overview(): Promise<Overview> {
     return readOverview(this.#servers, true, this.#now);
   }
 
   /** One tube; {@link NotFoundError} (`TUBE_NOT_FOUND`) when no server has it. */
-  tube(name: string): Promise<TubeReport> {
+  async tube(name: string): Promise<TubeReport> {
     return readTube(this.#servers, checkTube(name));
   }
 
   /** One job: state, counters, decoded body, failure history. {@link NotFoundError} (`JOB_NOT_FOUND`). */
-  job(id: string): Promise<JobReport> {
+  async job(id: string): Promise<JobReport> {
     const located = this.#locate(id);
     return readJob(located.server, located.id, String(id).trim(), this.#formatId);
   }
 
   /** The next ready, the next delayed or the oldest buried job of a tube; `NO_JOB_IN_STATE` when none. */
-  peek(tube: string, state: 'ready' | 'delayed' | 'buried'): Promise<JobReport> {
+  async peek(tube: string, state: 'ready' | 'delayed' | 'buried'): Promise<JobReport> {
     return peekState(this.#servers, tube, state, this.#formatId);
   }
 
@@ -129,7 +129,7 @@ export class Admin {
    * A page of a tube's jobs in `state` (every state when null), newest first, found by a bounded scan of
    * recent ids (see the README's "Listing jobs"). Pass `nextCursor` back as `cursor` for the next page.
    */
-  jobs(tube: string, state: JobState | null, options: JobsOptions = {}): Promise<JobPage> {
+  async jobs(tube: string, state: JobState | null, options: JobsOptions = {}): Promise<JobPage> {
     return listJobs(this.#server(options.server), tube, state === null ? null : checkState(state), options, this.#formatId);
   }
 
@@ -141,7 +141,7 @@ export class Admin {
   }
 
   /** The largest body the (first) server takes, in bytes: a reader of kwargs can stop there. */
-  maxJobSize(): Promise<number> {
+  async maxJobSize(): Promise<number> {
     return this.#first.run(async (connection) => connection.maxJobSize);
   }
 
@@ -150,12 +150,12 @@ export class Admin {
    * routing rule). Everything is checked first: `INVALID_TUBE`, `INVALID_FUNC_NAME`, `INVALID_OPTION`,
    * `INVALID_KWARGS`, `JOB_TOO_BIG`, then the `checkKwargs` option.
    */
-  put(input: PutInput): Promise<PutResult> {
+  async put(input: PutInput): Promise<PutResult> {
     return putJob(this.#first, input, this.#checkKwargs, this.#formatId);
   }
 
   /** Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per tube. */
-  kick(tube: string | undefined, bound?: number): Promise<KickResult> {
+  async kick(tube: string | undefined, bound?: number): Promise<KickResult> {
     return kickTubes(this.#servers, tube, bound);
   }
 
@@ -174,17 +174,17 @@ export class Admin {
   }
 
   /** Deletes up to `count` buried jobs of `tube` (all when undefined), oldest first; `onDeleted` after each. */
-  deleteBuried(tube: string, count?: number, onDeleted: () => void = () => undefined): Promise<DeleteBuriedResult> {
+  async deleteBuried(tube: string, count?: number, onDeleted: () => void = () => undefined): Promise<DeleteBuriedResult> {
     return deleteBuriedJobs(this.#servers, tube, count, onDeleted, this.#formatId);
   }
 
   /** Pauses `tube`'s reserves for `seconds` (0 ends a pause); `TUBE_NOT_FOUND` when no server has it. */
-  pause(tube: string, seconds: number): Promise<PauseResult> {
+  async pause(tube: string, seconds: number): Promise<PauseResult> {
     return pauseTube(this.#servers, tube, seconds);
   }
 
   /** Ends `tube`'s pause now. */
-  resume(tube: string): Promise<PauseResult> {
+  async resume(tube: string): Promise<PauseResult> {
     return pauseTube(this.#servers, tube, 0);
   }
 
@@ -193,7 +193,7 @@ export class Admin {
    * kept, others left as they were. The new job is put before the letter is deleted: a failure between
    * leaves a duplicate, never a loss.
    */
-  requeue(options: RequeueOptions & { readonly server?: string }): Promise<RequeueResult> {
+  async requeue(options: RequeueOptions & { readonly server?: string }): Promise<RequeueResult> {
     return requeueDeadLetters(this.#server(options.server), options, this.#formatId);
   }
 

@@ -7,8 +7,8 @@
  */
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
-import { type FailureHistory, readFailureHistory } from '../failures/record.js';
-import type { DeadLetterSummary, FailureSummary, JobReport } from './types.js';
+import { readFailureHistory } from '../failures/record.js';
+import type { DeadLetterSummary, FailureSummary, JobHistory, JobReport } from './types.js';
 
 /** The longest message and stack line a {@link FailureSummary} keeps; the whole entry is in `history`. */
 const SUMMARY_MESSAGE_CHARS = 500;
@@ -36,11 +36,11 @@ export function firstStackLine(stack: string | undefined): string | null {
 }
 
 /** The last failure of a history, summarised for a list; null when the history is empty. */
-export function summariseLastFailure(history: FailureHistory | null): FailureSummary | null {
+export function summariseLastFailure(history: JobHistory | null): FailureSummary | null {
   const last = objectOf(history?.failures.at(-1));
   if (!last) return null;
   return {
-    reason: text(last.reason) ?? 'error',
+    reason: text(last.reason) ?? 'failed',
     name: text(last.name) ?? 'Error',
     message: cut(text(last.message) ?? '', SUMMARY_MESSAGE_CHARS),
     stackLine: firstStackLine(text(last.stack) ?? undefined),
@@ -83,11 +83,11 @@ function parsedMeta(body: Buffer): unknown {
   }
 }
 
-/** The history in `body`, or null; a history that is not a list of objects reads as none. */
-function historyOf(body: Buffer): FailureHistory | null {
+/** The history in `body` (checked field by field by the reader), or null. */
+function historyOf(body: Buffer): JobHistory | null {
   const history = readFailureHistory(body);
-  if (!history || !Array.isArray(history.failures)) return null;
-  return history;
+  if (!history) return null;
+  return history.carried === undefined ? { failures: history.failures } : { failures: history.failures, carried: history.carried };
 }
 
 /** Builds the {@link JobReport} of a job from its stats and body. */

@@ -86,6 +86,7 @@ export async function requeueDeadLetters(
   const scanBound = checkInteger(options.scan ?? REQUEUE_DEFAULTS.scan, 'scan', 1, SCAN_MAX.scan);
   const timeoutMs = checkInteger(options.timeoutMs ?? REQUEUE_DEFAULTS.timeoutMs, 'timeoutMs', 1, 10 * SCAN_MAX.timeoutMs);
   const deadline = Date.now() + timeoutMs;
+  const maxBytes = (): Promise<number> => server.run(async (connection) => connection.maxJobSize);
 
   const jobs: RequeuedJob[] = [];
   const duplicates: RequeueDuplicate[] = [];
@@ -124,7 +125,8 @@ export async function requeueDeadLetters(
       // Gone since the scan (deleted, or taken by another requeue): nothing to put back.
       if (!letter) continue;
       const original = originalTube(letter.body);
-      const body = original === tube ? requeueBody(letter.body) : undefined;
+      // Fitted to the server's limit: the record added to the history may not push it past.
+      const body = original === tube ? requeueBody(letter.body, { maxBytes: await maxBytes() }) : undefined;
       if (original !== undefined && original !== tube) otherTube += 1;
       if (!body) {
         if (original === undefined || original === tube) notDeadLetters += 1;

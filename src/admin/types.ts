@@ -6,7 +6,7 @@
  * `server` field (`host:port`), so that several servers change no shape. Job ids and cursors are opaque
  * strings: pass back what a result gave. With one server a job id is beanstalkd's own (`"42"`).
  */
-import type { FailureHistory } from '../failures/record.js';
+import type { CarriedCounters, FailureEntry } from '../failures/record.js';
 
 /** The states beanstalkd reports for a job. */
 export type JobState = 'ready' | 'delayed' | 'reserved' | 'buried';
@@ -142,9 +142,17 @@ export interface JobEnvelope {
   readonly meta?: unknown;
 }
 
+/** The failure history a job body carries (`meta.failures`, `meta.carried`), every field checked. */
+export interface JobHistory {
+  /** Oldest first (see the README's "Failure records"). */
+  readonly failures: readonly FailureEntry[];
+  /** The counters of the jobs this copy replaced; absent when it replaced none. */
+  readonly carried?: CarriedCounters;
+}
+
 /** The most recent failure of a job, cut to what a list shows. */
 export interface FailureSummary {
-  /** Why the job failed: the worker's reason (`error`, `timeout`, `invalid`, `dead_letter`, ...). */
+  /** Why: the worker's reason (`failed`, `crashed`, `invalid`, `unregistered`, `undecodable`, `dead-lettered`, ...). */
   readonly reason: string;
   /** The error's name, e.g. `TypeError`. */
   readonly name: string;
@@ -205,7 +213,7 @@ export interface JobReport {
   /** Why the body is not an envelope, or null. */
   readonly decodeError: string | null;
   /** The failure history kept in the body (`meta.failures`), or null when it has none. */
-  readonly history: FailureHistory | null;
+  readonly history: JobHistory | null;
   /** The last entry of `history`, summarised; null without one. */
   readonly lastFailure: FailureSummary | null;
   /** Set when the job is a dead letter (`meta.dead_letter`). */

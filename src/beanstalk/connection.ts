@@ -79,6 +79,7 @@ export { MAX_IN_FLIGHT };
 export class BeanstalkConnection implements Beanstalk {
   readonly address: ServerAddress;
   #maxJobSize = 65_535;
+  #version = '';
   readonly #client: FiveBeansClient;
   readonly #wire: CommandWire;
   /** The tube in use once every `use` written so far has been answered; undefined when unknown. */
@@ -159,6 +160,7 @@ export class BeanstalkConnection implements Beanstalk {
       const stats = await Promise.race([connection.stats(), deadline]);
       const size = Number(stats['max-job-size']);
       if (Number.isInteger(size) && size > 0) connection.#maxJobSize = size;
+      connection.#version = String(stats.version ?? '');
     } catch (error) {
       client.stream?.destroy();
       throw error;
@@ -170,6 +172,10 @@ export class BeanstalkConnection implements Beanstalk {
 
   get maxJobSize(): number {
     return this.#maxJobSize;
+  }
+
+  get serverVersion(): string {
+    return this.#version;
   }
 
   /** True once the connection can no longer be used: closed, or dropped and closing. */
@@ -231,6 +237,21 @@ export class BeanstalkConnection implements Beanstalk {
       `reserve-with-timeout ${timeoutSeconds}\r\n`,
       jobOf,
     );
+  }
+
+  /**
+   * `reserve-job <id>` (beanstalkd 1.12 and later): reserves a ready, delayed or buried job by id on this
+   * connection; null when there is no such job (or it is reserved by someone else). Older servers answer
+   * UNKNOWN_COMMAND, which costs the connection: check {@link serverVersion} first.
+   */
+  reserveJob(id: string): Promise<ReservedJob | null> {
+    let jobId: string;
+    try {
+      jobId = normaliseJobId(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#orNull(this.#wire.callRaw<ReservedJob | null>('reserve-job', jobId, RAW.reserve, `reserve-job ${jobId}\r\n`, jobOf));
   }
 
   async delete(id: string): Promise<void> {

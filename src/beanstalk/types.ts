@@ -82,6 +82,8 @@ export interface Beanstalk {
   readonly maxJobSize: number;
   /** True once the socket has closed, for whatever reason. */
   readonly isClosed: boolean;
+  /** The server's `version` (for example `1.12`), read once when the connection opened. */
+  readonly serverVersion: string;
 
   /** Puts into the tube in use (see {@link use}); resolves to the new job id. */
   put(body: Buffer, params: PutParams): Promise<string>;
@@ -94,6 +96,8 @@ export interface Beanstalk {
   ignore(tube: string): Promise<number>;
   /** `reserve-with-timeout`: resolves to `null` when no job came within `timeoutSeconds`. */
   reserve(timeoutSeconds: number): Promise<ReservedJob | null>;
+  /** `reserve-job` (beanstalkd 1.12+): reserves a job in any state by id; `null` when there is none. */
+  reserveJob(id: string): Promise<ReservedJob | null>;
   delete(id: string): Promise<void>;
   release(id: string, priority: number, delaySeconds: number): Promise<void>;
   bury(id: string, priority: number): Promise<void>;

@@ -63,6 +63,7 @@ interface WorkerCommandOptions {
   redact?: string[];
   healthFile?: string;
   threads?: number;
+  failureRecords?: boolean;
 }
 
 /** Worker flags the supervisor does not interpret, keyed by commander's name for them. */
@@ -78,11 +79,14 @@ const PASS_THROUGH_FLAGS: Readonly<Record<string, string>> = {
 /** The pass-through worker flags that were given (or have a default), as arguments for each child. */
 function passThroughArgs(options: object): string[] {
   const values = options as Record<string, unknown>;
-  return Object.entries(PASS_THROUGH_FLAGS).flatMap(([key, flag]) => {
+  const args = Object.entries(PASS_THROUGH_FLAGS).flatMap(([key, flag]) => {
     const value = values[key];
     // Arrays (--redact) go back to their comma-separated form.
     return value === undefined ? [] : [flag, Array.isArray(value) ? value.join(',') : String(value)];
   });
+  // Negated booleans take no value.
+  if (values.failureRecords === false) args.push('--no-failure-records');
+  return args;
 }
 
 /** Builds the `bsworker` program. Usage errors throw commander's CommanderError (exit code 2). */
@@ -116,6 +120,7 @@ export function buildProgram(io: ProgramIo): Command {
     )
     .option('--kick-period <seconds>', "kick the watched tubes' buried jobs this often (default: off)", integerIn(1, 86_400))
     .option('--dead-letter <tube>', 'at the kick bound, move failed jobs to this tube instead of deleting them', parseTube)
+    .option('--no-failure-records', 'bury failed jobs without their failure record (kept by default on beanstalkd 1.12+)')
     .option('--grace-ms <ms>', 'on SIGTERM, how long running jobs may take to finish', integerIn(0, 2_147_483_647), WORKER_DEFAULTS.graceMs)
     .addOption(
       new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')

@@ -44,6 +44,8 @@ export interface RunWorkerOptions {
   readonly healthFile?: string;
   /** Run task code in this many worker threads (`--threads`), each importing the jobs directory. */
   readonly threads?: number;
+  /** False with `--no-failure-records`. */
+  readonly failureRecords?: boolean;
 }
 
 /** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
@@ -60,6 +62,7 @@ export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger): Wo
     kickPeriodSeconds: options.kickPeriod,
     deadLetterTube: options.deadLetter,
     redact: options.redact,
+    failureRecords: options.failureRecords,
     threads: options.threads === undefined ? undefined : { size: options.threads, jobsDir: resolve(options.jobs) },
   };
 }

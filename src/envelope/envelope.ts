@@ -17,6 +17,8 @@ export interface Envelope {
   readonly tube: string | undefined;
   /** The task's keyword arguments. */
   readonly kwargs: Record<string, unknown>;
+  /** Extra fields for bsworker and other tools (failure records, dead letters); undefined when absent or not an object. */
+  readonly meta?: Record<string, unknown>;
 }
 
 /** Why a body could not be decoded. */
@@ -100,7 +102,8 @@ export function decodeEnvelope(body: Uint8Array): DecodeResult {
   if (tube !== undefined && typeof tube !== 'string') {
     return failure('bad-tube', `\`tube\` must be a string when present, got ${kindOf(tube)}`);
   }
-  return { ok: true, envelope: { func_name: funcName, tube, kwargs } };
+  const meta = Object.hasOwn(value, 'meta') && isJsonObject(value.meta) ? value.meta : undefined;
+  return { ok: true, envelope: meta === undefined ? { func_name: funcName, tube, kwargs } : { func_name: funcName, tube, kwargs, meta } };
 }
 
 function failure(reason: DecodeFailureReason, message: string): DecodeFailure {

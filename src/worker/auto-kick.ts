@@ -15,9 +15,11 @@ import { NotFoundError } from '../beanstalk/errors.js';
 import { type BuriedJobFilter, kickBuried } from '../beanstalk/kick-buried.js';
 import type { LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, JobStats, ReservedJob } from '../beanstalk/types.js';
+import { readFailureHistory } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { DeadLetterResult } from './process-job.js';
+import { withCarried } from './record-bury.js';
 
 /** Options of {@link startAutoKick}. */
 export interface AutoKickOptions {
@@ -145,29 +147,42 @@ async function isOnlyLock(connection: Beanstalk, lockTube: string, id: string): 
 async function kickTube(connection: Beanstalk, tube: string, options: AutoKickOptions): Promise<void> {
   const { deadLetter, maxKicks, logger } = options;
   let moved = 0;
-  // A job buried at the kick bound is one whose dead-letter put failed: finish moving it.
-  const filter: BuriedJobFilter | undefined = deadLetter
-    ? async (job) => {
-        const stats = await connection.statsJob(job.id);
-        if (stats?.state !== 'buried' || stats.kicks < maxKicks) return 'kick';
-        try {
-          await deadLetter(job.body, stats);
-        } catch (error) {
-          // Kicking it would only run it again: leave it (and the tube's round) for the next period.
-          logger.warn(
-            { tube, jobId: job.id, reason: (error as Error).message },
-            'auto-kick: could not move a job at the kick bound to the dead-letter tube; trying again next period',
-          );
-          return 'stop';
-        }
-        await connection.delete(job.id).catch((error: unknown) => {
-          if (!(error instanceof NotFoundError)) throw error;
-        });
-        moved += 1;
-        return 'handled';
-      }
-    : undefined;
+  let parked = 0;
+  const filter: BuriedJobFilter = async (job) => {
+    const history = readFailureHistory(job.body);
+    // A job whose last failure was UnrecoverableError must not run again without an operator: it is
+    // moved to the tail of the buried list (reserved by id and buried again), out of the round's way.
+    if (history?.failures.at(-1)?.unrecoverable === true) {
+      const own = await connection.statsJob(job.id);
+      if (own?.state === 'buried' && (await connection.reserveJob(job.id))) await connection.bury(job.id, own.priority);
+      parked += 1;
+      return 'handled';
+    }
+    if (!deadLetter) return 'kick';
+    // A job buried at the kick bound is one whose dead-letter put failed: finish moving it.
+    const own = await connection.statsJob(job.id);
+    if (own?.state !== 'buried') return 'kick';
+    // A copy with a failure record carries the kicks of the jobs it replaced.
+    const stats = withCarried(own, history?.carried);
+    if (stats.kicks < maxKicks) return 'kick';
+    try {
+      await deadLetter(job.body, stats);
+    } catch (error) {
+      // Kicking it would only run it again: leave it (and the tube's round) for the next period.
+      logger.warn(
+        { tube, jobId: job.id, reason: (error as Error).message },
+        'auto-kick: could not move a job at the kick bound to the dead-letter tube; trying again next period',
+      );
+      return 'stop';
+    }
+    await connection.delete(job.id).catch((error: unknown) => {
+      if (!(error instanceof NotFoundError)) throw error;
+    });
+    moved += 1;
+    return 'handled';
+  };
   const result = await kickBuried(connection, tube, MAX_KICKS_PER_ROUND, filter);
   if (result && result.kicked > 0) logger.info({ tube, kicked: result.kicked }, `auto-kick: kicked ${result.kicked} buried job(s)`);
   if (moved > 0) logger.info({ tube, moved }, `auto-kick: moved ${moved} job(s) at the kick bound to the dead-letter tube`);
+  if (parked > 0) logger.debug({ tube, parked }, `auto-kick: left ${parked} job(s) that failed with UnrecoverableError buried`);
 }

@@ -14,7 +14,12 @@ export interface JobEvent {
 export type BuryReason = 'failed' | 'undecodable' | 'unregistered' | 'crashed';
 
 /** Why a job was deleted. */
-export type DeleteReason = 'completed' | 'max-kicks' | 'dead-letter';
+export type DeleteReason =
+  | 'completed'
+  | 'max-kicks'
+  | 'dead-letter'
+  /** An unfinished failure-record copy, deleted unrun: the job it copies is the live one. */
+  | 'duplicate';
 
 /** How a stop ended. */
 export interface StopResult {
@@ -29,7 +34,12 @@ export interface WorkerEvents {
   'job:reserved': [JobEvent];
   'job:completed': [JobEvent & { readonly durationMs: number }];
   'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number }];
-  'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string }];
+  /**
+   * `buriedAs` is the id of the copy that was buried with the failure record (the job's id changes);
+   * absent when the job itself was buried (no record: a server older than 1.12, a body that is not a
+   * JSON object, or records turned off).
+   */
+  'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string; readonly buriedAs?: string }];
   /** `body` is set when the job failed for good (reason `max-kicks` or `dead-letter`). */
   'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
   /** `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. */

@@ -56,6 +56,13 @@ export interface WorkerOptions {
    */
   readonly deadLetterTube?: string;
   /**
+   * Bury a failed job with its failure record (error, stack, attempt, kicks, worker, time) kept in the
+   * job, as a copy with a new id (see the README's "Failure records"). Needs beanstalkd 1.12 or later;
+   * on an older server the worker buries plainly and says so once.
+   * @defaultValue true
+   */
+  readonly failureRecords?: boolean;
+  /**
    * How many reservations of one job may end without an outcome (its worker died, or a stop gave it
    * back) before the job is buried instead of run again: a job that crashes every worker that takes it
    * would otherwise take them down one after another. Each kick allows as many more. 0 turns the check off.
@@ -123,6 +130,7 @@ export interface ResolvedWorkerOptions {
   readonly maxCrashes: number;
   readonly kickPeriodSeconds: number | undefined;
   readonly deadLetterTube: string | undefined;
+  readonly failureRecords: boolean;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly commandTimeoutMs: number;
@@ -150,6 +158,7 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
     maxCrashes: options.maxCrashes ?? WORKER_DEFAULTS.maxCrashes,
     kickPeriodSeconds: options.kickPeriodSeconds,
     deadLetterTube: options.deadLetterTube,
+    failureRecords: options.failureRecords ?? true,
     reconnectMinMs: options.reconnectMinMs ?? WORKER_DEFAULTS.reconnectMinMs,
     reconnectMaxMs: options.reconnectMaxMs ?? WORKER_DEFAULTS.reconnectMaxMs,
     commandTimeoutMs: options.commandTimeoutMs ?? WORKER_DEFAULTS.commandTimeoutMs,
@@ -170,6 +179,9 @@ export function validateWorkerOptions(options: WorkerOptions): ResolvedWorkerOpt
         `Expected \`deadLetterTube\` not to be a watched tube, got \`${resolved.deadLetterTube}\`: its jobs would be run again`,
       );
     }
+  }
+  if (typeof resolved.failureRecords !== 'boolean') {
+    throw new TypeError(`Expected \`failureRecords\` to be a boolean, got ${typeof resolved.failureRecords}`);
   }
   assertInteger(resolved.reconnectMinMs, 'reconnectMinMs', 1, 600_000);
   assertInteger(resolved.reconnectMaxMs, 'reconnectMaxMs', resolved.reconnectMinMs, 600_000);

@@ -50,6 +50,11 @@ export class Outcomes {
     this.redact = ctx.redact;
   }
 
+  /** The connection that reserved the job. */
+  get connection(): Reservation['connection'] {
+    return this.reservation.connection;
+  }
+
   /** The job's tube, id and task. */
   get event(): JobEvent {
     return this.reservation.event;
@@ -98,18 +103,71 @@ export class Outcomes {
     }
   }
 
-  /** Buries the job, keeping its priority. */
+  /**
+   * Buries the job, keeping its priority, with its failure record when the server can take one (see
+   * ./record-bury.ts): then the buried job is a copy with a new id, named in the log line and the event.
+   */
   async bury(counters: JobStats, reason: BuryReason, detail: string, fields: FailureFields): Promise<void> {
-    const { reservation } = this;
-    if (!(await this.#settle('bury', () => reservation.connection.bury(reservation.id, counters.priority)))) return;
+    const { reservation, ctx } = this;
+    let buriedAs: string | undefined;
+    let plainWhy: string | undefined;
+    if (ctx.recorder.supports(reservation.connection)) {
+      const facts = {
+        reason,
+        error: fields.error,
+        durationMs: reason === 'failed' ? fields.durationMs : undefined,
+        tube: this.event.tube ?? counters.tube,
+        unrecoverable: fields.unrecoverable === true,
+      };
+      const recorded = await ctx.recorder.bury(reservation, counters, facts, async () => {
+        const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
+        if (result === 'done') return 'done';
+        if (result === 'not-found') return 'not-found';
+        this.#notSettled('delete', result, error);
+        return 'lost';
+      });
+      switch (recorded.result) {
+        case 'recorded':
+          buriedAs = recorded.copyId;
+          break;
+        case 'not-found':
+          // The original was handed out again while its copy was made: both exist now, and the copy
+          // keeps the record.
+          this.reportOverrun('delete', `delete found no job ${reservation.id} after its failure record was buried as ${recorded.copyId}`);
+          return;
+        case 'lost':
+          if (recorded.error !== undefined) {
+            await reservation.drop();
+            this.log.error(
+              { err: recorded.error },
+              'the connection was lost while burying the job with its failure record: the job goes back to ready',
+            );
+          }
+          return;
+        default:
+          plainWhy = recorded.why;
+      }
+      // Buried without the mark, an unrecoverable job would be revived by auto-kick: it gets the kick
+      // bound's outcome instead.
+      if (plainWhy !== undefined && fields.unrecoverable === true && ctx.autoKick && ctx.deadLetter === undefined) {
+        return this.giveUp(counters, 'discard', fields.error, fields.durationMs, true);
+      }
+    }
+    if (buriedAs === undefined && !(await this.#settle('bury', () => reservation.connection.bury(reservation.id, counters.priority))))
+      return;
     const { error, ...rest } = fields;
+    const where = buriedAs === undefined ? {} : { buriedAs };
+    const note = plainWhy === undefined ? {} : { record: `not kept: ${plainWhy}` };
     if (reason === 'failed') {
-      this.log.warn({ err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks }, 'job failed; buried');
+      this.log.warn(
+        { err: error, ...rest, reason, kicks: counters.kicks, maxKicks: this.ctx.maxKicks, ...where, ...note },
+        'job failed; buried',
+      );
     } else {
       const body = formatBodyForLog(reservation.body, { redact: this.redact, maxChars: BURIED_EXCERPT_CHARS });
-      this.log.error({ reason, detail, body }, `job buried: ${detail}`);
+      this.log.error({ reason, detail, body, ...where, ...note }, `job buried: ${detail}`);
     }
-    this.ctx.emit('job:buried', { ...this.event, reason, detail });
+    this.ctx.emit('job:buried', { ...this.event, reason, detail, ...where });
   }
 
   /**

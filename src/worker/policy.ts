@@ -24,6 +24,11 @@ export interface FailureFacts {
   readonly deadLetter: boolean;
   /** Auto-kick is on: a buried job will be kicked (and run) again without anyone asking. */
   readonly autoKick: boolean;
+  /**
+   * The job can be buried with a failure record that marks it unrecoverable, which auto-kick leaves
+   * alone (failure records are on, and the server has `reserve-job`).
+   */
+  readonly parkable: boolean;
 }
 
 /** The policy's answer. */
@@ -41,8 +46,9 @@ export type FailureDecision =
  * Decides a failed job's fate:
  * - a task failure with retries left (and not unrecoverable) is released with backoff;
  * - below the kick bound it is buried, except an unrecoverable failure, which must not run again: it is
- *   dead-lettered at once, or, when auto-kick would revive it and there is no dead-letter tube, given
- *   the bound's outcome (deleted with its body logged); without auto-kick it stays buried;
+ *   dead-lettered at once; without a dead-letter tube it is buried, marked in its failure record so
+ *   that auto-kick leaves it, or, when no record can mark it and auto-kick would revive it, given the
+ *   bound's outcome (deleted with its body logged);
  * - at the kick bound it is dead-lettered, or deleted with its body logged.
  */
 export function decideFailure(facts: FailureFacts): FailureDecision {
@@ -53,6 +59,6 @@ export function decideFailure(facts: FailureFacts): FailureDecision {
   const atBound = facts.kicks >= facts.maxKicks;
   if (!atBound && !facts.unrecoverable) return { action: 'bury' };
   if (facts.deadLetter) return { action: 'dead-letter' };
-  if (!atBound && !facts.autoKick) return { action: 'bury' };
+  if (!atBound && (!facts.autoKick || facts.parkable)) return { action: 'bury' };
   return { action: 'discard' };
 }

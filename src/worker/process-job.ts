@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
+import { type CarriedCounters, carriedOf } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
 import { isUnrecoverable } from '../tasks/errors.js';
 import { findTask, type RegisteredTask } from '../tasks/registry.js';
@@ -14,6 +15,7 @@ import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, WorkerEvents } from './events.js';
 import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
+import { type FailureRecorder, isUnfinishedCopy, withCarried } from './record-bury.js';
 import type { Reservation } from './reservation.js';
 import { failureOf, runTask } from './run-task.js';
 import type { TaskThreadPool } from './threads/pool.js';
@@ -38,6 +40,8 @@ export interface JobContext {
   readonly autoKick: boolean;
   /** kwargs keys whose values never reach a log. */
   readonly redact: readonly string[];
+  /** Buries jobs with their failure records (or says why it cannot). */
+  readonly recorder: FailureRecorder;
   /** Moves a job to the dead-letter tube; undefined when there is none. Rejects when the put failed. */
   readonly deadLetter: ((body: Buffer, info: DeadLetterInfo) => Promise<DeadLetterResult>) | undefined;
   /**
@@ -59,13 +63,28 @@ export interface JobContext {
  * job from a known tube. Failures, bad bodies, crash checks, long tasks and overruns read it.
  */
 export class JobStatsCache {
+  #own: Promise<JobStats | null> | undefined;
   #stats: Promise<JobStats | null> | undefined;
 
-  constructor(private readonly reservation: Reservation) {}
+  /** @param carried - The counters a copy carries from the jobs it replaced (see ./record-bury.ts). */
+  constructor(
+    private readonly reservation: Reservation,
+    private readonly carried: CarriedCounters | undefined = undefined,
+  ) {}
 
-  /** The job's stats; null when the job is gone; rejects when the connection fails or stops answering (see the slot's stall watchdog). */
+  /** The job's own `stats-job`, without carried counters. */
+  own(): Promise<JobStats | null> {
+    this.#own ??= this.reservation.connection.statsJob(this.reservation.id);
+    return this.#own;
+  }
+
+  /**
+   * The job's stats over its whole life (its own plus what it carries); null when the job is gone;
+   * rejects when the connection fails or stops answering (see the slot's stall watchdog).
+   */
   get(): Promise<JobStats | null> {
-    this.#stats ??= this.reservation.connection.statsJob(this.reservation.id);
+    const { carried } = this;
+    this.#stats ??= carried === undefined ? this.own() : this.own().then((own) => own && withCarried(own, carried));
     return this.#stats;
   }
 
@@ -107,7 +126,9 @@ export function processJob(ctx: JobContext, reservation: Reservation): Promise<v
 
 async function handle(ctx: JobContext, reservation: Reservation): Promise<void> {
   const decoded = decodeEnvelope(reservation.body);
-  const stats = new JobStatsCache(reservation);
+  const meta = decoded.ok ? decoded.envelope.meta : undefined;
+  const carried = meta === undefined ? undefined : carriedOf(meta.carried);
+  const stats = new JobStatsCache(reservation, carried);
   // The reserve reply does not say which tube the job came from. With one watched tube it can only be
   // that one; with several, the envelope's tube is believed when it is one of them. Otherwise the server
   // is asked.
@@ -115,11 +136,14 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   const named = decoded.ok ? decoded.envelope.tube : undefined;
   let tube: string | undefined = tubes.length === 1 ? tubes[0] : named !== undefined && tubes.includes(named) ? named : undefined;
   let known: JobStats | undefined;
-  if (tube === undefined || !decoded.ok || ctx.takeCrashCheck()) {
+  if (tube === undefined || !decoded.ok || carried !== undefined || ctx.takeCrashCheck()) {
     known = await stats.require(ctx.logger);
     if (!known) return;
     tube = known.tube;
     reservation.ttrMs = known.ttrSeconds * 1000;
+  }
+  if (carried !== undefined && isUnfinishedCopy((await stats.own()) as JobStats)) {
+    return leftoverCopy(ctx, reservation, tube, carried);
   }
   const task = decoded.ok ? findTask(tube, decoded.envelope.func_name) : undefined;
   reservation.event = { jobId: reservation.id, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
@@ -156,6 +180,24 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   return failed(ctx, out, stats, task, failure, durationMs);
 }
 
+/**
+ * A failure-record copy whose worker died before burying it (see ./record-bury.ts): the job it names
+ * went back to ready and is the live one, so the copy is deleted unrun.
+ */
+async function leftoverCopy(ctx: JobContext, reservation: Reservation, tube: string, carried: CarriedCounters): Promise<void> {
+  const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
+  const fields = { tube, jobId: reservation.id, copyOf: carried.from };
+  if (result === 'done') {
+    ctx.logger.warn(
+      fields,
+      `deleted an unfinished failure-record copy of job ${carried.from} (its worker stopped before burying it; job ${carried.from} is the live one)`,
+    );
+    if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { jobId: reservation.id, tube, task: undefined, reason: 'duplicate' });
+  } else {
+    ctx.logger.warn({ ...fields, err: error, result }, 'could not delete an unfinished failure-record copy; it goes back to ready');
+  }
+}
+
 /** A job that cannot run (undecodable, unregistered, crashed) is buried like a failure, and bounded like one. */
 async function cannotRun(out: Outcomes, stats: JobStatsCache, reason: BuryReason, detail: string): Promise<void> {
   const counters = await stats.require(out.ctx.logger);
@@ -170,6 +212,7 @@ async function cannotRun(out: Outcomes, stats: JobStatsCache, reason: BuryReason
     maxKicks: out.ctx.maxKicks,
     deadLetter: out.ctx.deadLetter !== undefined,
     autoKick: out.ctx.autoKick,
+    parkable: false,
   });
   const error = new Error(detail);
   // retries is 0, so the policy never answers `release` here.
@@ -206,6 +249,7 @@ async function failed(
     maxKicks: ctx.maxKicks,
     deadLetter: ctx.deadLetter !== undefined,
     autoKick: ctx.autoKick,
+    parkable: unrecoverable && ctx.recorder.supports(out.connection),
   });
   switch (decision.action) {
     case 'release':

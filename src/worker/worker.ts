@@ -9,6 +9,7 @@ import { formatAddress, resolveServerAddress, type ServerAddress } from '../bean
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { JobStats } from '../beanstalk/types.js';
+import { readFailureHistory } from '../failures/record.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
 import { startAutoKick } from './auto-kick.js';
@@ -16,6 +17,7 @@ import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { DeadLetterResult, JobContext } from './process-job.js';
+import { FailureRecorder } from './record-bury.js';
 import { Slot, TICK_MS } from './slot.js';
 import { TaskThreadPool } from './threads/pool.js';
 
@@ -75,6 +77,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       tubes: this.#options.tubes,
       autoKick: this.#options.kickPeriodSeconds !== undefined,
       redact: this.#options.redact,
+      recorder: new FailureRecorder(this.#options.failureRecords, this.#logger),
       deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
       takeCrashCheck: () => {
         if (this.#crashChecksLeft <= 0) return false;
@@ -147,7 +150,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         periodSeconds: kickPeriodSeconds,
         logger: this.#logger,
         maxKicks,
-        deadLetter: deadLetterTube === undefined ? undefined : (body, job) => this.#deadLetter(body, this.#atBound(job)),
+        deadLetter: deadLetterTube === undefined ? undefined : (body, job) => this.#deadLetter(body, this.#atBound(job, body)),
       });
     }
     this.#logger.info(
@@ -255,9 +258,20 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     return letter === null ? 'put-bare' : 'put';
   }
 
-  /** The record of a job found buried at the kick bound by auto-kick: its failure is in its worker's log. */
-  #atBound(job: JobStats): DeadLetterInfo {
-    const error = new Error(`buried at the kick bound (${job.kicks} kick(s)); moved by auto-kick, its last failure is in the worker's log`);
+  /**
+   * The record of a job found buried at the kick bound by auto-kick: its last failure, from its failure
+   * record when it has one (else that failure is only in its worker's log).
+   */
+  #atBound(job: JobStats, body: Buffer): DeadLetterInfo {
+    const last = readFailureHistory(body)?.failures.at(-1);
+    let error: Error;
+    if (last) {
+      error = new Error(last.message);
+      error.name = last.name || 'Error';
+      if (last.stack !== undefined) error.stack = last.stack;
+    } else {
+      error = new Error(`buried at the kick bound (${job.kicks} kick(s)); moved by auto-kick, its last failure is in the worker's log`);
+    }
     return { error, tube: job.tube, jobId: job.id, attempts: job.releases + 1, kicks: job.kicks };
   }
 }

@@ -505,3 +505,11 @@ export async function rawStatsJob(url: string, id: string): Promise<Record<strin
 export async function rawStatsTube(url: string, tube: string): Promise<Record<string, string> | null> {
   return rawStats(url, `stats-tube ${tube}\r\n`);
 }
+
+/** The body of job `id` (by `peek`), as text; null when there is no such job. */
+export async function rawPeekBody(url: string, id: string): Promise<string | null> {
+  const reply = await rawCommand(url, `peek ${id}\r\n`);
+  if (!reply.startsWith('FOUND ')) return null;
+  const start = reply.indexOf('\r\n') + 2;
+  return reply.slice(start, reply.length - 2);
+}

@@ -7,7 +7,7 @@ import type { ServerAddress } from '../../src/beanstalk/address.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from '../../src/beanstalk/types.js';
 
 /** The names of the commands of {@link Beanstalk}, as opposed to its fields. */
-type BeanstalkCommand = Exclude<keyof Beanstalk, 'address' | 'maxJobSize' | 'isClosed'>;
+type BeanstalkCommand = Exclude<keyof Beanstalk, 'address' | 'maxJobSize' | 'isClosed' | 'serverVersion'>;
 
 /**
  * A {@link Beanstalk} whose every command throws `Error('<name>: unexpected call to <command>')`.
@@ -21,6 +21,8 @@ type BeanstalkCommand = Exclude<keyof Beanstalk, 'address' | 'maxJobSize' | 'isC
 export abstract class UnexpectedBeanstalk implements Beanstalk {
   readonly address: ServerAddress = { host: '127.0.0.1', port: 11_300 };
   readonly maxJobSize: number = 65_535;
+  /** Unknown: the worker buries without failure records, as on a server older than 1.12. */
+  readonly serverVersion: string = '';
   isClosed = false;
   readonly #name: string;
 
@@ -50,6 +52,9 @@ export abstract class UnexpectedBeanstalk implements Beanstalk {
   }
   reserve(_timeoutSeconds: number): Promise<ReservedJob | null> {
     this.#unexpected('reserve');
+  }
+  reserveJob(_id: string): Promise<ReservedJob | null> {
+    this.#unexpected('reserveJob');
   }
   delete(_id: string): Promise<void> {
     this.#unexpected('delete');

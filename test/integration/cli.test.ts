@@ -282,15 +282,21 @@ describe('bsworker CLI', () => {
       const first = await cli.waitForLine((l) => l.msg === 'job failed; buried' && l.jobId === id, 'first job buried');
       assert.equal(first.kicks, 0);
       assert.match(JSON.stringify(first.err), /order 7/, 'the failure line carries the error');
-      assert.equal((await rawStatsJob(server.url, id))?.state, 'buried');
+      // The failure record travels in a copy with a new id, named by the line.
+      const copy = String(first.buriedAs);
+      assert.equal((await rawStatsJob(server.url, copy))?.state, 'buried');
+      assert.equal(await rawStatsJob(server.url, id), null);
 
       const kick = await run(['kick', '--tube', tube, '--url', server.url]);
       assert.equal(kick.code, 0, kick.stderr);
       assert.match(kick.stdout, /^kicked 1 buried job /);
 
-      await cli.waitForLine((l) => l.msg === 'job failed; buried' && l.jobId === id && l.kicks === 1, 'second job buried (kicks 1)');
-      const stats = await rawStatsJob(server.url, id);
-      assert.deepEqual([stats?.state, stats?.kicks, stats?.reserves], ['buried', '1', '2']);
+      const second = await cli.waitForLine(
+        (l) => l.msg === 'job failed; buried' && l.jobId === copy && l.kicks === 1,
+        'second job buried (kicks 1)',
+      );
+      const stats = await rawStatsJob(server.url, String(second.buriedAs));
+      assert.deepEqual([stats?.state, stats?.kicks, stats?.reserves], ['buried', '0', '1'], 'a fresh copy: its own counters start again');
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     });
@@ -302,18 +308,21 @@ describe('bsworker CLI', () => {
       const body = envelope('fail', tube, { orderId: 8 });
       const id = await rawPut(server.url, tube, body);
 
-      await cli.waitForLine((l) => l.msg === 'job failed; buried' && l.jobId === id, 'job buried');
+      const buried = await cli.waitForLine((l) => l.msg === 'job failed; buried' && l.jobId === id, 'job buried');
+      const copy = String(buried.buriedAs);
       const kick = await run(['kick', '--tube', tube, '--url', server.url]);
       assert.equal(kick.code, 0, kick.stderr);
 
       const deleted = await cli.waitForLine(
-        (l) => l.jobId === id && typeof l.msg === 'string' && l.msg.includes('deleted'),
+        (l) => l.jobId === copy && typeof l.msg === 'string' && l.msg.includes('deleted'),
         'job deleted after max kicks',
       );
       assert.equal(deleted.level, 50, 'logged at error level');
-      assert.equal(deleted.body, body);
+      const logged = JSON.parse(String(deleted.body));
+      assert.deepEqual(logged.kwargs, JSON.parse(body).kwargs, 'the body logged is the job, with its failure history');
+      assert.equal(logged.meta.failures.length, 1);
       assert.match(JSON.stringify(deleted.err), /payment failed for order 8/);
-      assert.equal(await rawStatsJob(server.url, id), null);
+      assert.equal(await rawStatsJob(server.url, copy), null);
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     });
@@ -405,8 +414,11 @@ describe('bsworker CLI', () => {
       await completed(cli, id);
       // A job in the unserved tube is buried, not run or lost.
       const stray = await rawPut(server.url, `${p}-none`, envelope('fast', `${p}-none`, {}));
-      await cli.waitForLine((l) => l.jobId === stray && typeof l.msg === 'string' && l.msg.startsWith('job buried'), 'stray buried');
-      assert.equal((await rawStatsJob(server.url, stray))?.state, 'buried');
+      const line = await cli.waitForLine(
+        (l) => l.jobId === stray && typeof l.msg === 'string' && l.msg.startsWith('job buried'),
+        'stray buried',
+      );
+      assert.equal((await rawStatsJob(server.url, String(line.buriedAs)))?.state, 'buried');
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     });

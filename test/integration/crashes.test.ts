@@ -30,17 +30,18 @@ describe('poison jobs', () => {
     assert.equal((await rawStatsJob(server.url, id))?.reserves, '3');
 
     const worker = new Worker({ tubes: [tube], url: server.url, logger: silent, maxCrashes: 3 });
-    const events = new EventRecorder<JobEvent & { reason?: string }>(worker, ['job:buried', 'job:deleted']);
+    const events = new EventRecorder<JobEvent & { reason?: string; buriedAs?: string }>(worker, ['job:buried', 'job:deleted']);
     await worker.start();
     try {
       const buried = await events.waitFor('job:buried', (e) => e.jobId === id);
       assert.equal(buried.reason, 'crashed');
       assert.equal(runs, 0, 'the task never ran');
-      assert.equal((await rawStatsJob(server.url, id))?.state, 'buried');
+      const copy = buried.buriedAs as string;
+      assert.equal((await rawStatsJob(server.url, copy))?.state, 'buried');
 
-      // A kick allows maxCrashes more: the job runs this time.
-      assert.match(await rawCommand(server.url, `kick-job ${id}\r\n`), /^KICKED/);
-      await events.waitFor('job:deleted', (e) => e.jobId === id);
+      // A kick allows maxCrashes more: the job runs this time (its copy carries the three crashes).
+      assert.match(await rawCommand(server.url, `kick-job ${copy}\r\n`), /^KICKED/);
+      await events.waitFor('job:deleted', (e) => e.jobId === copy);
       assert.equal(runs, 1);
     } finally {
       await worker.stop();

@@ -20,7 +20,15 @@ import { pino } from 'pino';
 import { resolveServerAddress } from '../../src/beanstalk/address.js';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import { ConnectionError, decodeEnvelope, JobQueue, type TaskContext, TaskTimeoutError, UnrecoverableError } from '../../src/index.js';
-import { type BeanstalkdServer, freePort, rawCommand, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import {
+  type BeanstalkdServer,
+  freePort,
+  rawCommand,
+  rawPeekBody,
+  rawStatsJob,
+  rawStatsTube,
+  startBeanstalkd,
+} from '../helpers/beanstalkd.js';
 import { childEnv, REPO } from '../helpers/cli.js';
 import { LogCapture } from '../helpers/events.js';
 import { deferred, eventsOf, startWorker, until, within } from '../helpers/real-worker.js';
@@ -101,8 +109,15 @@ describe('production worker against beanstalkd', () => {
       await events.waitFor('job:failed', (e) => e.jobId === id && e.attempt === 2);
       const buried = await events.waitFor('job:buried', (e) => e.jobId === id);
       assert.equal(buried.reason, 'failed');
-      const end = await rawStatsJob(server.url, id);
-      assert.deepEqual([end?.state, end?.releases], ['buried', '2']);
+      // Buried as a copy with its failure record, which carries the original's two releases.
+      const end = await rawStatsJob(server.url, buried.buriedAs);
+      assert.equal(end?.state, 'buried');
+      const record = JSON.parse((await rawPeekBody(server.url, buried.buriedAs)) as string).meta;
+      assert.equal(record.carried.releases, 2);
+      assert.deepEqual(
+        record.failures.map((f: { attempt: number; message: string }) => [f.attempt, f.message]),
+        [[3, 'flop 3']],
+      );
       assert.deepEqual(
         runs.map((r) => r.attempt),
         [1, 2, 3],
@@ -114,7 +129,7 @@ describe('production worker against beanstalkd', () => {
         const gap = (runs[i]?.at ?? 0) - (runs[i - 1]?.at ?? 0);
         assert.ok(gap >= 900, `run ${i + 1} came ${Math.round(gap)} ms after run ${i}, sooner than the 1 s backoff`);
       }
-      await rawCommand(server.url, `delete ${id}\r\n`);
+      await rawCommand(server.url, `delete ${buried.buriedAs}\r\n`);
     });
 
     it('a job that fails once and then succeeds ends deleted', async (t) => {
@@ -146,11 +161,13 @@ describe('production worker against beanstalkd', () => {
       assert.equal(buried.reason, 'failed');
       const [failed] = eventsOf(events, 'job:failed', id);
       assert.ok(failed?.error instanceof UnrecoverableError);
-      const stats = await rawStatsJob(server.url, id);
-      assert.deepEqual([stats?.state, stats?.releases], ['buried', '0']);
+      const stats = await rawStatsJob(server.url, buried.buriedAs);
+      assert.equal(stats?.state, 'buried');
+      const record = JSON.parse((await rawPeekBody(server.url, buried.buriedAs)) as string).meta;
+      assert.deepEqual([record.carried.releases, record.failures[0].name], [0, 'UnrecoverableError']);
       assert.equal(runs, 1);
       assert.equal(eventsOf(events, 'job:released', id).length, 0);
-      await rawCommand(server.url, `delete ${id}\r\n`);
+      await rawCommand(server.url, `delete ${buried.buriedAs}\r\n`);
     });
   });
 
@@ -200,10 +217,10 @@ describe('production worker against beanstalkd', () => {
     const failed = await events.waitFor('job:failed', (e) => e.jobId === id);
     assert.ok(failed.error instanceof TaskTimeoutError, `got ${String(failed.error)}`);
     assert.deepEqual(seen, { aborted: true, reason: 'TaskTimeoutError' });
-    await events.waitFor('job:buried', (e) => e.jobId === id);
-    assert.equal(await stateOf(server.url, id), 'buried');
+    const buried = await events.waitFor('job:buried', (e) => e.jobId === id);
+    assert.equal(await stateOf(server.url, buried.buriedAs), 'buried');
     assert.equal(worker.state, 'running');
-    await rawCommand(server.url, `delete ${id}\r\n`);
+    await rawCommand(server.url, `delete ${buried.buriedAs}\r\n`);
   });
 
   it('auto-kick: a failing job is kicked every period and deleted after maxKicks, with no manual kick', async (t) => {
@@ -216,11 +233,13 @@ describe('production worker against beanstalkd', () => {
     const { events } = await startWorker(t, { tubes: [tb], url: server.url, kickPeriodSeconds: 1, maxKicks: 2 });
     const id = await flaky.put({ n: 1 });
 
-    const deleted = await events.waitFor('job:deleted', (e) => e.jobId === id && e.reason === 'max-kicks', 10_000);
+    const deleted = await events.waitFor('job:deleted', (e) => e.reason === 'max-kicks', 10_000);
     assert.equal(deleted.reason, 'max-kicks');
-    assert.deepEqual(kicksSeen, [0, 1, 2], 'three runs: the first, then one per automatic kick');
-    assert.equal(eventsOf(events, 'job:buried', id).length, 2);
-    assert.equal(await rawStatsJob(server.url, id), null);
+    assert.deepEqual(kicksSeen, [0, 1, 2], 'three runs: the first, then one per automatic kick (counted across copies)');
+    const buried = eventsOf(events, 'job:buried', id);
+    assert.equal(buried.length, 1);
+    assert.equal(eventsOf(events, 'job:buried', buried[0].buriedAs).length, 1, 'the copy is buried once more');
+    assert.equal(await rawStatsJob(server.url, deleted.jobId), null);
   });
 
   it('dead letter: at the kick bound the job moves to the dead-letter tube with its failure under meta', async (t) => {
@@ -359,8 +378,9 @@ describe('production worker when beanstalkd restarts', () => {
     });
 
     // Buried: a job whose first run fails.
-    const buriedId = await step.put({ key: 'buried', failFirst: true });
-    await events.waitFor('job:buried', (e) => e.jobId === buriedId);
+    const failingId = await step.put({ key: 'buried', failFirst: true });
+    // Buried with its failure record, as a copy with a new id.
+    const buriedId: string = (await events.waitFor('job:buried', (e) => e.jobId === failingId)).buriedAs;
     // Reserved: both slots busy with slow jobs, so that the jobs put next stay where they are.
     const slowKeys = ['slow-1', 'slow-2'];
     const slowIds = await Promise.all(slowKeys.map((key) => step.put({ key, slow: true })));

@@ -69,6 +69,7 @@ describe('worker options from the command line', () => {
   it('passes --redact to the Worker as `redact`', () => {
     assert.deepEqual(workerOptionsFrom({ ...base, redact: ['password', 'token'] }, silent).redact, ['password', 'token']);
     assert.equal(workerOptionsFrom(base, silent).redact, undefined);
+    assert.equal(workerOptionsFrom({ ...base, failureRecords: false }, silent).failureRecords, false, '--no-failure-records');
   });
 
   it('every process kicks (the kick lock keeps it one round per period), and --threads names the jobs directory', () => {

@@ -274,10 +274,13 @@ describe('decodeEnvelope', () => {
     assert.deepEqual(result, { ok: true, envelope: { func_name: 'f', tube: undefined, kwargs: { a: 1 } } });
   });
 
-  it('ignores fields it does not know, such as meta', () => {
+  it('ignores fields it does not know, and hands meta over when it is an object', () => {
     const result = decodeEnvelope(Buffer.from('{"func_name":"f","tube":"t","kwargs":{},"meta":{"traceId":"x"},"v":2}'));
     assert.ok(result.ok, 'extra fields must not make the body undecodable');
-    assert.deepEqual(result.envelope, { func_name: 'f', tube: 't', kwargs: {} });
+    assert.deepEqual(result.envelope, { func_name: 'f', tube: 't', kwargs: {}, meta: { traceId: 'x' } });
+    const odd = decodeEnvelope(Buffer.from('{"func_name":"f","kwargs":{},"meta":[1]}'));
+    assert.ok(odd.ok, 'a meta that is not an object is ignored');
+    assert.equal(odd.envelope.meta, undefined);
   });
 
   it('never throws, whatever the bytes', () => {

@@ -20,6 +20,7 @@ describe('decideFailure (src/worker/policy.ts)', () => {
     maxKicks: 3,
     deadLetter: false,
     autoKick: false,
+    parkable: false,
     ...over,
   });
 
@@ -39,7 +40,12 @@ describe('decideFailure (src/worker/policy.ts)', () => {
   it('an unrecoverable failure never runs again: no retry, dead-lettered at once, never left for auto-kick', () => {
     const hopeless = { unrecoverable: true, retries: 5 };
     assert.deepEqual(decideFailure(facts({ ...hopeless, deadLetter: true })), { action: 'dead-letter' });
-    assert.deepEqual(decideFailure(facts({ ...hopeless, autoKick: true })), { action: 'discard' });
+    assert.deepEqual(decideFailure(facts({ ...hopeless, autoKick: true })), { action: 'discard' }, 'no record can mark it');
+    assert.deepEqual(
+      decideFailure(facts({ ...hopeless, autoKick: true, parkable: true })),
+      { action: 'bury' },
+      'buried, marked so that auto-kick leaves it',
+    );
     assert.deepEqual(decideFailure(facts(hopeless)), { action: 'bury' }, 'without auto-kick it waits for an operator');
   });
 });

@@ -8,8 +8,8 @@
  */
 import type { Command } from 'commander';
 import type { Admin } from '../../admin/admin.js';
-import type { JobEnvelope, JobReport } from '../../admin/types.js';
-import type { FailureEntry, FailureHistory } from '../../failures/record.js';
+import type { JobEnvelope, JobHistory, JobReport } from '../../admin/types.js';
+import type { FailureEntry } from '../../failures/record.js';
 import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { colors, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
@@ -27,7 +27,7 @@ export type PeekEnvelopeJson = JobEnvelope;
  */
 export interface PeekJson extends Omit<JobReport, 'server' | 'history' | 'lastFailure' | 'deadLetter'> {
   /** The failure history kept in the body (`meta.failures`); present only when there is one. */
-  readonly history?: FailureHistory;
+  readonly history?: JobHistory;
 }
 
 /** Which job to peek at. */
@@ -106,28 +106,24 @@ function metaWithoutHistory(meta: unknown): unknown {
   return Object.keys(rest).length === 0 ? undefined : rest;
 }
 
-/** A value from a body as one terminal-safe line. */
-function show(value: unknown): string {
-  return typeof value === 'string' ? terminalSafeText(value) : terminalSafeJson(value);
-}
-
-/** Prints every failure of the history, oldest first, each with its whole (capped) stack. */
-export function printHistory(output: Output, history: FailureHistory): void {
+/**
+ * Prints every failure of the history, oldest first, each with its whole (capped) stack. The entries
+ * were checked field by field when read, but their text is still the job's: escaped for the terminal.
+ */
+export function printHistory(output: Output, history: JobHistory): void {
   const c = colors(output);
+  const safe = terminalSafeText;
   output.print(`${c.bold('failures:')}   ${history.failures.length}`);
-  history.failures.forEach((entry: FailureEntry, i) => {
-    const e = entry as Partial<Record<keyof FailureEntry, unknown>>;
-    const worker = typeof e.worker === 'object' && e.worker !== null ? (e.worker as { host?: unknown; pid?: unknown }) : {};
+  history.failures.forEach((e: FailureEntry, i) => {
     output.print(
-      `  #${i + 1} ${show(e.at ?? '?')}  ${show(e.reason ?? 'error')}, attempt ${show(e.attempt ?? '?')}, kicks ${show(e.kicks ?? '?')}` +
-        `, worker ${show(worker.host ?? '?')}:${show(worker.pid ?? '?')}, job ${show(e.job_id ?? '?')} in ${show(e.tube ?? '?')}`,
+      safe(
+        `  #${i + 1} ${e.at || '?'}  ${e.reason}, attempt ${e.attempt}, kicks ${e.kicks}, worker ${e.worker.host || '?'}:${e.worker.pid}, job ${e.job_id || '?'} in ${e.tube || '?'}`,
+      ),
     );
-    output.print(`     ${c.red(`${show(e.name ?? 'Error')}: ${show(e.message ?? '')}`)}`);
-    if (typeof e.stack === 'string') {
-      for (const line of e.stack.split('\n').filter((frame) => /^\s*at\s/.test(frame)))
-        output.print(`       ${terminalSafeText(line.trim())}`);
-    }
+    output.print(`     ${c.red(safe(`${e.name || 'Error'}: ${e.message}`))}`);
+    for (const frame of (e.stack ?? '').split('\n').filter((line) => /^\s*at\s/.test(line))) output.print(`       ${safe(frame.trim())}`);
     if (e.issues !== undefined) output.print(`     issues: ${terminalSafeJson(e.issues)}`);
+    if (e.unrecoverable === true) output.print('     unrecoverable: auto-kick leaves it buried');
   });
   if (history.carried !== undefined) output.print(`  carried: ${terminalSafeJson(history.carried)}`);
 }
