@@ -101,13 +101,44 @@ export const tubesReportSchema: Schema = {
   ...object({ at: string, tubes: array(ref('TubeReport')), unavailable: array(string) }),
 };
 
+/** One entry of `meta.failures`, every field checked by the admin layer. Its text is job data: untrusted. */
+const failureEntry = object(
+  {
+    reason: { type: 'string', description: 'failed, crashed, invalid, unregistered, undecodable, dead-lettered, ...' },
+    name: string,
+    message: string,
+    stack: string,
+    attempt: number,
+    kicks: number,
+    worker: object({ host: string, pid: number }),
+    server: string,
+    job_id: string,
+    tube: string,
+    at: string,
+    duration_ms: number,
+    issues: array(object({ message: string, path: array(string) }, { optional: ['path'] })),
+    unrecoverable: boolean,
+  },
+  { optional: ['stack', 'duration_ms', 'issues', 'unrecoverable'] },
+);
+
+/** The counters of the jobs a copy replaced (`meta.carried`). */
+const carriedCounters = object({
+  from: string,
+  reserves: integer,
+  releases: integer,
+  buries: integer,
+  kicks: integer,
+  timeouts: integer,
+});
+
 const failureSummary = object({
   reason: string,
   name: string,
   message: string,
   stackLine: nullable(string),
-  attempt: integer,
-  kicks: integer,
+  attempt: number,
+  kicks: number,
   at: string,
 });
 
@@ -116,8 +147,8 @@ const deadLetterSummary = object({
   jobId: nullable(string),
   name: nullable(string),
   message: nullable(string),
-  attempts: nullable(integer),
-  kicks: nullable(integer),
+  attempts: nullable(number),
+  kicks: nullable(number),
   at: nullable(string),
 });
 
@@ -149,8 +180,8 @@ export const jobReportSchema: Schema = {
     decodeError: nullable(string),
     history: nullable(
       object(
-        { failures: array({ type: 'object' }), carried: { type: 'object', additionalProperties: number } },
-        { optional: ['carried'], description: 'The failure history kept in the body (meta.failures), as the worker wrote it.' },
+        { failures: array(failureEntry), carried: carriedCounters },
+        { optional: ['carried'], description: 'The failure history kept in the body (meta.failures, meta.carried), oldest first.' },
       ),
     ),
     lastFailure: nullable(failureSummary),

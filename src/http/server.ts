@@ -227,6 +227,12 @@ function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guar
     if (request.is404) throw unknownRoute(routes, request);
   });
 
+  // A POST with no body reads as `{}`, so `curl -X POST .../resume` needs no `-d '{}'` (and a required
+  // field still gets its "is required").
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && !SAFE_METHODS.has(request.method)) request.body = {};
+  });
+
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
     return payload;
