@@ -87,7 +87,8 @@ export function isWildcardHost(host: string): boolean {
 
 /** A `Host` header or an `--allowed-host` value, split into a lower-case name and a port (undefined when absent). */
 export function splitHost(value: string): { name: string; port: number | undefined } | undefined {
-  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::([0-9]{1,5}))?$/i.exec(value.trim());
+  // Host names are ASCII letters, digits, dots, hyphens (and underscores, which some internal names use).
+  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::([0-9]{1,5}))?$/i.exec(value.trim());
   if (!match?.[1]) return undefined;
   const port = match[2] === undefined ? undefined : Number(match[2]);
   if (port !== undefined && port > 65_535) return undefined;
