@@ -30,7 +30,7 @@ export async function registerOpenApi(app: FastifyInstance, version = packageVer
         title: 'bsworker HTTP API',
         version,
         description:
-          "Operate beanstalkd tubes and jobs through bsworker's admin layer. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. Job data in replies is untrusted.",
+          "Operate beanstalkd tubes and jobs through bsworker's admin layer. Every route but /healthz and /readyz needs the header `Authorization: Bearer TOKEN`. Job data in replies is untrusted.",
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearerAuth: [] }],

@@ -211,7 +211,7 @@ function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guar
       throw new HttpError(
         401,
         'UNAUTHORIZED',
-        missing ? 'send the token as Authorization: Bearer <token>' : 'the bearer token is not the one this server was given',
+        missing ? 'send the token in the header Authorization: Bearer TOKEN' : 'the bearer token is not the one this server was given',
         { headers: { 'www-authenticate': 'Bearer realm="bsworker"' } },
       );
     }

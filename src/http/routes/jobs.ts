@@ -107,7 +107,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
         tags: [TAGS.jobs],
         summary: "A page of a tube's jobs, newest first",
         description:
-          'beanstalkd cannot list jobs: a page is a bounded scan of recent job ids (see the README, "Listing jobs"). Pass `nextCursor` back as `cursor` for the next page.',
+          'beanstalkd cannot list jobs: a page is a bounded scan of recent job ids, newest first; `scanned` and `stoppedBy` say how far it went. Pass `nextCursor` back as `cursor` for the next page.',
         params: tubeParam,
         querystring: listQuery,
         response: { 200: ref('JobPage'), ...errorResponses(400, 401, 404, 503) },
