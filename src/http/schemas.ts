@@ -284,6 +284,11 @@ export const SHARED_SCHEMAS: readonly Schema[] = [
 /** A reference to a shared schema by its `$id`, for route schemas. */
 export { ref };
 
+/** A success reply's schema with the description the document shows for it. */
+export function ok(schema: Schema, description: string): Schema {
+  return { description, ...schema };
+}
+
 /** Error replies a route can give, for its `response` map: each references {@link errorSchema}. */
 export function errorResponses(...statuses: readonly number[]): Record<number, Schema> {
   return Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'An error', ...ref('Error') }]));

@@ -50,7 +50,9 @@ export function registerHealthRoutes(
         tags: [TAGS.health],
         summary: 'The process is up and serving (no token needed)',
         security: [],
-        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] } },
+        response: {
+          200: { description: 'Serving', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] },
+        },
       },
     },
     async () => ({ status: 'ok' }),
@@ -65,7 +67,10 @@ export function registerHealthRoutes(
         summary: 'Every beanstalkd server answers (no token needed)',
         description: '200 when every configured server answered `stats` just now; else 503, naming the servers and why.',
         security: [],
-        response: { 200: readyBody, 503: readyBody },
+        response: {
+          200: { description: 'Every server answered', ...readyBody },
+          503: { description: 'A server did not answer', ...readyBody },
+        },
       },
     },
     async (_request, reply) => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkPutInput, type PutInput } from '../../admin/put.js';
 import type { JobState } from '../../admin/types.js';
 import { HttpError } from '../errors.js';
-import { errorResponses, ref, type Schema } from '../schemas.js';
+import { errorResponses, ok, ref, type Schema } from '../schemas.js';
 import type { RouteContext } from '../types.js';
 import { countOf, digits, idParam, TAGS, tubeParam } from './params.js';
 
@@ -110,7 +110,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
           'beanstalkd cannot list jobs: a page is a bounded scan of recent job ids, newest first; `scanned` and `stoppedBy` say how far it went. Pass `nextCursor` back as `cursor` for the next page.',
         params: tubeParam,
         querystring: listQuery,
-        response: { 200: ref('JobPage'), ...errorResponses(400, 401, 404, 503) },
+        response: { 200: ok(ref('JobPage'), 'The page'), ...errorResponses(400, 401, 404, 503) },
       },
     },
     (request) => {
@@ -129,7 +129,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
           'With `bsworker serve --jobs DIR`, the task must be registered in the tube (else 400 UNKNOWN_TASK) and its schema must accept the kwargs (else 400 INVALID_KWARGS with the issues). Without --jobs, any func_name is put.',
         params: tubeParam,
         body: putBody,
-        response: { 201: ref('PutResult'), ...errorResponses(400, 401, 403, 413, 415, 502, 503) },
+        response: { 201: ok(ref('PutResult'), 'The job was put'), ...errorResponses(400, 401, 403, 413, 415, 502, 503) },
       },
     },
     async (request, reply) => {
@@ -152,7 +152,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
         summary: 'One job: state, counters, envelope and failure history',
         description: 'A body that is not a bsworker envelope is returned whole in `raw` (with `decodeError`), `envelope` null.',
         params: idParam,
-        response: { 200: ref('JobReport'), ...errorResponses(400, 401, 404, 503) },
+        response: { 200: ok(ref('JobReport'), 'The job'), ...errorResponses(400, 401, 404, 503) },
       },
     },
     (request) => admin.job(request.params.id),
@@ -165,7 +165,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
         tags: [TAGS.jobs],
         summary: 'Kick one buried or delayed job to ready',
         params: idParam,
-        response: { 200: ref('KickJobResult'), ...errorResponses(400, 401, 403, 404, 409, 503) },
+        response: { 200: ok(ref('KickJobResult'), 'The job was kicked'), ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
     (request) => admin.kickJob(request.params.id),
@@ -178,7 +178,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
         tags: [TAGS.jobs],
         summary: 'Delete one job (not a reserved one: only its worker can)',
         params: idParam,
-        response: { 200: ref('DeleteJobResult'), ...errorResponses(400, 401, 403, 404, 409, 503) },
+        response: { 200: ok(ref('DeleteJobResult'), 'The job was deleted'), ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
     (request) => admin.deleteJob(request.params.id),

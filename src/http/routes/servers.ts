@@ -15,6 +15,7 @@ export function registerServerRoutes(app: FastifyInstance, context: RouteContext
         description: 'A server that does not answer is listed with `up: false` and the reason; this never fails for a down server.',
         response: {
           200: {
+            description: 'Every configured server',
             type: 'object',
             properties: { servers: { type: 'array', items: ref('ServerReport') } },
             required: ['servers'],

@@ -3,7 +3,7 @@
  * kick its buried jobs, pause and resume it, put its dead letters back.
  */
 import type { FastifyInstance } from 'fastify';
-import { errorResponses, ref, type Schema } from '../schemas.js';
+import { errorResponses, ok, ref, type Schema } from '../schemas.js';
 import type { RouteContext } from '../types.js';
 import { TAGS, tubeParam } from './params.js';
 
@@ -49,7 +49,7 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
       schema: {
         tags: [TAGS.tubes],
         summary: 'Every tube: counts by state, per server and summed',
-        response: { 200: ref('TubesReport'), ...errorResponses(401, 503) },
+        response: { 200: ok(ref('TubesReport'), 'Every tube'), ...errorResponses(401, 503) },
       },
     },
     () => admin.tubes(),
@@ -62,7 +62,7 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
         tags: [TAGS.tubes],
         summary: "One tube's counts by state, per server and summed",
         params: tubeParam,
-        response: { 200: ref('TubeReport'), ...errorResponses(400, 401, 404, 503) },
+        response: { 200: ok(ref('TubeReport'), 'The tube'), ...errorResponses(400, 401, 404, 503) },
       },
     },
     (request) => admin.tube(request.params.tube),
@@ -77,7 +77,7 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
         description: 'Delayed jobs are left alone (kick them one by one).',
         params: tubeParam,
         body: kickBody,
-        response: { 200: ref('KickResult'), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ok(ref('KickResult'), 'What was kicked'), ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
     (request) => admin.kick(request.params.tube, request.body?.bound),
@@ -91,7 +91,7 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
         summary: 'Pause the reserves of a tube for some seconds',
         params: tubeParam,
         body: pauseBody,
-        response: { 200: ref('PauseResult'), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ok(ref('PauseResult'), 'The pause now set'), ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
     (request) => admin.pause(request.params.tube, request.body.seconds),
@@ -104,7 +104,7 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
         tags: [TAGS.tubes],
         summary: "End a tube's pause now",
         params: tubeParam,
-        response: { 200: ref('PauseResult'), ...errorResponses(400, 401, 403, 404, 503) },
+        response: { 200: ok(ref('PauseResult'), 'The pause now set'), ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
     (request) => admin.resume(request.params.tube),
@@ -123,7 +123,10 @@ export function registerTubeRoutes(app: FastifyInstance, context: RouteContext):
           'Scans the ready jobs of `from`; only the letters whose record names this tube go back. Each is put before its letter is deleted: an interruption leaves a duplicate (listed), never a loss.',
         params: tubeParam,
         body: requeueBody,
-        response: { 200: ref('RequeueResult'), ...errorResponses(400, 401, 403, 404, 503) },
+        response: {
+          200: ok(ref('RequeueResult'), 'What was put back, left alone or duplicated'),
+          ...errorResponses(400, 401, 403, 404, 503),
+        },
       },
     },
     (request) => admin.requeue({ ...request.body, tube: request.params.tube }),
