@@ -111,10 +111,12 @@ export async function scanTube(
   if (state !== null) checkState(state);
   const bounds = pageBounds(options);
   const deadline = Date.now() + bounds.timeoutMs;
+  // The heads of a server with thousands of tubes take a round trip or two each: half the time at most.
+  const headsDeadline = Date.now() + bounds.timeoutMs / 2;
   return server.run(async (connection) => {
     const start =
       bounds.cursor === undefined
-        ? await findHighestId(connection, () => headIds(server, connection, deadline), deadline)
+        ? await findHighestId(connection, () => headIds(server, connection, headsDeadline), deadline)
         : bounds.cursor - 1n;
     const result = await scanIds(
       start,

@@ -12,7 +12,7 @@ import { JobQueue } from '../../src/tasks/queue.js';
 import type { TaskContext } from '../../src/tasks/types.js';
 import type { JobEvent } from '../../src/worker/events.js';
 import { Worker } from '../../src/worker/worker.js';
-import { type BeanstalkdServer, rawCommand, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { type BeanstalkdServer, rawCommand, rawPeekBody, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { EventRecorder } from '../helpers/events.js';
 
 const silent = pino({ level: 'silent' });
@@ -130,7 +130,10 @@ describe('the fast path against beanstalkd', () => {
     const afterRun = await counters(server.url);
     assert.equal(afterRun.statsJob - before.statsJob, 11, 'each of the 11 jobs checked once, within the budget');
     assert.equal(afterRun.bury - before.bury, 1);
-    const stats = await rawStatsJob(server.url, poison);
-    assert.deepEqual([stats?.state, stats?.reserves], ['buried', '4']);
+    // Buried as a copy with its failure record, which carries the original's reserves.
+    const copy = (burial as { buriedAs?: string }).buriedAs as string;
+    assert.equal(await rawStatsJob(server.url, poison), null);
+    assert.equal((await rawStatsJob(server.url, copy))?.state, 'buried');
+    assert.equal(JSON.parse((await rawPeekBody(server.url, copy)) as string).meta.carried.reserves, 3);
   });
 });

@@ -206,7 +206,7 @@ describe('bsworker buried --tube and the failure history in peek', () => {
     const page = JSON.parse(bounded.stdout) as BuriedJson;
     assert.deepEqual([page.jobs.length, page.scanned, page.stoppedBy, page.exhausted], [0, 5, 'scan-bound', false]);
     const text = await run(['buried', '--tube', t, '--scan', '5', '--url', server.url]);
-    assert.match(text.stdout, /^0 jobs below, newest first \(5 ids scanned\)$/m);
+    assert.match(text.stdout, /^this page: 0 jobs, newest first \(5 ids scanned\)$/m);
     assert.match(
       text.stdout,
       new RegExp(`\\(the scan reached its bound of ids \\(--scan\\)\\): bsworker buried --tube ${t} --cursor ${page.nextCursor}$`, 'm'),

@@ -144,7 +144,7 @@ function printBuriedText(output: Output, report: BuriedReport): void {
   output.print(`tube ${report.tube}: ${plural(report.buried, 'buried job')}`);
   if (report.buried === 0 && report.jobs.length === 0 && report.scanned === 0) return;
   if (report.first) output.print(`next to be kicked: job ${report.first.id}`);
-  output.print(`${plural(report.jobs.length, 'job')} below, newest first (${plural(report.scanned, 'id')} scanned)`);
+  output.print(`this page: ${plural(report.jobs.length, 'job')}, newest first (${plural(report.scanned, 'id')} scanned)`);
   for (const job of report.jobs) {
     output.print('');
     printJobText(output, job);
