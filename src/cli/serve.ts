@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { Admin } from '../admin/admin.js';
+import { Admin } from '../admin/index.js';
 import { checkToken, readTokenFile, splitHost, TOKEN_ENV } from '../http/security.js';
 import { createApiServer, ListenRefusedError } from '../http/server.js';
 import { API_DEFAULTS, type TaskRegistry } from '../http/types.js';

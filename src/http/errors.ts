@@ -4,7 +4,7 @@
  * limit, media type), and the API's (auth, origin, host). Anything unexpected is a 500 whose message
  * says nothing about the code: the stack goes to the log, never to the client.
  */
-import { AdminError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../admin/errors.js';
+import { AdminError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../admin/index.js';
 
 /** One problem with a request, as 400 replies list them: where (`["body", "options", "ttr"]`) and what. */
 export interface RequestIssue {

@@ -3,7 +3,7 @@
  * kwargs validator (a task's schema) and a metrics source (prom-client). Each is optional and injected,
  * so the server depends on none of them.
  */
-import type { Admin } from '../admin/admin.js';
+import type { Admin } from '../admin/index.js';
 import type { Logger } from '../logging/logger.js';
 import type { RegisteredTask } from '../tasks/registry.js';
 

@@ -4,8 +4,7 @@
  * against the registry (an unregistered task is refused) and the task's schema.
  */
 import type { FastifyInstance } from 'fastify';
-import { checkPutInput, type PutInput } from '../../admin/put.js';
-import type { JobState } from '../../admin/types.js';
+import { checkPutInput, type JobState, type PutInput } from '../../admin/index.js';
 import { HttpError } from '../errors.js';
 import { errorResponses, ok, ref, type Schema } from '../schemas.js';
 import type { RouteContext } from '../types.js';
