@@ -244,6 +244,16 @@ describe('HTTP API security', () => {
     assertJsonHeaders(reply);
   });
 
+  it('a request Node cannot read as HTTP still gets a JSON error with a code', TEST_TIMEOUT, async () => {
+    const huge = await rawRequest(api.port, `GET /api/tubes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, false);
+    assert.equal(huge.status, 431, huge.text);
+    assert.match(huge.text, /content-type: application\/json; charset=utf-8/);
+    assert.match(huge.text, /"code":"HEADERS_TOO_LARGE"/);
+    const garbage = await rawRequest(api.port, 'NOT HTTP AT ALL\r\n\r\n', false);
+    assert.equal(garbage.status, 400, garbage.text);
+    assert.match(garbage.text, /"code":"BAD_REQUEST"/);
+  });
+
   it('every reply carries nosniff, no-store and a CSP that allows nothing', TEST_TIMEOUT, async () => {
     for (const reply of [
       await api.request('GET', '/api/servers'),
