@@ -16,7 +16,7 @@ export {
   UnavailableError,
 } from './errors.js';
 export type { ListOptions } from './jobs.js';
-export type { KwargsCheck, PutInput } from './put.js';
+export { checkPutInput, type KwargsCheck, type PutInput } from './put.js';
 export { noSuchTube } from './read.js';
 export { REQUEUE_DEFAULTS, type RequeueOptions } from './requeue.js';
 export { SCAN_DEFAULTS, SCAN_MAX } from './scan.js';

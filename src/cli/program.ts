@@ -11,6 +11,7 @@ import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
 import { integerIn, parseKeys, parseLogLevel, parseRedactEnv, parseTube, parseTubes } from './parse.js';
 import { runWorker } from './run-worker.js';
+import { registerServeCommand } from './serve.js';
 import { runSupervisor } from './supervisor.js';
 
 /** Where the program writes, and what it does with an exit code. */
@@ -175,6 +176,7 @@ export function buildProgram(io: ProgramIo): Command {
 
   registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
   registerCheckCommand(program, { ...io, isTTY: io.isTTY ?? false });
+  registerServeCommand(program, io);
   // `bsworker help [command]`, as `--help` does. Added last: subcommands copy the help command
   // setting, and `put help f` must still put into a tube called help.
   program.helpCommand(true);
