@@ -11,6 +11,9 @@ export interface DeadLetterInfo {
   readonly jobId: string;
   readonly attempts: number;
   readonly kicks: number;
+  /** The job's priority and TTR, so that putting it back (`bsworker requeue`) keeps them. */
+  readonly priority?: number;
+  readonly ttrSeconds?: number;
 }
 
 /** Options of {@link deadLetterBody}. */
@@ -56,6 +59,8 @@ export function deadLetterBody(body: Buffer, info: DeadLetterInfo, options: Dead
       ...(stack === undefined ? { stack_dropped: true } : { stack }),
       attempts: info.attempts,
       kicks: info.kicks,
+      ...(info.priority === undefined ? {} : { priority: info.priority }),
+      ...(info.ttrSeconds === undefined ? {} : { ttr: info.ttrSeconds }),
       tube: info.tube,
       job_id: info.jobId,
       failed_at: failedAt,

@@ -187,7 +187,15 @@ export class Outcomes {
     const { kicks } = counters;
     let moved: DeadLetterResult | undefined;
     if (action === 'dead-letter' && ctx.deadLetter) {
-      const info = { error: failure, tube: this.event.tube ?? '', jobId: reservation.id, attempts: counters.releases + 1, kicks };
+      const info = {
+        error: failure,
+        tube: this.event.tube ?? '',
+        jobId: reservation.id,
+        attempts: counters.releases + 1,
+        kicks,
+        priority: counters.priority,
+        ttrSeconds: counters.ttrSeconds,
+      };
       moved = await this.#putDeadLetter(info);
       if (moved === undefined) {
         // Kept, never lost. Auto-kick finishes moving a job buried at the kick bound; one buried below it

@@ -272,6 +272,14 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     } else {
       error = new Error(`buried at the kick bound (${job.kicks} kick(s)); moved by auto-kick, its last failure is in the worker's log`);
     }
-    return { error, tube: job.tube, jobId: job.id, attempts: job.releases + 1, kicks: job.kicks };
+    return {
+      error,
+      tube: job.tube,
+      jobId: job.id,
+      attempts: job.releases + 1,
+      kicks: job.kicks,
+      priority: job.priority,
+      ttrSeconds: job.ttrSeconds,
+    };
   }
 }

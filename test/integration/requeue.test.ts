@@ -114,8 +114,9 @@ describe('bsworker requeue', () => {
         const back = await body(job.id);
         assert.ok(back.equals(requeueBody(letter) as Buffer), 'the body requeueBody gives: original envelope, record kept');
         assert.ok((readFailureHistory(back)?.failures.length ?? 0) >= 1, 'the failure record travels with the job');
-        // The worker put the letter with the defaults, so those are what is known of the original's.
-        assert.deepEqual([stats?.pri, stats?.ttr, String(job.priority), String(job.ttrSeconds)], ['1024', '60', '1024', '60']);
+        // The dead letter's record kept the original's priority (10 + n) and TTR (30).
+        assert.deepEqual([stats?.pri, stats?.ttr], [String(job.priority), '30']);
+        assert.ok(job.priority >= 10 && job.priority < 13, `priority ${job.priority}`);
       }
       for (const [i, id] of otherLetters.entries()) {
         const now = await rawStatsJob(server.url, id);
