@@ -9,7 +9,7 @@
  * 3. `bury <copy>`;
  * 4. `delete <job>`: only now is the original gone.
  *
- * A death after 1 leaves a delayed copy; after 2 a reserved copy that goes back to ready when the
+ * A death after 1 leaves a delayed copy (for {@link copyDelaySeconds}); after 2 a reserved copy that goes back to ready when the
  * connection drops. Either way the original also went back to ready and is the live job, and the copy
  * is a leftover: its own `stats-job` says `buries: 0` (a finished copy was buried before anyone could
  * see it), so the worker that reserves it deletes it unrun ({@link isUnfinishedCopy}). A death after 3
@@ -25,10 +25,15 @@ import type { Logger } from '../logging/logger.js';
 import type { Reservation } from './reservation.js';
 
 /**
- * How long the copy stays delayed before step 2 reserves it. Far longer than the steps take (each has
- * the command deadline); should a copy outlive its worker, it surfaces after this and is deleted unrun.
+ * How long the copy stays delayed before step 2 reserves it: one second more than the command deadline,
+ * so a `put` answered within its deadline is always followed by a `reserve-job` before the copy can
+ * turn ready. Should a copy outlive its worker, it surfaces after this and is deleted unrun; should it
+ * turn ready first (a server slower than the deadline), whoever reserves it deletes it as unfinished and
+ * this worker's `reserve-job` finds nothing, so the original is buried plainly: never a loss.
  */
-export const COPY_DELAY_SECONDS = 120;
+export function copyDelaySeconds(commandTimeoutMs: number): number {
+  return Math.max(2, Math.ceil(commandTimeoutMs / 1000) + 1);
+}
 
 /** The oldest beanstalkd with `reserve-job`. */
 const MIN_VERSION: readonly [number, number] = [1, 12];
@@ -65,6 +70,8 @@ export class FailureRecorder {
     /** WorkerOptions.failureRecords: off means a plain bury, as before records existed. */
     readonly enabled: boolean,
     private readonly logger: Logger,
+    /** See {@link copyDelaySeconds}. */
+    private readonly copyDelay: number = copyDelaySeconds(10_000),
   ) {}
 
   /** True when `connection`'s server has `reserve-job`; logs once per server when it has not. */
@@ -131,7 +138,7 @@ export class FailureRecorder {
     try {
       copyId = await connection.putInTube(facts.tube, body, {
         priority: counters.priority,
-        delaySeconds: COPY_DELAY_SECONDS,
+        delaySeconds: this.copyDelay,
         ttrSeconds: counters.ttrSeconds,
       });
     } catch (error) {

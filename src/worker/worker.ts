@@ -17,7 +17,7 @@ import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { DeadLetterResult, JobContext } from './process-job.js';
-import { FailureRecorder } from './record-bury.js';
+import { copyDelaySeconds, FailureRecorder } from './record-bury.js';
 import { Slot, TICK_MS } from './slot.js';
 import { TaskThreadPool } from './threads/pool.js';
 
@@ -77,7 +77,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       tubes: this.#options.tubes,
       autoKick: this.#options.kickPeriodSeconds !== undefined,
       redact: this.#options.redact,
-      recorder: new FailureRecorder(this.#options.failureRecords, this.#logger),
+      recorder: new FailureRecorder(this.#options.failureRecords, this.#logger, copyDelaySeconds(this.#options.commandTimeoutMs)),
       deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
       takeCrashCheck: () => {
         if (this.#crashChecksLeft <= 0) return false;
