@@ -28,7 +28,8 @@ export interface StopResult {
 export interface WorkerEvents {
   'job:reserved': [JobEvent];
   'job:completed': [JobEvent & { readonly durationMs: number }];
-  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number }];
+  /** `durationMs`: how long the failed run took (the metrics' duration histogram reads it). */
+  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number; readonly durationMs?: number }];
   'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string }];
   /** `body` is set when the job failed for good (reason `max-kicks` or `dead-letter`). */
   'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
