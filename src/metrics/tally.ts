@@ -90,9 +90,9 @@ export class SeriesHistogram {
       let cumulative = 0;
       for (let i = 0; i < this.bounds.length; i += 1) {
         cumulative += series.buckets[i] as number;
-        values.push({ value: cumulative, labels: { tube, task, le: this.bounds[i] as number }, metricName: bucketName });
+        values.push({ value: cumulative, labels: { le: this.bounds[i] as number, tube, task }, metricName: bucketName });
       }
-      values.push({ value: series.count, labels: { tube, task, le: '+Inf' }, metricName: bucketName });
+      values.push({ value: series.count, labels: { le: '+Inf', tube, task }, metricName: bucketName });
       values.push({ value: series.sum, labels: { tube, task }, metricName: `${this.name}_sum` });
       values.push({ value: series.count, labels: { tube, task }, metricName: `${this.name}_count` });
     }

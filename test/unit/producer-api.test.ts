@@ -25,15 +25,21 @@ const PUBLIC = [
   'ProtocolError',
   'PutManyError',
   'PutOutcomeUnknownError',
+  'ServerMetrics',
   'TaskTimeoutError',
   'UnexpectedReplyError',
   'UnrecoverableError',
   'WORKER_DEFAULTS',
   'Worker',
+  'WorkerMetrics',
+  'collectWorkerMetrics',
   'createLogger',
   'decodeEnvelope',
   'encodeEnvelope',
   'loadJobs',
+  'monitorServer',
+  'registryRenderer',
+  'startMetricsServer',
 ];
 
 describe('the public API', () => {
