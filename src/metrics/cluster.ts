@@ -124,6 +124,12 @@ export class ClusterMetrics {
     this.#timeoutMs = options.childTimeoutMs ?? CLUSTER_METRICS_DEFAULTS.childTimeoutMs;
     const metrics = this;
     const registers = [this.registry];
+    // The children's gauges summed with a 0 of the supervisor's own: while no child answers (all of
+    // them starting, restarting or stuck), `bsworker_worker_up` is 0 rather than absent, which an
+    // alert on `== 0` would not see.
+    for (const name of ['bsworker_worker_up', 'bsworker_jobs_active']) {
+      new Gauge({ name, help: 'Summed over the children that answered this scrape.', registers }).set(0);
+    }
     new Gauge({
       name: 'bsworker_supervisor_children',
       help: 'Worker processes the supervisor has running now.',

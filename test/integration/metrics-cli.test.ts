@@ -176,9 +176,10 @@ describe('bsworker --metrics-port', () => {
     assert.ok(tookMs >= 1_900 && tookMs < 5_000, `the scrape waited for the deadline: ${Math.round(tookMs)} ms`);
     assert.equal(silent.value('bsworker_metrics_children_missing'), 1);
     assert.ok((silent.value('bsworker_metrics_children_missed_total') as number) >= 1);
-    // Its counters stay in the sum (from its last answer); its gauges are left out.
+    // Its counters stay in the sum (from its last answer); its gauges are left out: no worker is up.
     assert.equal(silent.value('bsworker_jobs_total', { tube: `${p}-fast`, task: 'fast', outcome: 'completed' }), 7);
-    assert.equal(silent.value('bsworker_worker_up'), undefined);
+    assert.equal(silent.value('bsworker_worker_up'), 0);
+    assert.equal(silent.value('bsworker_jobs_active'), 0);
 
     await waitCount(cli, 'job completed', 8);
     const back = await scrape(url);

@@ -113,6 +113,13 @@ describe('ClusterMetrics', () => {
     assert.equal(after.value('bsworker_metrics_children_missing'), 0);
   });
 
+  it('reports no worker up, rather than nothing, while no child answers', async () => {
+    const scraped = parseExposition((await new ClusterMetrics().render()).body);
+    assert.equal(scraped.value('bsworker_worker_up'), 0);
+    assert.equal(scraped.value('bsworker_jobs_active'), 0);
+    assert.equal(scraped.value('bsworker_supervisor_children'), 0);
+  });
+
   it('counts a silent or malformed child as missing and still answers', async () => {
     const cluster = new ClusterMetrics({ childTimeoutMs: 100 });
     let answer: unknown = await childMetrics(2, 1);
