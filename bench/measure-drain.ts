@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { BenchContext, Sample } from './context.js';
 import { sample } from './context.js';
+import { cpuTimeMs } from './cpu.js';
 import { tubeCounter, waitForWaiting, waitUntil } from './poll.js';
 import { pipelinePuts, putCommand, RawClient } from './raw-client.js';
 import { RssSampler } from './rss.js';
@@ -48,8 +49,9 @@ const START_TIMEOUT_MS = 60_000;
 
 /**
  * Prefills, starts the worker, times the drain, stops the worker. The Sample carries `logLines` (lines
- * the worker wrote), `completedLines` (those saying "job completed") and, when sampled, `maxRssMb` and
- * `idleRssMb` (before the drain).
+ * the worker wrote), `completedLines` (those saying "job completed"), `cpuUsPerJob` (the worker
+ * process's user + system CPU during the drain, per job; single-process drains on Linux) and, when
+ * sampled, `maxRssMb` and `idleRssMb` (before the drain).
  */
 export async function measureDrain(ctx: BenchContext, options: DrainOptions): Promise<Sample> {
   const { tube, jobs } = options;
@@ -78,6 +80,7 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
 
     const deletedBefore = await tubeCounter(control, tube, 'cmd-delete');
     const rss = options.sampleRss ? new RssSampler(running.pid) : undefined;
+    const cpuBefore = cpuTimeMs(running.pid);
     const start = performance.now();
     await control.expect(`pause-tube ${tube} 0\r\n`, 'PAUSED');
     let lastDeleted = deletedBefore;
@@ -103,6 +106,7 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
       },
     );
     const elapsed = performance.now() - start;
+    const cpuAfter = cpuTimeMs(running.pid);
     const maxRssMb = rss?.stop();
 
     const exit = await running.stop();
@@ -117,6 +121,10 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
     };
     if (maxRssMb !== undefined) extra.maxRssMb = maxRssMb;
     if (rss?.startMb !== undefined) extra.idleRssMb = rss.startMb;
+    // The worker process's own CPU (with --processes, the supervisor's, which runs no job: not reported).
+    if (cpuBefore !== undefined && cpuAfter !== undefined && !options.args.includes('--processes')) {
+      extra.cpuUsPerJob = ((cpuAfter - cpuBefore) * 1000) / jobs;
+    }
     return sample(jobs, elapsed, extra);
   } finally {
     await worker?.stop();

@@ -3,7 +3,7 @@
  * the text table and the JSON document.
  */
 import type { Group, Sample, Scenario, Sizes } from './context.js';
-import { DRAIN } from './scenarios/drain.js';
+import { DRAIN, METRICS_CONCURRENCY } from './scenarios/drain.js';
 import { LATENCY } from './scenarios/latency.js';
 import { PEERS } from './scenarios/peers.js';
 import { PRODUCER } from './scenarios/producer.js';
@@ -135,6 +135,20 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       `${at(LATENCY.worker, 'p99Us')} us / ${at(RAW.latency, 'p99Us')} us`,
     ),
     target(
+      'worker drain with --metrics-port / without (same concurrency, measured back to back)',
+      ratio(figure(DRAIN.withMetrics), figure(DRAIN.single(METRICS_CONCURRENCY))),
+      '>=',
+      0.95,
+      `${at(DRAIN.withMetrics)} / ${at(DRAIN.single(METRICS_CONCURRENCY))}`,
+    ),
+    target(
+      'worker CPU per job with --metrics-port / without (the same drains)',
+      ratio(figure(DRAIN.withMetrics, 'cpuUsPerJob'), figure(DRAIN.single(METRICS_CONCURRENCY), 'cpuUsPerJob')),
+      '<=',
+      1.05,
+      `${at(DRAIN.withMetrics, 'cpuUsPerJob')} us / ${at(DRAIN.single(METRICS_CONCURRENCY), 'cpuUsPerJob')} us`,
+    ),
+    target(
       'worker RSS at concurrency 64, MB (MiB)',
       figure(DRAIN.single(64), 'maxRssMb'),
       '<=',
@@ -165,6 +179,7 @@ function details(result: ScenarioResult): string {
     );
   if (m.maxRssMb !== undefined)
     parts.push(`max RSS ${m.maxRssMb.toFixed(1)} MB (idle before the drain ${m.idleRssMb?.toFixed(1) ?? 'n/a'} MB)`);
+  if (m.cpuUsPerJob !== undefined) parts.push(`${formatNumber(m.cpuUsPerJob)} us CPU per job`);
   if (m.logLines !== undefined)
     parts.push(`${formatCount(m.logLines)} log lines (${formatCount(m.completedLines ?? Number.NaN)} "job completed")`);
   if (result.note) parts.push(result.note);

@@ -30,6 +30,23 @@ export {
 } from './envelope/envelope.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
+export {
+  type MetricsEndpoint,
+  type MetricsRenderer,
+  type MetricsServerOptions,
+  type RenderedMetrics,
+  registryRenderer,
+  startMetricsServer,
+} from './metrics/http.js';
+export {
+  type MonitoredServer,
+  monitorServer,
+  type OwnedServer,
+  ServerMetrics,
+  type ServerMetricsOptions,
+  type StatsSource,
+} from './metrics/server-metrics.js';
+export { collectWorkerMetrics, WorkerMetrics, type WorkerMetricsOptions } from './metrics/worker-metrics.js';
 export { KwargsValidationError, PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';

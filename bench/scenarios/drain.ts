@@ -1,7 +1,8 @@
 /**
  * Worker drains: the real `bsworker` CLI over bench/jobs/ (a no-op task), at concurrency 1, 4, 16 and
  * 64, and with `--processes 2`, at the default log level with stdout in a log file. The c=64 drain also
- * samples the worker's RSS (the memory figure).
+ * samples the worker's RSS (the memory figure). The c=16 drain is measured again with `--metrics-port`,
+ * right after the plain one in every round: the cost of the metrics is their ratio.
  */
 import { join } from 'node:path';
 import { childEnv } from '../children.js';
@@ -14,11 +15,15 @@ import { RAW } from './raw.js';
 export const CONCURRENCIES = [1, 4, 16, 64] as const;
 /** Concurrency per process of the `--processes 2` drain. */
 export const P2_CONCURRENCY = 16;
+/** Concurrency of the drain measured with and without `--metrics-port`. */
+export const METRICS_CONCURRENCY = 16;
 
 /** Scenario names other groups and the report refer to. */
 export const DRAIN = Object.freeze({
   single: (concurrency: number) => `worker-drain-c${concurrency}`,
   twoProcesses: `worker-drain-p2-c${P2_CONCURRENCY}`,
+  /** The c=16 drain with `--metrics-port 0`. */
+  withMetrics: `worker-drain-c${METRICS_CONCURRENCY}-metrics`,
 });
 
 const BIN = join(REPO, 'bin', 'bsworker');
@@ -26,24 +31,29 @@ const JOBS_DIR = join(REPO, 'bench', 'jobs');
 
 /** The drain scenarios; each run starts its own worker on a fresh tube. */
 export function drainGroup(ctx: BenchContext): ScenarioGroup {
-  const drain = (concurrency: number, processes: number, sampleRss: boolean, jobs: number) => async () => {
-    const tube = freshTube(`drain-p${processes}-c${concurrency}`);
-    const args = [BIN, '--tubes', tube, '--jobs', JOBS_DIR, '--url', ctx.url, '--concurrency', String(concurrency)];
-    if (processes > 1) args.push('--processes', String(processes));
-    return measureDrain(ctx, {
-      command: process.execPath,
-      args,
-      cwd: REPO,
-      env: childEnv({ BSWORKER_BENCH_TUBE: tube }),
-      tube,
-      body: envelopeBody(tube),
-      jobs,
-      slots: concurrency * processes,
-      logFile: join(ctx.tmpDir, `${tube}.log`),
-      sampleRss,
-      expectCleanExit: true,
-    });
-  };
+  const drain =
+    (concurrency: number, processes: number, sampleRss: boolean, jobs: number, metrics = false) =>
+    async () => {
+      const tube = freshTube(`drain-p${processes}-c${concurrency}${metrics ? '-m' : ''}`);
+      const args = [BIN, '--tubes', tube, '--jobs', JOBS_DIR, '--url', ctx.url, '--concurrency', String(concurrency)];
+      if (processes > 1) args.push('--processes', String(processes));
+      // Port 0: a free port on 127.0.0.1. Nothing scrapes during the drain (a scrape costs at scrape
+      // time, once per interval, not per job): what is measured is the per-job cost of counting.
+      if (metrics) args.push('--metrics-port', '0');
+      return measureDrain(ctx, {
+        command: process.execPath,
+        args,
+        cwd: REPO,
+        env: childEnv({ BSWORKER_BENCH_TUBE: tube }),
+        tube,
+        body: envelopeBody(tube),
+        jobs,
+        slots: concurrency * processes,
+        logFile: join(ctx.tmpDir, `${tube}.log`),
+        sampleRss,
+        expectCleanExit: true,
+      });
+    };
   const { jobs, singleWorkerJobs } = ctx.sizes;
   const scenarios: Scenario[] = CONCURRENCIES.map((concurrency) => ({
     name: DRAIN.single(concurrency),
@@ -59,6 +69,14 @@ export function drainGroup(ctx: BenchContext): ScenarioGroup {
     label: `bsworker drain, --processes 2 -c ${P2_CONCURRENCY} (${2 * P2_CONCURRENCY} slots)`,
     baseline: RAW.reserveDelete,
     run: drain(P2_CONCURRENCY, 2, false, jobs),
+  });
+  scenarios.push({
+    name: DRAIN.withMetrics,
+    group: 'drain',
+    label: `bsworker drain, -c ${METRICS_CONCURRENCY} --metrics-port 0`,
+    baseline: DRAIN.single(METRICS_CONCURRENCY),
+    measuredWith: DRAIN.single(METRICS_CONCURRENCY),
+    run: drain(METRICS_CONCURRENCY, 1, false, jobs, true),
   });
   return { scenarios, close: async () => undefined };
 }

@@ -1,4 +1,5 @@
 /** Parsers for command-line values; each throws commander's InvalidArgumentError with a clear reason. */
+import { isIP } from 'node:net';
 import { InvalidArgumentError } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { parseServerUrl } from '../beanstalk/address.js';
@@ -113,4 +114,14 @@ export function logLevelOf(value: string): LevelWithSilent {
     throw new UsageError(`unknown log level \`${value}\` (from --log-level or LOG_LEVEL); expected one of ${LOG_LEVELS.join(', ')}`);
   }
   return value as LevelWithSilent;
+}
+
+/**
+ * An address to listen on: an IPv4 or IPv6 literal, or `localhost`. Names are refused: which address
+ * a name resolves to (and so who can connect) would be decided by DNS at start.
+ */
+export function parseListenHost(value: string): string {
+  const host = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  if (host === 'localhost' || isIP(host) !== 0) return host;
+  throw new InvalidArgumentError(`expected an IP address such as 127.0.0.1, ::1 or 0.0.0.0, or localhost; got ${JSON.stringify(value)}`);
 }

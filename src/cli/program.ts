@@ -9,7 +9,7 @@ import { registerCheckCommand } from './check.js';
 import { formatError } from './errors.js';
 import { urlOption } from './ops/common.js';
 import { registerOperatingCommands } from './ops/index.js';
-import { integerIn, parseKeys, parseLogLevel, parseRedactEnv, parseTube, parseTubes } from './parse.js';
+import { integerIn, parseKeys, parseListenHost, parseLogLevel, parseRedactEnv, parseTube, parseTubes } from './parse.js';
 import { runWorker } from './run-worker.js';
 import { registerServeCommand } from './serve.js';
 import { runSupervisor } from './supervisor.js';
@@ -65,6 +65,9 @@ interface WorkerCommandOptions {
   healthFile?: string;
   threads?: number;
   failureRecords?: boolean;
+  metricsPort?: number;
+  metricsHost?: string;
+  metricsIpc?: boolean;
 }
 
 /** Worker flags the supervisor does not interpret, keyed by commander's name for them. */
@@ -142,6 +145,10 @@ export function buildProgram(io: ProgramIo): Command {
         ),
     )
     .option('--health-file <path>', 'while running, write the time into this file every 5s (for a container healthcheck); removed on stop')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, logged)', integerIn(0, 65_535))
+    .option('--metrics-host <host>', 'the address --metrics-port listens on (an IP address or localhost)', parseListenHost, '127.0.0.1')
+    // Set by the supervisor on each child: answer its metrics requests over IPC.
+    .addOption(new Option('--metrics-ipc', "answer the supervisor's metrics requests").hideHelp())
     .option('--processes <n>', 'run n worker processes under a supervisor that restarts any that dies (1 to 64)', integerIn(1, 64))
     .option('--max-jobs-per-child <n>', 'replace a worker process after n finished jobs (implies --processes 1)', integerIn(1))
     .option('--max-memory-per-child <mb>', 'replace a worker process once its RSS exceeds mb MiB (implies --processes 1)', integerIn(16))
@@ -150,7 +157,7 @@ export function buildProgram(io: ProgramIo): Command {
     .addOption(new Option('--max-memory-mb <mb>', 'stop gracefully once RSS exceeds mb MiB').argParser(integerIn(16)).hideHelp())
     .addHelpText(
       'after',
-      '\nThe server may be down at start: the worker waits for it, retrying with backoff (see --connect-timeout).\n\nExamples:\n  bsworker --tubes emails,reports --concurrency 8\n  bsworker --tubes emails --kick-period 60 --dead-letter failed_jobs\n  bsworker --tubes reports --processes 4 --max-jobs-per-child 1000\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
+      '\nThe server may be down at start: the worker waits for it, retrying with backoff (see --connect-timeout).\n\nExamples:\n  bsworker --tubes emails,reports --concurrency 8\n  bsworker --tubes emails --kick-period 60 --dead-letter failed_jobs\n  bsworker --tubes reports --processes 4 --max-jobs-per-child 1000\n  bsworker --tubes emails --jobs dist/jobs --url beanstalk://127.0.0.1:11300\n  bsworker --tubes emails --metrics-port 9464\n  bsworker kick --tube emails\n\nExit codes: 0 ok, 1 runtime failure, 2 usage error.',
     )
     .action(async (options: WorkerCommandOptions) => {
       const { tubes } = options;
@@ -160,6 +167,7 @@ export function buildProgram(io: ProgramIo): Command {
         io.exit(await runWorker({ ...options, tubes }));
         return;
       }
+      if (options.metricsIpc) program.error('error: --metrics-ipc is set by the supervisor on its children', { exitCode: 2 });
       if (options.maxJobs !== undefined || options.maxMemoryMb !== undefined) {
         program.error('error: with --processes, give the limits as --max-jobs-per-child and --max-memory-per-child', { exitCode: 2 });
       }

@@ -9,6 +9,7 @@ import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/addre
 import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
+import { exposeProcessMetrics, type ProcessMetrics } from '../metrics/worker-endpoint.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import type { WorkerOptions } from '../worker/options.js';
@@ -46,6 +47,12 @@ export interface RunWorkerOptions {
   readonly threads?: number;
   /** False with `--no-failure-records`. */
   readonly failureRecords?: boolean;
+  /** Serve Prometheus metrics on this port (`--metrics-port`; 0 picks a free one). */
+  readonly metricsPort?: number;
+  /** @defaultValue '127.0.0.1' */
+  readonly metricsHost?: string;
+  /** Answer the supervisor's metrics requests over IPC (set by the supervisor on its children). */
+  readonly metricsIpc?: boolean;
 }
 
 /** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
@@ -152,10 +159,23 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     },
     { ignore },
   );
+  // Served from the start, so that a worker still waiting for beanstalkd is scraped as down (worker_up 0).
+  let metrics: ProcessMetrics | undefined;
+  if (options.metricsIpc && childIndex !== undefined) metrics = await exposeProcessMetrics({ ipc: true }, logger);
+  else if (options.metricsPort !== undefined) {
+    const http = { host: options.metricsHost ?? '127.0.0.1', port: options.metricsPort };
+    try {
+      metrics = await exposeProcessMetrics({ http }, logger);
+    } catch (error) {
+      stopListening();
+      throw new Error(`could not serve the metrics on ${http.host}:${http.port}: ${toError(error).message}`, { cause: error });
+    }
+  }
   try {
     return await runUntilStopped();
   } finally {
     stopListening();
+    await metrics?.close();
   }
 
   async function runUntilStopped(): Promise<number> {
@@ -206,12 +226,14 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         },
       );
       worker = candidate;
+      const detach = metrics?.metrics.attach(candidate);
       if (stopRequested) void candidate.stop();
       try {
         await candidate.start();
         break;
       } catch (error) {
         worker = undefined;
+        detach?.();
         if (!(error instanceof ConnectionError)) throw error;
         if (stopRequested) return EXIT.ok;
         logger.warn({ server: formatAddress(address), error: error.message }, `lost beanstalkd while starting: ${error.message}`);

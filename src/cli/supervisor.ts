@@ -11,6 +11,9 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolveServerAddress } from '../beanstalk/address.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { ClusterMetrics } from '../metrics/cluster.js';
+import { type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
+import { warnIfExposed } from '../metrics/worker-endpoint.js';
 import { backoffDelay } from '../util/backoff.js';
 import { CHILD_INDEX_ENV, IPC } from './child.js';
 import { EXIT } from './errors.js';
@@ -42,6 +45,10 @@ export interface SupervisorOptions {
   readonly connectTimeout?: number;
   /** Written every few seconds while at least one child is up, removed on stop (`--health-file`). */
   readonly healthFile?: string;
+  /** Serve the children's metrics, summed, on this port (`--metrics-port`; 0 picks a free one). */
+  readonly metricsPort?: number;
+  /** @defaultValue '127.0.0.1' */
+  readonly metricsHost?: string;
 }
 
 /** Every timing of the supervisor, in one place. */
@@ -72,6 +79,8 @@ export function childArgs(options: SupervisorOptions): string[] {
   args.push('--max-kicks', String(options.maxKicks), '--grace-ms', String(options.graceMs), '--log-level', options.logLevel);
   if (options.maxJobsPerChild !== undefined) args.push('--max-jobs', String(options.maxJobsPerChild));
   if (options.maxMemoryPerChildMb !== undefined) args.push('--max-memory-mb', String(options.maxMemoryPerChildMb));
+  // The children serve no port of their own: each answers the supervisor, which serves the sum.
+  if (options.metricsPort !== undefined) args.push('--metrics-ipc');
   return [...args, ...(options.extraArgs ?? [])];
 }
 
@@ -104,7 +113,8 @@ interface Slot {
  */
 export async function runSupervisor(options: SupervisorOptions): Promise<number> {
   const logger = createLogger({ level: logLevelOf(options.logLevel) });
-  const supervisor = new Supervisor(options, logger);
+  const metrics = options.metricsPort === undefined ? undefined : new ClusterMetrics();
+  const supervisor = new Supervisor(options, logger, metrics);
   // Until the server answers there are no children: a signal (or a closed stdout) ends the wait.
   const waiting = new AbortController();
   let started = false;
@@ -118,7 +128,9 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   setStdoutClosedHandler(() => (started ? supervisor.signal('SIGTERM', 1) : waiting.abort()));
   watchLoggerOutput(logger);
   let health: HealthFile | undefined;
+  let endpoint: MetricsEndpoint | undefined;
   try {
+    if (metrics) endpoint = await serveClusterMetrics(metrics, options, logger);
     // The same wait as a single worker's, once for the pool: P children each failing at start would be
     // restarted with backoff, logging P errors a round.
     const up = await waitForServer(resolveServerAddress(options.url), {
@@ -132,8 +144,29 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     return await supervisor.run();
   } finally {
     await health?.stop();
+    await endpoint?.close();
     stopListening();
   }
+}
+
+/** Serves the summed metrics of the children; rejects when the port cannot be bound. */
+async function serveClusterMetrics(metrics: ClusterMetrics, options: SupervisorOptions, logger: Logger): Promise<MetricsEndpoint> {
+  const host = options.metricsHost ?? '127.0.0.1';
+  const port = options.metricsPort ?? 0;
+  warnIfExposed(host, logger);
+  let endpoint: MetricsEndpoint;
+  try {
+    endpoint = await startMetricsServer({
+      host,
+      port,
+      render: () => metrics.render(),
+      onError: (error) => logger.error({ err: error }, 'rendering the metrics failed'),
+    });
+  } catch (error) {
+    throw new Error(`could not serve the metrics on ${host}:${port}: ${(error as Error).message}`, { cause: error });
+  }
+  logger.info({ url: endpoint.url, host: endpoint.host, port: endpoint.port }, `metrics of every child, summed, at ${endpoint.url}`);
+  return endpoint;
 }
 
 /** The pool of one {@link runSupervisor} call: its slots, and whether it is stopping. */
@@ -152,9 +185,12 @@ class Supervisor {
   #killTimer: NodeJS.Timeout | undefined;
   #resolveDone: (() => void) | undefined;
 
-  constructor(options: SupervisorOptions, logger: Logger) {
+  readonly #metrics: ClusterMetrics | undefined;
+
+  constructor(options: SupervisorOptions, logger: Logger, metrics: ClusterMetrics | undefined) {
     this.#options = options;
     this.#logger = logger;
+    this.#metrics = metrics;
     this.#args = childArgs(options);
     this.#slots = Array.from({ length: options.processes }, (_, index) => ({
       index,
@@ -234,6 +270,7 @@ class Supervisor {
       return;
     }
     slot.child = child;
+    this.#metrics?.watch(child);
     slot.startedAt = Date.now();
     slot.recycling = false;
     child.on('message', (message) => {
@@ -290,6 +327,7 @@ class Supervisor {
         this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child that a sibling died');
       }
     }
+    this.#metrics?.restarted();
     if (Date.now() - slot.startedAt >= SUPERVISOR_DEFAULTS.stableAfterMs) slot.deaths = 0;
     const delayMs = restartDelayMs(slot.deaths);
     slot.deaths += 1;

@@ -33,7 +33,8 @@ export interface StopResult {
 export interface WorkerEvents {
   'job:reserved': [JobEvent];
   'job:completed': [JobEvent & { readonly durationMs: number }];
-  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number }];
+  /** `durationMs`: how long the failed run took (the metrics' duration histogram reads it). */
+  'job:failed': [JobEvent & { readonly error: Error; readonly kicks: number; readonly attempt: number; readonly durationMs?: number }];
   /**
    * `buriedAs` is the id of the copy that was buried with the failure record (the job's id changes);
    * absent when the job itself was buried (no record: a server older than 1.12, a body that is not a

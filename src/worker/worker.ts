@@ -111,6 +111,16 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     return this.#state;
   }
 
+  /**
+   * Jobs held now: reserved and not yet deleted, released, buried or given back (at most one per slot).
+   * Cheap to read; the metrics read it at scrape time rather than counting events on every job.
+   */
+  get activeJobs(): number {
+    let active = 0;
+    for (const slot of this.#slots) if (slot.current) active += 1;
+    return active;
+  }
+
   /** The tubes this worker watches. */
   get tubes(): readonly string[] {
     return this.#options.tubes;

@@ -26,16 +26,22 @@ const PUBLIC = [
   'ProtocolError',
   'PutManyError',
   'PutOutcomeUnknownError',
+  'ServerMetrics',
   'TaskTimeoutError',
   'UnexpectedReplyError',
   'UnrecoverableError',
   'WORKER_DEFAULTS',
   'Worker',
+  'WorkerMetrics',
+  'collectWorkerMetrics',
   'createLogger',
   'decodeEnvelope',
   'encodeEnvelope',
   'loadJobs',
   'validateKwargs',
+  'monitorServer',
+  'registryRenderer',
+  'startMetricsServer',
 ];
 
 describe('the public API', () => {

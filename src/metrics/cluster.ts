@@ -1,0 +1,229 @@
+/**
+ * Metrics under `bsworker --processes`: the supervisor serves one endpoint that sums its children.
+ * On each scrape it asks every child over the IPC channel for its registry as JSON, waits up to a
+ * deadline, and sums the answers with prom-client's `AggregatorRegistry.aggregate`.
+ *
+ * Counters must never go backwards, or Prometheus reads a reset and `rate()` jumps. So the counters and
+ * histograms of a child that is gone (recycled, crashed, restarted) are kept and added to every later
+ * sum, and a child that does not answer in time is counted from its last answer; only its gauges are
+ * left out. A child sends a last snapshot when its worker stops, so a recycle loses nothing; a crash
+ * loses what it counted since the last scrape.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import type { RenderedMetrics } from './http.js';
+
+/** One metric as `Registry.getMetricsAsJSON()` gives it. */
+export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
+
+/** The IPC message types of the metrics protocol. */
+export const METRICS_IPC = Object.freeze({
+  /** Supervisor -> child: `{ type, id }`, answer with your metrics. */
+  request: 'bsworker:metrics-request',
+  /** Child -> supervisor: `{ type, id, metrics }`, the answer to request `id`. */
+  reply: 'bsworker:metrics-reply',
+  /** Child -> supervisor: `{ type, metrics }`, the last counts, sent when the worker has stopped. */
+  final: 'bsworker:metrics-final',
+});
+
+/** Every timing of the cluster metrics, in one place. */
+export const CLUSTER_METRICS_DEFAULTS = Object.freeze({
+  /** How long a scrape waits for the children; one still silent then is counted from its last answer. */
+  childTimeoutMs: 2_000,
+});
+
+interface Message {
+  readonly type?: unknown;
+  readonly id?: unknown;
+  readonly metrics?: unknown;
+}
+
+const isMessage = (value: unknown): value is Message => typeof value === 'object' && value !== null;
+
+/** Types whose values only grow: what a gone or silent child still contributes. */
+const CUMULATIVE: ReadonlySet<string> = new Set(['counter', 'histogram']);
+const KNOWN_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary']);
+
+/**
+ * The metrics of a child's message, when they have the shape `getMetricsAsJSON()` gives: any process
+ * can write to the channel (task code has `process.send` too), so a malformed answer is dropped rather
+ * than allowed to break the sum.
+ */
+function metricsOf(value: unknown): MetricJson[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  for (const metric of value as unknown[]) {
+    if (typeof metric !== 'object' || metric === null) return undefined;
+    const { name, type, values } = metric as { name?: unknown; type?: unknown; values?: unknown };
+    if (typeof name !== 'string' || !KNOWN_TYPES.has(String(type)) || !Array.isArray(values)) return undefined;
+    for (const entry of values as unknown[]) {
+      if (typeof entry !== 'object' || entry === null || typeof (entry as { value?: unknown }).value !== 'number') return undefined;
+    }
+  }
+  return value as MetricJson[];
+}
+
+const cumulativeOnly = (metrics: readonly MetricJson[]): MetricJson[] => metrics.filter((metric) => CUMULATIVE.has(String(metric.type)));
+
+/**
+ * Child side: answers the supervisor's requests with `registry`'s metrics. Returns a function that
+ * sends the last snapshot (call it once the worker has stopped) and stops answering.
+ */
+export function answerMetricsRequests(registry: Registry, channel: NodeJS.Process = process): () => Promise<void> {
+  const onMessage = (message: unknown): void => {
+    if (!isMessage(message) || message.type !== METRICS_IPC.request || typeof message.id !== 'number') return;
+    const { id } = message;
+    registry.getMetricsAsJSON().then(
+      (metrics) => send({ type: METRICS_IPC.reply, id, metrics }),
+      () => undefined,
+    );
+  };
+  const send = (message: object): Promise<void> =>
+    new Promise((resolve) => {
+      if (!channel.connected || channel.send === undefined) return resolve();
+      try {
+        // The callback runs once the message is handed to the channel: the process may exit after it.
+        channel.send(message, undefined, {}, () => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  channel.on('message', onMessage);
+  return async () => {
+    channel.off('message', onMessage);
+    await send({ type: METRICS_IPC.final, metrics: await registry.getMetricsAsJSON() });
+  };
+}
+
+/** One child as the supervisor's metrics know it. */
+interface ChildMetrics {
+  /** Its latest answer (or last snapshot). */
+  last: MetricJson[] | undefined;
+}
+
+/** Options of {@link ClusterMetrics}. */
+export interface ClusterMetricsOptions {
+  /** @defaultValue CLUSTER_METRICS_DEFAULTS.childTimeoutMs */
+  readonly childTimeoutMs?: number;
+}
+
+/** Supervisor side: the children's metrics summed, plus the supervisor's own. */
+export class ClusterMetrics {
+  /** The supervisor's own metrics (children, restarts, silent children). */
+  readonly registry = new Registry();
+  readonly #timeoutMs: number;
+  readonly #children = new Map<ChildProcess, ChildMetrics>();
+  /** What children that are gone counted (counters and histograms). */
+  #retired: MetricJson[][] = [];
+  readonly #waiting = new Map<number, (metrics: MetricJson[] | undefined) => void>();
+  #nextId = 1;
+  #restarts = 0;
+  #missing = 0;
+  #missed = 0;
+
+  constructor(options: ClusterMetricsOptions = {}) {
+    this.#timeoutMs = options.childTimeoutMs ?? CLUSTER_METRICS_DEFAULTS.childTimeoutMs;
+    const metrics = this;
+    const registers = [this.registry];
+    // The children's gauges summed with a 0 of the supervisor's own: while no child answers (all of
+    // them starting, restarting or stuck), `bsworker_worker_up` is 0 rather than absent, which an
+    // alert on `== 0` would not see.
+    for (const name of ['bsworker_worker_up', 'bsworker_jobs_active']) {
+      new Gauge({ name, help: 'Summed over the children that answered this scrape.', registers }).set(0);
+    }
+    new Gauge({
+      name: 'bsworker_supervisor_children',
+      help: 'Worker processes the supervisor has running now.',
+      registers,
+      collect() {
+        this.set([...metrics.#children.keys()].filter((child) => child.exitCode === null && child.signalCode === null).length);
+      },
+    });
+    new Counter({
+      name: 'bsworker_supervisor_restarts_total',
+      help: 'Worker processes restarted after dying (recycles, which are planned, are not counted).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.#restarts);
+      },
+    });
+    new Gauge({
+      name: 'bsworker_metrics_children_missing',
+      help: 'Children that did not answer the last scrape in time: their counters are from their previous answer, their gauges are left out.',
+      registers,
+      collect() {
+        this.set(metrics.#missing);
+      },
+    });
+    new Counter({
+      name: 'bsworker_metrics_children_missed_total',
+      help: 'Times a child did not answer a scrape in time.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.#missed);
+      },
+    });
+  }
+
+  /** Follows a new child: its answers, its last snapshot, and its end. */
+  watch(child: ChildProcess): void {
+    const entry: ChildMetrics = { last: undefined };
+    this.#children.set(child, entry);
+    child.on('message', (message: unknown) => {
+      if (!isMessage(message)) return;
+      if (message.type === METRICS_IPC.reply && typeof message.id === 'number') {
+        const metrics = metricsOf(message.metrics);
+        if (metrics) entry.last = metrics;
+        this.#waiting.get(message.id)?.(metrics);
+      } else if (message.type === METRICS_IPC.final) {
+        const metrics = metricsOf(message.metrics);
+        if (metrics) entry.last = metrics;
+      }
+    });
+    // 'close' comes after every message the child sent has been read.
+    child.once('close', () => {
+      this.#children.delete(child);
+      if (entry.last) this.#retired.push(cumulativeOnly(entry.last));
+    });
+  }
+
+  /** A child died and is being restarted. */
+  restarted(): void {
+    this.#restarts += 1;
+  }
+
+  /** The summed metrics, for one scrape. Never rejects for a child: one that is silent is counted as such. */
+  async render(): Promise<RenderedMetrics> {
+    const answers = await Promise.all([...this.#children].map(([child, entry]) => this.#ask(child, entry)));
+    this.#missing = answers.filter((answer) => answer.missing).length;
+    this.#missed += this.#missing;
+    if (this.#retired.length > 1) this.#retired = [await AggregatorRegistry.aggregate(this.#retired).getMetricsAsJSON()];
+    const parts = [...this.#retired, ...answers.map((answer) => answer.metrics), await this.registry.getMetricsAsJSON()];
+    const summed = AggregatorRegistry.aggregate(parts);
+    return { contentType: summed.contentType, body: await summed.metrics() };
+  }
+
+  async #ask(child: ChildProcess, entry: ChildMetrics): Promise<{ metrics: MetricJson[]; missing: boolean }> {
+    const stale = (): { metrics: MetricJson[]; missing: boolean } => ({ metrics: cumulativeOnly(entry.last ?? []), missing: true });
+    if (!child.connected) return stale();
+    const id = this.#nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<MetricJson[] | undefined>((resolve) => {
+      this.#waiting.set(id, resolve);
+      // A child that dies meanwhile is also settled by this timer: no listener per scrape on the child.
+      timer = setTimeout(() => resolve(undefined), this.#timeoutMs);
+    });
+    try {
+      child.send({ type: METRICS_IPC.request, id }, (error) => {
+        if (error) this.#waiting.get(id)?.(undefined);
+      });
+    } catch {
+      this.#waiting.get(id)?.(undefined);
+    }
+    const metrics = await answer;
+    clearTimeout(timer);
+    this.#waiting.delete(id);
+    return metrics ? { metrics, missing: false } : stale();
+  }
+}
