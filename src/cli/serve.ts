@@ -3,14 +3,17 @@
  * until SIGTERM or SIGINT. The command parses, picks the token and prints it when it made one; the
  * server is `src/http/`.
  */
+
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Admin } from '../admin/index.js';
+import { formatAddress, resolveServerAddress } from '../beanstalk/address.js';
 import { checkToken, readTokenFile, splitHost, TOKEN_ENV } from '../http/security.js';
 import { createApiServer, ListenRefusedError } from '../http/server.js';
 import { API_DEFAULTS, type TaskRegistry } from '../http/types.js';
 import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger } from '../logging/logger.js';
+import { monitorServer, ServerMetrics } from '../metrics/server-metrics.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import { validateKwargs } from '../tasks/schema.js';
 import { EXIT, UsageError } from './errors.js';
@@ -88,6 +91,14 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
   if (jobs)
     logger.info({ jobs: options.jobs, modules: jobs.files, tasks: jobs.tasks }, 'http: jobs directory loaded; puts are checked against it');
   const admin = new Admin(url === undefined ? {} : { urls: [url] });
+  // /metrics reads every server on each scrape on connections of its own, so a slow scrape never
+  // queues behind (or in front of) the API's commands.
+  const monitors = [monitorServer(resolveServerAddress(url), formatAddress(resolveServerAddress(url)))];
+  const metrics = new ServerMetrics({ servers: monitors });
+  const closeAll = async (): Promise<void> => {
+    await admin.close();
+    await Promise.all(monitors.map((monitor) => monitor.close()));
+  };
   let server: Awaited<ReturnType<typeof createApiServer>> | undefined;
   try {
     server = await createApiServer({
@@ -98,6 +109,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
       allowedHosts: options.allowedHost ?? [],
       bodyLimitBytes: options.bodyLimit,
       metricsAuth: options.metricsAuth,
+      metricsRegistry: metrics.registry,
     });
     const address = await server.listen({ host: options.host, port: options.port });
     if (server.tokenGenerated) {
@@ -109,7 +121,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
     logger.info({ url: address.url, servers: admin.serverNames, jobs: options.jobs ?? null }, 'http: listening');
   } catch (error) {
     await server?.close();
-    await admin.close();
+    await closeAll();
     if (error instanceof ListenRefusedError) throw new UsageError(error.message);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
@@ -129,7 +141,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
       logger.info({ signal }, `${signal}: closing the HTTP API after the requests in progress (send it again to stop now)`);
       running
         .close()
-        .then(() => admin.close())
+        .then(closeAll)
         .then(
           () => resolveStop(EXIT.ok),
           (error: unknown) => {

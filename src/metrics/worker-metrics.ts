@@ -4,7 +4,6 @@
  * when scraped. See the README's "Metrics" section for what each metric counts.
  */
 import type { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { findTask, listTasks } from '../tasks/registry.js';
 import type { JobEvent, WorkerEvents } from '../worker/events.js';
@@ -18,12 +17,6 @@ export const UNKNOWN_TUBE = 'unknown';
 
 /** The values the `command` label of `bsworker_ttr_overruns_total` can take; anything else is `other`. */
 const OVERRUN_COMMANDS: ReadonlySet<string> = new Set(['run', 'keep-alive', 'delete', 'release', 'bury']);
-
-/**
- * Without a `durationMs` on `job:failed`, a failed run's duration is taken from `job:reserved`; this
- * bounds the start times kept for jobs whose end was never seen (a bug path that drops the connection).
- */
-const MAX_PENDING_STARTS = 10_000;
 
 /** Options of {@link WorkerMetrics}. */
 export interface WorkerMetricsOptions {
@@ -85,23 +78,8 @@ export class WorkerMetrics {
       counts[index] = (counts[index] as number) + 1;
     };
 
-    // Fallback until job:failed carries durationMs: the run is timed from job:reserved. It costs a Map
-    // write per job, so it retires itself at the first job:failed that has the field.
-    let starts: Map<string, number> | undefined = new Map();
-    const onReserved = (event: JobEvent): void => {
-      if (starts === undefined) return;
-      if (starts.size >= MAX_PENDING_STARTS) starts.clear();
-      starts.set(event.jobId, performance.now());
-    };
-    const retireFallback = (): void => {
-      starts = undefined;
-      worker.off('job:reserved', onReserved);
-    };
-
     const listeners: Listeners = {
-      'job:reserved': onReserved,
       'job:completed': (event) => {
-        starts?.delete(event.jobId);
         const series = seriesFor(event);
         series.counts[OUTCOME_INDEX.completed] = (series.counts[OUTCOME_INDEX.completed] as number) + 1;
         series.observe(event.durationMs / 1000);
@@ -109,20 +87,10 @@ export class WorkerMetrics {
       'job:failed': (event) => {
         const series = seriesFor(event);
         series.counts[OUTCOME_INDEX.failed] = (series.counts[OUTCOME_INDEX.failed] as number) + 1;
-        const { durationMs } = event;
-        if (durationMs !== undefined) {
-          if (starts !== undefined) retireFallback();
-          series.observe(durationMs / 1000);
-          return;
-        }
-        const started = starts?.get(event.jobId);
-        if (started === undefined) return;
-        starts?.delete(event.jobId);
-        series.observe((performance.now() - started) / 1000);
+        if (event.durationMs !== undefined) series.observe(event.durationMs / 1000);
       },
       'job:released': (event) => {
         if (event.reason === 'retry') return count(event, 'retried');
-        starts?.delete(event.jobId);
         count(event, 'given_back');
       },
       'job:buried': (event) => count(event, 'buried'),
@@ -152,7 +120,6 @@ export class WorkerMetrics {
     return () => {
       for (const [event, listener] of entries) emitter.off(event, listener);
       this.#workers.delete(worker);
-      starts = undefined;
     };
   }
 

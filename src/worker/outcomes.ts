@@ -74,13 +74,15 @@ export class Outcomes {
   /** The task succeeded: delete the job. */
   async complete(durationMs: number): Promise<void> {
     const { ctx, reservation } = this;
-    if (ctx.listens('job:completed')) ctx.emit('job:completed', { ...this.event, durationMs });
+    // Events are built with their properties written out: an object spread costs about a microsecond
+    // here (Node 20), which the metrics, listening to every job, would pay twice per job.
+    const { tube, jobId, task } = reservation.event;
+    if (ctx.listens('job:completed')) ctx.emit('job:completed', { jobId, tube, task, durationMs });
     // The hot path: Reservation.settle directly, without #settle's extra async layer.
     const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
     if (result === 'done' || this.#notSettled('delete', result, error)) {
-      const { tube, jobId, task } = this.event;
       ctx.logger.info({ tube, jobId, task, durationMs }, 'job completed');
-      if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { ...this.event, reason: 'completed' });
+      if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { jobId, tube, task, reason: 'completed' });
     }
   }
 

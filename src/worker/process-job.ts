@@ -246,7 +246,8 @@ async function failed(
   const counters = await stats.require(ctx.logger);
   if (!counters) return;
   const attempt = counters.releases + 1;
-  ctx.emit('job:failed', { ...out.event, error: failure, kicks: counters.kicks, attempt });
+  const { jobId, tube, task: name } = out.event;
+  ctx.emit('job:failed', { jobId, tube, task: name, error: failure, kicks: counters.kicks, attempt, durationMs });
   let unrecoverable = false;
   try {
     unrecoverable = isUnrecoverable(failure);

@@ -86,6 +86,12 @@ describe('bsworker serve', () => {
       });
       assert.equal(good.status, 201, good.text);
       assert.equal((await rawStatsTube(beanstalkd.url, tube))?.['current-jobs-ready'], '1');
+      // /metrics has the backlog of every tube on the server, read at the scrape.
+      const metrics = await send(port, 'GET', '/metrics', TOKEN);
+      assert.equal(metrics.status, 200);
+      assert.ok(metrics.text.includes(`bsworker_tube_jobs{server="${beanstalkd.url}",tube="${tube}",state="ready"} 1\n`), metrics.text);
+      assert.match(metrics.text, /^bsworker_server_up\{server="[^"]+"\} 1$/m);
+      assert.match(metrics.text, /^beanstalkd_cmd_put_total\{server="[^"]+"\} \d+$/m);
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     },
