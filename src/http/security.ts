@@ -4,10 +4,12 @@
  * state-changing request (a browser page of another site). The server applies them in that order to
  * every request but the health probes; see the README's "HTTP API: security".
  */
+
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { isLoopbackHost } from '../util/hosts.js';
 
 /** Tokens shorter than this are refused: a guessable token is no authentication. */
 export const TOKEN_MIN_LENGTH = 16;
@@ -71,13 +73,6 @@ export class TokenVerifier {
     const given = digest(match?.[1] ?? '');
     return timingSafeEqual(given, this.#digest) && match !== null;
   }
-}
-
-/** True for 127.0.0.0/8, ::1 (bracketed or not) and `localhost`: names no other machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (name === 'localhost' || name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
-  return isIP(name) === 4 && name.startsWith('127.');
 }
 
 /** True for the wildcard addresses, which listen on every interface. */

@@ -11,6 +11,7 @@ import { STATUS_CODES } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
+import { isLoopbackHost } from '../util/hosts.js';
 import { type ErrorReply, errorReply, HttpError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { EMPTY_METRICS, registerHealthRoutes } from './routes/health.js';
@@ -18,7 +19,7 @@ import { registerJobRoutes } from './routes/jobs.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTubeRoutes } from './routes/tubes.js';
 import { SHARED_SCHEMAS } from './schemas.js';
-import { foreignOriginReason, generateToken, HostAllowList, isLoopbackHost, TokenVerifier } from './security.js';
+import { foreignOriginReason, generateToken, HostAllowList, TokenVerifier } from './security.js';
 import { API_DEFAULTS, type ApiServerOptions, type ListenOptions, type RouteContext } from './types.js';
 
 declare module 'fastify' {

@@ -3,6 +3,7 @@
  * tests. Read-only: GET or HEAD `/metrics`; anything else is 404 or 405. The HTTP API of `bsworker serve`
  * mounts a renderer on its own server instead.
  */
+
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -41,12 +42,6 @@ export interface MetricsEndpoint {
   readonly url: string;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
-}
-
-/** True for 127.0.0.0/8, ::1 and `localhost`: addresses no other machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
 }
 
 /** Starts listening; rejects when the address is taken or cannot be bound. */

@@ -5,8 +5,9 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
+import { isLoopbackHost } from '../util/hosts.js';
 import { answerMetricsRequests } from './cluster.js';
-import { isLoopbackHost, type MetricsEndpoint, registryRenderer, startMetricsServer } from './http.js';
+import { type MetricsEndpoint, registryRenderer, startMetricsServer } from './http.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /** Where a process serves its metrics: over HTTP, or to its supervisor over IPC. */

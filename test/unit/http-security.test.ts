@@ -1,6 +1,7 @@
 // The HTTP API's guards as pure functions: the token check, the Host allow-list, the origin check, and
 // the error replies' statuses. The same guards are exercised over real sockets in
 // test/integration/http-security.test.ts.
+
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../../src/admin/errors.js';
@@ -10,12 +11,12 @@ import {
   foreignOriginReason,
   generateToken,
   HostAllowList,
-  isLoopbackHost,
   splitHost,
   TOKEN_MIN_LENGTH,
   TokenVerifier,
 } from '../../src/http/security.js';
 import { safeJson } from '../../src/http/server.js';
+import { isLoopbackHost } from '../../src/util/hosts.js';
 
 describe('HTTP security: tokens', () => {
   it('a generated token is 43 URL-safe characters and never the same twice', () => {

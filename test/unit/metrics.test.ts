@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { parseListenHost } from '../../src/cli/parse.js';
 import { ClusterMetrics, METRICS_IPC, type MetricJson } from '../../src/metrics/cluster.js';
-import { isLoopbackHost } from '../../src/metrics/http.js';
 import { DEFAULT_DURATION_BUCKETS, Series, SeriesHistogram } from '../../src/metrics/tally.js';
+import { isLoopbackHost } from '../../src/util/hosts.js';
 import { parseExposition } from '../helpers/prometheus.js';
 
 describe('SeriesHistogram', () => {
