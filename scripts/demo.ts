@@ -25,6 +25,7 @@ const step = (text: string): void => say(`\n${color(1, text)}`);
 type LogLine = {
   msg?: string;
   jobId?: string;
+  buriedAs?: string;
   task?: string;
   err?: { message?: string };
   kicks?: number;
@@ -82,9 +83,14 @@ const outcome = (jobId: string) => (line: LogLine) =>
 function describeOutcome(line: LogLine): string {
   if (line.msg === 'job completed') return color(32, `completed in ${line.durationMs} ms, deleted`);
   if (line.msg === 'job failed; buried')
-    return color(33, `failed (${line.err?.message}), buried; kicked ${line.kicks ?? 0} time(s) so far`);
+    return color(
+      33,
+      `failed (${line.err?.message}), buried with its failure record as job ${line.buriedAs ?? line.jobId}; kicked ${line.kicks ?? 0} time(s) so far`,
+    );
   if (line.msg?.startsWith('job buried')) return color(33, line.msg);
-  return color(31, `failed after ${line.kicks} kicks: deleted, body logged at error level: ${line.body}`);
+  const body = String(line.body);
+  const excerpt = body.length > 120 ? `${body.slice(0, 120)}… (${body.length} characters, its failure history included)` : body;
+  return color(31, `failed after ${line.kicks} kicks: deleted, body logged at error level: ${excerpt}`);
 }
 
 async function cli(...args: string[]): Promise<void> {
@@ -146,13 +152,15 @@ async function main(): Promise<void> {
     }
 
     step('4. Handle the failed payment from the shell');
-    const payment = ids[3] as string;
+    // Each bury keeps the failure record in a copy with a new id: follow the job from copy to copy.
+    let payment = (await log.waitFor(outcome(ids[3] as string))).buriedAs ?? (ids[3] as string);
     await cli('buried', '--tube', 'flaky');
     for (let kick = 1; kick <= MAX_KICKS; kick += 1) {
       const mark = log.length;
       await cli('kick', '--tube', 'flaky');
       const line = await log.waitFor(outcome(payment), mark);
       say(`job ${payment} ran again: ${describeOutcome(line)}`);
+      payment = line.buriedAs ?? payment;
     }
     say(`after ${MAX_KICKS} kicks the next failure deleted it (--max-kicks ${MAX_KICKS}); the bad email stays buried:`);
     await cli('buried', '--tube', 'emails');

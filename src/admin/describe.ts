@@ -7,7 +7,7 @@
  */
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
-import { readFailureHistory } from '../failures/record.js';
+import { readFailureHistory, withCarried } from '../failures/record.js';
 import type { DeadLetterSummary, FailureSummary, JobHistory, JobReport } from './types.js';
 
 /** The longest message and stack line a {@link FailureSummary} keeps; the whole entry is in `history`. */
@@ -91,7 +91,10 @@ function historyOf(body: Buffer): JobHistory | null {
 }
 
 /** Builds the {@link JobReport} of a job from its stats and body. */
-export function describeJob(server: string, id: string, stats: JobStats, body: Buffer): JobReport {
+export function describeJob(server: string, id: string, own: JobStats, body: Buffer): JobReport {
+  // A copy buried with its failure record carries the counters of the jobs it replaced: the report
+  // gives the job's whole life, as the worker counts it (the kick bound, attempts).
+  const stats = withCarried(own, readFailureHistory(body)?.carried);
   const counters = {
     id,
     server,

@@ -201,6 +201,10 @@ export interface JobReport {
   readonly ttrSeconds: number;
   /** Seconds until a delayed job becomes ready or a reserved job's TTR runs out; 0 otherwise. */
   readonly timeLeftSeconds: number;
+  /**
+   * `stats-job`'s counters over the job's whole life: for a copy buried with its failure record, its
+   * own plus those it carries (`history.carried`) from the jobs it replaced, as the worker counts them.
+   */
   readonly reserves: number;
   readonly timeouts: number;
   readonly releases: number;

@@ -9,6 +9,7 @@
  * as another language's producer wrote them, numbers JavaScript cannot hold) is kept as it was.
  */
 import { isUtf8 } from 'node:buffer';
+import type { JobStats } from '../beanstalk/types.js';
 import { originalBody } from '../worker/dead-letter.js';
 import { findTopLevelMember } from './json-members.js';
 
@@ -283,4 +284,17 @@ export function requeueBody(deadLetter: Buffer, options: { readonly maxBytes?: n
     at: str(record.failed_at),
   };
   return withFailure(original, entry, undefined, options.maxBytes ?? Number.MAX_SAFE_INTEGER) ?? original;
+}
+
+/** `stats` + `carried`: a copy's counters over the job's whole life. */
+export function withCarried(own: JobStats, carried: CarriedCounters | undefined): JobStats {
+  if (!carried) return own;
+  return {
+    ...own,
+    reserves: own.reserves + carried.reserves,
+    releases: own.releases + carried.releases,
+    buries: own.buries + carried.buries,
+    kicks: own.kicks + carried.kicks,
+    timeouts: own.timeouts + carried.timeouts,
+  };
 }

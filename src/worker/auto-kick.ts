@@ -15,11 +15,10 @@ import { NotFoundError } from '../beanstalk/errors.js';
 import { type BuriedJobFilter, kickBuried } from '../beanstalk/kick-buried.js';
 import type { LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, JobStats, ReservedJob } from '../beanstalk/types.js';
-import { readFailureHistory } from '../failures/record.js';
+import { readFailureHistory, withCarried } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { DeadLetterResult } from './process-job.js';
-import { withCarried } from './record-bury.js';
 
 /** Options of {@link startAutoKick}. */
 export interface AutoKickOptions {

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
-import { type CarriedCounters, carriedOf } from '../failures/record.js';
+import { type CarriedCounters, carriedOf, withCarried } from '../failures/record.js';
 import type { Logger } from '../logging/logger.js';
 import { isUnrecoverable, KwargsValidationError } from '../tasks/errors.js';
 import { findTask, type RegisteredTask } from '../tasks/registry.js';
@@ -16,7 +16,7 @@ import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, WorkerEvents } from './events.js';
 import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
-import { type FailureRecorder, isUnfinishedCopy, withCarried } from './record-bury.js';
+import { type FailureRecorder, isUnfinishedCopy } from './record-bury.js';
 import type { Reservation } from './reservation.js';
 import { failureOf, runTask } from './run-task.js';
 import type { TaskThreadPool } from './threads/pool.js';

@@ -173,19 +173,6 @@ export function isUnfinishedCopy(ownStats: JobStats): boolean {
   return ownStats.buries === 0;
 }
 
-/** `stats` + `carried`: a copy's counters over the job's whole life. */
-export function withCarried(own: JobStats, carried: CarriedCounters | undefined): JobStats {
-  if (!carried) return own;
-  return {
-    ...own,
-    reserves: own.reserves + carried.reserves,
-    releases: own.releases + carried.releases,
-    buries: own.buries + carried.buries,
-    kicks: own.kicks + carried.kicks,
-    timeouts: own.timeouts + carried.timeouts,
-  };
-}
-
 function versionAtLeast(version: string, [major, minor]: readonly [number, number]): boolean {
   const match = /^(\d+)\.(\d+)/.exec(version);
   if (!match) return false;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
+import { Admin } from '../../src/admin/index.js';
 import { JobQueue } from '../../src/index.js';
 import {
   type BeanstalkdServer,
@@ -91,6 +92,11 @@ describe('failure records against beanstalkd', () => {
     );
     assert.equal(runs, 3);
     assert.equal(eventsOf(events, 'job:released', copy).length, 0, 'the retries were not given again by the copy');
+    // The admin layer (bsworker peek, the HTTP API) counts across copies as the worker does.
+    const admin = new Admin({ urls: [server.url] });
+    t.after(() => admin.close());
+    const report = await admin.job(second.buriedAs);
+    assert.deepEqual([report.kicks, report.releases, report.history?.failures.length], [1, 1, 2]);
   });
 
   it('an unrunnable job (unregistered task) is buried with its reason as the record', async (t) => {
