@@ -73,7 +73,14 @@ export interface ListOptions {
   readonly scan?: number;
   /** The page's time bound. @defaultValue 5000 */
   readonly timeoutMs?: number;
+  /** Only jobs whose envelope names this task (exact). */
+  readonly funcName?: string;
+  /** Only jobs whose kwargs, as JSON, contain this text (case-insensitive). */
+  readonly text?: string;
 }
+
+/** The longest `text` a find takes: it is matched against every listed job's kwargs. */
+export const MAX_FIND_TEXT = 200;
 
 /** The ids at the heads of every tube (`peek-ready`, `-delayed`, `-buried`), for {@link findHighestId}. */
 async function headIds(server: AdminServer, connection: Beanstalk, deadline: number): Promise<string[]> {
@@ -141,7 +148,11 @@ export async function scanTube(
   });
 }
 
-/** A page of a tube's jobs in `state` (every state when null), newest first, bodies decoded. */
+/**
+ * A page of a tube's jobs in `state` (every state when null), newest first, bodies decoded. With
+ * `funcName` or `text`, only the jobs whose body matches, found within the page's bounds (see
+ * {@link findJobs}).
+ */
 export async function listJobs(
   server: AdminServer,
   tube: string,
@@ -149,6 +160,7 @@ export async function listJobs(
   options: ListOptions,
   formatId: IdFormatter,
 ): Promise<JobPage> {
+  if (options.funcName !== undefined || options.text !== undefined) return findJobs(server, tube, state, options, formatId);
   const { matches, page } = await scanTube(server, tube, state, options);
   const jobs = await server.run(async (connection) => {
     // Pipelined: one round trip for every body of the page.
@@ -161,6 +173,88 @@ export async function listJobs(
   });
   return { tube, state, jobs, ...page };
 }
+
+/**
+ * The jobs of a page that match `funcName` and `text`: the scan goes on in steps (each step's matches
+ * read with one pipelined `peek` each) until `limit` jobs match or the page's `scan` and time bounds are
+ * spent, so a find looks at as many ids as a plain page, never more. `nextCursor` continues below the
+ * last id looked at.
+ */
+async function findJobs(
+  server: AdminServer,
+  tube: string,
+  state: JobState | null,
+  options: ListOptions,
+  formatId: IdFormatter,
+): Promise<JobPage> {
+  const { funcName, text } = options;
+  if (funcName !== undefined && (typeof funcName !== 'string' || funcName === '')) {
+    throw new InvalidInputError('INVALID_FUNC_NAME', 'Expected `func_name` to be a non-empty string');
+  }
+  if (text !== undefined && (typeof text !== 'string' || text === '' || text.length > MAX_FIND_TEXT)) {
+    throw new InvalidInputError('INVALID_OPTION', `Expected the search text to be 1 to ${MAX_FIND_TEXT} characters`);
+  }
+  const needle = text?.toLowerCase();
+  const bounds = pageBounds(options);
+  const deadline = Date.now() + bounds.timeoutMs;
+  const jobs: JobReport[] = [];
+  let cursor: string | null | undefined = options.cursor;
+  let scanned = 0;
+  let startId: string | null = null;
+  let nextCursor: string | null = null;
+  let exhausted = false;
+  let stoppedBy: JobPage['stoppedBy'] = 'limit';
+  for (;;) {
+    const left = bounds.scan - scanned;
+    const timeLeft = deadline - Date.now();
+    if (left <= 0 || timeLeft <= 0) {
+      stoppedBy = left <= 0 ? 'scan-bound' : 'deadline';
+      break;
+    }
+    // Each step reads up to a step's worth of candidates in the tube and state.
+    const step = await scanTube(server, tube, state, { cursor, limit: FIND_STEP, scan: left, timeoutMs: timeLeft });
+    scanned += step.page.scanned;
+    startId ??= step.page.startId;
+    const bodies = await server.run((connection) => Promise.all(step.matches.map((stats) => connection.peek(stats.id))));
+    let full = false;
+    for (const [i, stats] of step.matches.entries()) {
+      const job = bodies[i];
+      if (!job) continue;
+      const report = describeJob(server.name, formatId(server, stats.id), stats, job.body);
+      if (funcName !== undefined && report.envelope?.func_name !== funcName) continue;
+      if (
+        needle !== undefined &&
+        !JSON.stringify(report.envelope?.kwargs ?? report.raw ?? '')
+          .toLowerCase()
+          .includes(needle)
+      )
+        continue;
+      jobs.push(report);
+      if (jobs.length >= bounds.limit) {
+        // Go on below this job next time: the candidates after it in this step were not looked at.
+        nextCursor = stats.id;
+        full = true;
+        break;
+      }
+    }
+    if (full) break;
+    nextCursor = step.page.nextCursor;
+    if (step.page.exhausted) {
+      exhausted = true;
+      stoppedBy = 'end';
+      break;
+    }
+    if (step.page.stoppedBy !== 'limit') {
+      stoppedBy = step.page.stoppedBy;
+      break;
+    }
+    cursor = step.page.nextCursor;
+  }
+  return { server: server.name, tube, state, jobs, scanned, startId, nextCursor: exhausted ? null : nextCursor, exhausted, stoppedBy };
+}
+
+/** How many candidates one step of {@link findJobs} reads the bodies of. */
+const FIND_STEP = 200;
 
 /** Kicks one buried or delayed job. */
 export async function kickOne(server: AdminServer, id: string, shownId: string): Promise<Omit<KickJobResult, 'id'>> {

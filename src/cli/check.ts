@@ -7,30 +7,15 @@
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { JobLoadError, loadJobs } from '../loader/load-jobs.js';
-import { PUT_DEFAULTS } from '../tasks/put-options.js';
-import { listTasks, type RegisteredTask } from '../tasks/registry.js';
+import { describeTasks, type TaskDescription } from '../tasks/describe.js';
+import { listTasks } from '../tasks/registry.js';
 import type { BackoffOptions } from '../tasks/types.js';
-import { BACKOFF_DEFAULTS } from '../worker/backoff.js';
 import { EXIT, formatError } from './errors.js';
 import { jsonOption } from './ops/common.js';
 import { type Output, printJson, printTable, terminalSafeText } from './output.js';
 
 /** One task in `bsworker check --json`, with the options it runs with (its own, else the defaults). */
-export interface CheckedTask {
-  readonly name: string;
-  readonly priority: number;
-  readonly delay: number;
-  readonly ttr: number;
-  readonly retries: number;
-  /** The retry delays; they matter only when `retries` is above 0. */
-  readonly backoff: Readonly<Required<BackoffOptions>>;
-  /** null: no limit. */
-  readonly timeoutMs: number | null;
-  /** kwargs keys never logged, on top of the worker's `--redact`. */
-  readonly redact: readonly string[];
-  /** The schema's library (`"zod"`, `"valibot"`, ...), or null when the task has none. */
-  readonly schema: { readonly vendor: string } | null;
-}
+export type CheckedTask = TaskDescription;
 
 /** `bsworker check --json` when the jobs loaded. */
 export interface CheckJson {
@@ -74,15 +59,7 @@ export async function checkJobs(dir: string): Promise<CheckJson | CheckFailureJs
       error: { kind: duplicate ? 'duplicate-name' : 'load', file: failure.file, message: failure.message, detail: failure.detail },
     };
   }
-  const byTube = new Map<string, CheckedTask[]>();
-  for (const task of listTasks()) {
-    const tasks = byTube.get(task.tube) ?? [];
-    tasks.push(describeTask(task));
-    byTube.set(task.tube, tasks);
-  }
-  const tubes = [...byTube.entries()]
-    .sort(([a], [b]) => compare(a, b))
-    .map(([tube, tasks]) => ({ tube, tasks: tasks.sort((a, b) => compare(a.name, b.name)) }));
+  const tubes = describeTasks(listTasks());
   return { ok: true, jobs, modules: modules.map(shown), tubes };
 }
 
@@ -90,26 +67,6 @@ export async function checkJobs(dir: string): Promise<CheckJson | CheckFailureJs
 function shown(file: string): string {
   const fromCwd = relative(process.cwd(), file);
   return fromCwd === '' || fromCwd.startsWith('..') ? file : fromCwd;
-}
-
-function describeTask(task: RegisteredTask): CheckedTask {
-  const { options } = task;
-  const vendor = options.schema?.['~standard'].vendor;
-  return {
-    name: task.name,
-    priority: options.priority ?? PUT_DEFAULTS.priority,
-    delay: options.delay ?? PUT_DEFAULTS.delay,
-    ttr: options.ttr ?? PUT_DEFAULTS.ttr,
-    retries: options.retries ?? 0,
-    backoff: { ...BACKOFF_DEFAULTS, ...options.backoff },
-    timeoutMs: options.timeoutMs ?? null,
-    redact: [...(options.redact ?? [])],
-    schema: options.schema === undefined ? null : { vendor: typeof vendor === 'string' ? vendor : 'unknown' },
-  };
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** `exponential 1s..3600s, jitter` or `fixed 30s`. */

@@ -17,6 +17,7 @@ import { registerOpenApi } from './openapi.js';
 import { EMPTY_METRICS, registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerServerRoutes } from './routes/servers.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTubeRoutes } from './routes/tubes.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { foreignOriginReason, generateToken, HostAllowList, TokenVerifier } from './security.js';
@@ -302,6 +303,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   registerServerRoutes(app, context);
   registerTubeRoutes(app, context);
   registerJobRoutes(app, context);
+  registerTaskRoutes(app, context);
   registerHealthRoutes(app, context, { source: options.metricsRegistry ?? EMPTY_METRICS, auth: options.metricsAuth ?? true });
   await app.ready();
   server = new ApiServer(app, token, options.token === undefined, allowedHosts);

@@ -368,6 +368,58 @@ describe('HTTP API endpoints', () => {
     assertError(await call('POST', '/api/tubes/{tube}/requeue', `/api/tubes/${tube}/requeue`, { body: {} }), 400, 'INVALID_REQUEST');
   });
 
+  it(
+    'GET /api/tubes/{tube}/jobs finds jobs by func_name and by text in kwargs, paging below the last one found',
+    TEST_TIMEOUT,
+    async () => {
+      const tube = freshTube('find');
+      const ids: string[] = [];
+      for (let n = 0; n < 30; n += 1) {
+        ids.push(
+          await rawPut(
+            beanstalkd.url,
+            tube,
+            envelope(n % 3 === 0 ? 'charge' : 'mail', tube, { order: `A-${n}`, note: n === 7 ? 'Needle here' : '' }),
+          ),
+        );
+      }
+      ids.push(await rawPut(beanstalkd.url, tube, 'plain text with a needle'));
+      const charges = await call('GET', '/api/tubes/{tube}/jobs', `/api/tubes/${tube}/jobs?func_name=charge&limit=4`);
+      assert.equal(charges.status, 200, charges.text);
+      const first = charges.json as { jobs: { id: string; envelope: { func_name: string } }[]; nextCursor: string | null };
+      const expected = ids.filter((_, n) => n % 3 === 0 && n < 30).reverse();
+      assert.deepEqual(
+        first.jobs.map((job) => job.id),
+        expected.slice(0, 4),
+        'the newest four charges',
+      );
+      const next = await call(
+        'GET',
+        '/api/tubes/{tube}/jobs',
+        `/api/tubes/${tube}/jobs?func_name=charge&limit=100&cursor=${first.nextCursor}`,
+      );
+      const rest = next.json as { jobs: { id: string }[]; exhausted: boolean };
+      assert.deepEqual(
+        rest.jobs.map((job) => job.id),
+        expected.slice(4),
+        'the next page goes on below the last one found',
+      );
+      assert.equal(rest.exhausted, true);
+      // Text in kwargs, case-insensitive; a body that is not an envelope is searched as its raw text.
+      const found = await call('GET', '/api/tubes/{tube}/jobs', `/api/tubes/${tube}/jobs?q=NEEDLE`);
+      assert.deepEqual(
+        (found.json as { jobs: { id: string }[] }).jobs.map((job) => job.id),
+        [ids[30], ids[7]],
+      );
+      assertError(await api.request('GET', `/api/tubes/${tube}/jobs?q=${'x'.repeat(201)}`), 400, 'INVALID_REQUEST');
+    },
+  );
+
+  it('GET /api/tasks says no registry is loaded without --jobs', TEST_TIMEOUT, async () => {
+    const reply = await call('GET', '/api/tasks', '/api/tasks');
+    assert.deepEqual(reply.json, { loaded: false, tubes: [] });
+  });
+
   it('/healthz and /readyz answer without a token; /readyz names the server', TEST_TIMEOUT, async () => {
     const health = await call('GET', '/healthz', '/healthz', { token: null });
     assert.equal(health.status, 200);

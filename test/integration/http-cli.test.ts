@@ -92,6 +92,21 @@ describe('bsworker serve', () => {
       assert.ok(metrics.text.includes(`bsworker_tube_jobs{server="${beanstalkd.url}",tube="${tube}",state="ready"} 1\n`), metrics.text);
       assert.match(metrics.text, /^bsworker_server_up\{server="[^"]+"\} 1$/m);
       assert.match(metrics.text, /^beanstalkd_cmd_put_total\{server="[^"]+"\} \d+$/m);
+      // The registry, as `bsworker check` shows it.
+      const tasks = await send(port, 'GET', '/api/tasks', TOKEN);
+      const registry = tasks.json as {
+        loaded: boolean;
+        tubes: { tube: string; tasks: { name: string; retries: number; schema: unknown }[] }[];
+      };
+      assert.equal(registry.loaded, true);
+      const mine = registry.tubes.find((entry) => entry.tube === tube);
+      assert.deepEqual(
+        mine?.tasks.map((task) => [task.name, task.retries, task.schema]),
+        [
+          ['plain', 0, null],
+          ['send', 2, { vendor: 'zod' }],
+        ],
+      );
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     },

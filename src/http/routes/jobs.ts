@@ -48,6 +48,13 @@ const listQuery: Schema = {
     limit: digits('Jobs per page, 1 to 1000 (default: 20).'),
     scan: digits('Job ids examined at most, 1 to 1000000 (default: 5000).'),
     server: { type: 'string', description: 'The server to scan, `host:port`; needed only with several.' },
+    func_name: { type: 'string', minLength: 1, maxLength: 200, description: 'Only jobs whose envelope names this task.' },
+    q: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'Only jobs whose kwargs (as JSON) contain this text, case-insensitive; found within the same scan bounds.',
+    },
   },
   additionalProperties: false,
 };
@@ -98,7 +105,7 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
 
   app.get<{
     Params: { tube: string };
-    Querystring: { state?: JobState; cursor?: string; limit?: string; scan?: string; server?: string };
+    Querystring: { state?: JobState; cursor?: string; limit?: string; scan?: string; server?: string; func_name?: string; q?: string };
   }>(
     '/api/tubes/:tube/jobs',
     {
@@ -113,8 +120,8 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
       },
     },
     (request) => {
-      const { state, cursor, limit, scan, server } = request.query;
-      return admin.jobs(request.params.tube, state ?? null, { cursor, limit: countOf(limit), scan: countOf(scan), server });
+      const { state, cursor, limit, scan, server, func_name: funcName, q: text } = request.query;
+      return admin.jobs(request.params.tube, state ?? null, { cursor, limit: countOf(limit), scan: countOf(scan), server, funcName, text });
     },
   );
 

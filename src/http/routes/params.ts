@@ -28,4 +28,11 @@ export function countOf(value: string | undefined): number | undefined {
 }
 
 /** Tags of the OpenAPI document, one per resource. */
-export const TAGS = Object.freeze({ servers: 'servers', tubes: 'tubes', jobs: 'jobs', health: 'health', metrics: 'metrics' });
+export const TAGS = Object.freeze({
+  servers: 'servers',
+  tubes: 'tubes',
+  jobs: 'jobs',
+  tasks: 'tasks',
+  health: 'health',
+  metrics: 'metrics',
+});
