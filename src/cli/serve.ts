@@ -13,6 +13,7 @@ import { createApiServer, ListenRefusedError } from '../http/server.js';
 import { API_DEFAULTS, type TaskRegistry } from '../http/types.js';
 import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger } from '../logging/logger.js';
+import { checkWorkerMetricsUrl } from '../metrics/scrape.js';
 import { monitorServer, ServerMetrics } from '../metrics/server-metrics.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import { validateKwargs } from '../tasks/schema.js';
@@ -35,6 +36,20 @@ interface ServeCommandOptions {
   bodyLimit: number;
   metricsAuth: boolean;
   logLevel: string;
+  workerMetrics?: string[];
+}
+
+/** `--worker-metrics a,b` (repeatable): workers' /metrics URLs. */
+function parseWorkerMetrics(value: string, previous: string[] = []): string[] {
+  const urls = value
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  try {
+    return [...previous, ...urls.map(checkWorkerMetricsUrl)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** `--allowed-host a,b` (repeatable): each NAME or NAME:PORT, or `*`. */
@@ -110,6 +125,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
       bodyLimitBytes: options.bodyLimit,
       metricsAuth: options.metricsAuth,
       metricsRegistry: metrics.registry,
+      workerMetrics: options.workerMetrics ?? [],
     });
     const address = await server.listen({ host: options.host, port: options.port });
     if (server.tokenGenerated) {
@@ -178,6 +194,11 @@ export function registerServeCommand(program: Command, io: { readonly exit: (cod
       API_DEFAULTS.bodyLimitBytes,
     )
     .option('--no-metrics-auth', 'let /metrics be scraped without the token (every other route still needs it)')
+    .option(
+      '--worker-metrics <urls>',
+      "workers' /metrics URLs (bsworker --metrics-port), comma-separated, read by GET /api/workers",
+      parseWorkerMetrics,
+    )
     .addOption(
       new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
         .argParser(parseLogLevel)

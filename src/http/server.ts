@@ -19,6 +19,7 @@ import { registerJobRoutes } from './routes/jobs.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTubeRoutes } from './routes/tubes.js';
+import { registerWorkerRoutes } from './routes/workers.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { foreignOriginReason, generateToken, HostAllowList, TokenVerifier } from './security.js';
 import { API_DEFAULTS, type ApiServerOptions, type ListenOptions, type RouteContext } from './types.js';
@@ -299,11 +300,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await registerOpenApi(app);
 
-  const context: RouteContext = { admin: options.admin, registry: options.registry, validate: options.validate };
+  const context: RouteContext = {
+    admin: options.admin,
+    registry: options.registry,
+    validate: options.validate,
+    workerMetrics: options.workerMetrics ?? [],
+  };
   registerServerRoutes(app, context);
   registerTubeRoutes(app, context);
   registerJobRoutes(app, context);
   registerTaskRoutes(app, context);
+  registerWorkerRoutes(app, context);
   registerHealthRoutes(app, context, { source: options.metricsRegistry ?? EMPTY_METRICS, auth: options.metricsAuth ?? true });
   await app.ready();
   server = new ApiServer(app, token, options.token === undefined, allowedHosts);

@@ -44,6 +44,8 @@ export type MetricsRenderFunction = () => Promise<{ readonly contentType: string
 export interface ApiServerOptions {
   /** The servers' operations: every route calls it. The caller owns it (and closes it after the server). */
   readonly admin: Admin;
+  /** Workers' `/metrics` URLs (`bsworker --metrics-port`), read by `GET /api/workers`. @defaultValue none */
+  readonly workerMetrics?: readonly string[];
   /**
    * The bearer token every request but the health probes must carry. Give one (from a file or the
    * environment) to listen on a non-loopback address; without one a random token is generated, and the
@@ -103,4 +105,6 @@ export interface RouteContext {
   readonly admin: Admin;
   readonly registry: TaskRegistry | undefined;
   readonly validate: KwargsValidator | undefined;
+  /** See {@link ApiServerOptions.workerMetrics}. */
+  readonly workerMetrics: readonly string[];
 }

@@ -33,6 +33,7 @@ export const TAGS = Object.freeze({
   tubes: 'tubes',
   jobs: 'jobs',
   tasks: 'tasks',
+  workers: 'workers',
   health: 'health',
   metrics: 'metrics',
 });
