@@ -99,7 +99,16 @@ export function showJob(main: HTMLElement, id: string): () => void {
       el('span', {}, `Delete job ${job.id} for good?`),
       button(
         'Delete it',
-        run(() => api.deleteJob(job.id), `Deleted ${job.id}`),
+        async () => {
+          try {
+            await api.deleteJob(job.id);
+            toast(`Deleted ${job.id}`);
+            // The job is gone: its tube is what is left to look at.
+            window.location.hash = `#/tube/${encodeURIComponent(job.tube)}`;
+          } catch (error) {
+            toast((error as Error).message, true);
+          }
+        },
         { id: 'confirm-delete', class: 'danger' },
       ),
       cancel,
