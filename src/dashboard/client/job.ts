@@ -52,12 +52,12 @@ function body(job: JobReport): HTMLElement {
   );
 }
 
-function failure(entry: FailureEntry, index: number): HTMLElement {
+function failure(entry: FailureEntry): HTMLElement {
   const worker = entry.worker ? `${entry.worker.host} pid ${entry.worker.pid}` : '–';
   return el(
     'li',
     { class: 'failure' },
-    el('p', {}, el('strong', {}, `${index + 1}. ${entry.name}: `), entry.message),
+    el('p', {}, el('strong', {}, `${entry.name}: `), entry.message),
     el(
       'p',
       { class: 'hint' },
@@ -153,7 +153,9 @@ export function showJob(main: HTMLElement, id: string): () => void {
         'section',
         { 'aria-label': 'Failures' },
         el('h2', {}, `Failure history (${failures.length})`),
-        failures.length > 0 ? el('ol', { class: 'failures' }, ...failures.map(failure)) : el('p', {}, 'No failure recorded.'),
+        failures.length > 0
+          ? el('ol', { class: 'failures' }, ...failures.map((entry) => failure(entry)))
+          : el('p', {}, 'No failure recorded.'),
       ),
     );
   };
