@@ -60,8 +60,8 @@ function numberField(id: string, label: string, value: number, min: number): { n
   return { node: el('label', { for: id }, `${label} `, input), input };
 }
 
-/** Renders tube `name` into `main`; returns the function that stops its refreshing. */
-export function showTube(main: HTMLElement, name: string): () => void {
+/** Renders tube `name` into `main`, `limit` jobs per state; returns the function that stops its refreshing. */
+export function showTube(main: HTMLElement, name: string, limit = LIST_LIMIT): () => void {
   const counts = el('section', { 'aria-label': 'Counts' });
   const lists = el('section', { 'aria-label': 'Jobs' });
   const kickN = numberField('kick-bound', 'Kick', 100, 1);
@@ -119,7 +119,7 @@ export function showTube(main: HTMLElement, name: string): () => void {
   };
   const refreshLists = async (): Promise<void> => {
     try {
-      const [buried, delayed, ready] = await Promise.all(['buried', 'delayed', 'ready'].map((state) => api.jobs(name, state, LIST_LIMIT)));
+      const [buried, delayed, ready] = await Promise.all(['buried', 'delayed', 'ready'].map((state) => api.jobs(name, state, limit)));
       if (stopped || !buried || !delayed || !ready) return;
       replace(
         lists,
