@@ -155,7 +155,8 @@ function withoutDefaultPort(host: string, protocol: 'http:' | 'https:'): string 
 /**
  * Why a state-changing request must be refused as coming from another site, or undefined to let it
  * through. `Origin`, when present, must be the server's own origin (`http(s)://` and the request's own
- * `Host`); `Sec-Fetch-Site` must not be `cross-site` or `same-site`. A client that is not a browser
+ * `Host`), or `null` from a same-origin page (see below); `Sec-Fetch-Site` must not be `cross-site` or
+ * `same-site`. A client that is not a browser
  * sends neither header and is not affected.
  */
 export function foreignOriginReason(headers: {
@@ -167,6 +168,9 @@ export function foreignOriginReason(headers: {
   if (site === 'cross-site' || site === 'same-site') return `Sec-Fetch-Site is ${site}: the request comes from another site's page`;
   const origin = headers.origin;
   if (origin === undefined) return undefined;
+  // A page served with Referrer-Policy: no-referrer (the dashboard's) sends `Origin: null` with its own
+  // posts; the browser's Sec-Fetch-Site, which no page can set, then says whether it is this site's.
+  if (origin === 'null' && site === 'same-origin') return undefined;
   let url: URL;
   try {
     url = new URL(origin);

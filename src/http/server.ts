@@ -10,6 +10,8 @@
 import { STATUS_CODES } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { registerDashboard } from '../dashboard/routes.js';
+import { CSRF_HEADER, SessionStore } from '../dashboard/sessions.js';
 import type { Logger } from '../logging/logger.js';
 import { isLoopbackHost } from '../util/hosts.js';
 import { type ErrorReply, errorReply, HttpError } from './errors.js';
@@ -31,6 +33,14 @@ declare module 'fastify' {
     auth?: boolean;
     /** True: any `Host` is accepted (the probes, which orchestrators address by pod IP). @defaultValue false */
     anyHost?: boolean;
+    /** This route's Content-Security-Policy instead of the API's (the dashboard's pages). @defaultValue the API's */
+    csp?: string;
+    /** This route's `Cache-Control` on a 200 instead of `no-store` (the dashboard's hashed assets). @defaultValue no-store */
+    cacheControl?: string;
+  }
+  interface FastifyRequest {
+    /** The dashboard session the request's cookie names, or null (set by the guard; see src/dashboard/sessions.ts). */
+    sessionId: string | null;
   }
 }
 
@@ -62,6 +72,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cache-control': 'no-store',
   'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
 };
 
 /**
@@ -194,11 +205,13 @@ interface Guards {
   /** The server, for its host allow-list (set once built). */
   readonly server: () => ApiServer;
   readonly verifier: TokenVerifier;
+  readonly sessions: SessionStore;
   readonly routes: RouteTable;
   readonly logger: Logger | undefined;
 }
 
-function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guards): void {
+function secure(app: FastifyInstance, { server, verifier, sessions, routes, logger }: Guards): void {
+  app.decorateRequest('sessionId', null);
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     const host = request.headers.host;
@@ -209,7 +222,10 @@ function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guar
         'the Host header does not name this server (a DNS-rebinding page?); name it with --allowed-host if it is yours',
       );
     }
-    if (config.auth !== false && !verifier.verify(request.headers.authorization)) {
+    const bearer = verifier.verify(request.headers.authorization);
+    // A dashboard login (the session cookie) stands for the token; the bearer token wins when both are sent.
+    request.sessionId = bearer ? null : (sessions.fromCookieHeader(request.headers.cookie) ?? null);
+    if (config.auth !== false && !bearer && request.sessionId === null) {
       const missing = request.headers.authorization === undefined;
       throw new HttpError(
         401,
@@ -225,6 +241,18 @@ function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guar
         'sec-fetch-site': firstValue(request.headers['sec-fetch-site']),
       });
       if (why !== undefined) throw new HttpError(403, 'FOREIGN_ORIGIN', `refused: ${why}`);
+      // A browser sends the cookie with any request to this server: only the dashboard's own page knows the CSRF token.
+      if (
+        config.auth !== false &&
+        request.sessionId !== null &&
+        !sessions.checkCsrf(request.sessionId, firstValue(request.headers[CSRF_HEADER]))
+      ) {
+        throw new HttpError(
+          403,
+          'CSRF_TOKEN_REQUIRED',
+          `refused: a request authenticated by the session cookie must carry the page's CSRF token in the header ${CSRF_HEADER}`,
+        );
+      }
     }
     // Answered now, so the body of a request to no route is never read.
     if (request.is404) throw unknownRoute(routes, request);
@@ -236,8 +264,11 @@ function secure(app: FastifyInstance, { server, verifier, routes, logger }: Guar
     if (request.body === undefined && !SAFE_METHODS.has(request.method)) request.body = {};
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
+    const { csp, cacheControl } = request.routeOptions.config;
+    if (csp !== undefined) reply.header('content-security-policy', csp);
+    if (cacheControl !== undefined && reply.statusCode === 200) reply.header('cache-control', cacheControl);
     return payload;
   });
 
@@ -287,7 +318,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   });
   let server: ApiServer | undefined;
   const verifier = new TokenVerifier(token);
-  secure(app, { server: () => server as ApiServer, verifier, routes, logger });
+  const sessions = new SessionStore();
+  secure(app, { server: () => server as ApiServer, verifier, sessions, routes, logger });
   // Form posts are `text/plain` or urlencoded and need no CORS preflight: only JSON is parsed.
   app.removeContentTypeParser('text/plain');
   app.addHook('onRoute', (route) => {
@@ -312,6 +344,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   registerTaskRoutes(app, context);
   registerWorkerRoutes(app, context);
   registerHealthRoutes(app, context, { source: options.metricsRegistry ?? EMPTY_METRICS, auth: options.metricsAuth ?? true });
+  await registerDashboard(app, { sessions, verifier });
   await app.ready();
   server = new ApiServer(app, token, options.token === undefined, allowedHosts);
   return server;

@@ -1,0 +1,61 @@
+/**
+ * The client's only way to the server: the JSON API, authenticated by the session cookie (sent by the
+ * browser), state-changing calls carrying the CSRF token the shell page put in its `<meta>` tag.
+ */
+import type { JobPage, JobReport, ServersReply, TubeReport, TubesReport } from './types.js';
+
+/** An API call that was answered with an error. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function csrfToken(): string {
+  return document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+}
+
+/** Calls the API; a 401 (session over) goes back to the login page. */
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  if (response.status === 401) {
+    window.location.assign('/login');
+    throw new ApiError(401, 'UNAUTHORIZED', 'logged out');
+  }
+  if (!response.ok) throw new ApiError(response.status, data?.error?.code ?? 'ERROR', data?.error?.message ?? response.statusText);
+  return data as T;
+}
+
+const enc = encodeURIComponent;
+
+/** The API's routes the dashboard uses. */
+export const api = {
+  servers: () => call<ServersReply>('GET', '/api/servers'),
+  tubes: () => call<TubesReport>('GET', '/api/tubes'),
+  tube: (tube: string) => call<TubeReport>('GET', `/api/tubes/${enc(tube)}`),
+  jobs: (tube: string, state: string, limit = 50) =>
+    call<JobPage>('GET', `/api/tubes/${enc(tube)}/jobs?state=${enc(state)}&limit=${limit}`),
+  job: (id: string) => call<JobReport>('GET', `/api/jobs/${enc(id)}`),
+  kickTube: (tube: string, bound: number) => call<{ kicked: number }>('POST', `/api/tubes/${enc(tube)}/kick`, { bound }),
+  pause: (tube: string, seconds: number) => call<unknown>('POST', `/api/tubes/${enc(tube)}/pause`, { seconds }),
+  resume: (tube: string) => call<unknown>('POST', `/api/tubes/${enc(tube)}/resume`),
+  kickJob: (id: string) => call<unknown>('POST', `/api/jobs/${enc(id)}/kick`),
+  deleteJob: (id: string) => call<unknown>('DELETE', `/api/jobs/${enc(id)}`),
+  requeue: (tube: string, from: string) => call<{ requeued: number }>('POST', `/api/tubes/${enc(tube)}/requeue`, { from }),
+  logout: () => call<unknown>('POST', '/logout'),
+};

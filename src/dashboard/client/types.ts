@@ -1,0 +1,94 @@
+/**
+ * The parts of the API's replies the client reads: a subset of src/admin/types.ts (which the client's
+ * build, a separate program with the DOM library, cannot import). The OpenAPI document is the contract.
+ */
+
+export interface TubeCounts {
+  readonly ready: number;
+  readonly urgent: number;
+  readonly reserved: number;
+  readonly delayed: number;
+  readonly buried: number;
+  readonly total: number;
+  readonly deletes: number;
+  readonly watching: number;
+  readonly waiting: number;
+  readonly pausedSecondsLeft: number;
+}
+
+export interface TubeReport {
+  readonly name: string;
+  readonly totals: TubeCounts;
+  readonly servers: readonly (TubeCounts & { readonly server: string })[];
+}
+
+export interface TubesReport {
+  readonly at: string;
+  readonly tubes: readonly TubeReport[];
+  readonly unavailable: readonly string[];
+}
+
+export interface ServerReport {
+  readonly server: string;
+  readonly up: boolean;
+  readonly error: string | null;
+  readonly stats: {
+    readonly version: string;
+    readonly uptimeSeconds: number;
+    readonly connections: number;
+    readonly draining: boolean;
+    readonly counters: Readonly<Record<string, number>>;
+  } | null;
+}
+
+export interface ServersReply {
+  readonly servers: readonly ServerReport[];
+}
+
+export interface FailureEntry {
+  readonly reason: string;
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+  readonly attempt: number;
+  readonly kicks: number;
+  readonly worker?: { readonly host: string; readonly pid: number };
+  readonly at: string;
+}
+
+export interface JobReport {
+  readonly id: string;
+  readonly server: string;
+  readonly tube: string;
+  readonly state: string;
+  readonly priority: number;
+  readonly ageSeconds: number;
+  readonly delaySeconds: number;
+  readonly ttrSeconds: number;
+  readonly timeLeftSeconds: number;
+  readonly reserves: number;
+  readonly timeouts: number;
+  readonly releases: number;
+  readonly buries: number;
+  readonly kicks: number;
+  readonly envelope: { readonly func_name: string; readonly tube: string | null; readonly kwargs: unknown; readonly meta?: unknown } | null;
+  readonly raw: string | null;
+  readonly decodeError: string | null;
+  readonly history: { readonly failures: readonly FailureEntry[] } | null;
+  readonly lastFailure: {
+    readonly reason: string;
+    readonly name: string;
+    readonly message: string;
+    readonly stackLine: string | null;
+    readonly attempt: number;
+    readonly at: string;
+  } | null;
+  readonly deadLetter: { readonly tube: string | null } | null;
+}
+
+export interface JobPage {
+  readonly jobs: readonly JobReport[];
+  readonly scanned: number;
+  readonly exhausted: boolean;
+  readonly stoppedBy: string;
+}
