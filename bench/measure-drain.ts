@@ -32,7 +32,7 @@ export interface DrainOptions {
   readonly body: Buffer;
   readonly jobs: number;
   /** How many reserves the worker keeps waiting when idle: the clock waits for all of them. */
-  readonly slots: number;
+  readonly waiting: number;
   readonly logFile: string;
   /** Sample the worker's VmRSS every 20 ms while it drains (Linux only). */
   readonly sampleRss?: boolean;
@@ -76,7 +76,7 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
     const running = worker;
     const exitedEarly = (): string | undefined =>
       running.exit ? `the worker exited (${JSON.stringify(running.exit)}): ${running.stderr().trim() || 'no stderr'}` : undefined;
-    await waitForWaiting(control, tube, options.slots, { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly });
+    await waitForWaiting(control, tube, options.waiting, { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly });
 
     const deletedBefore = await tubeCounter(control, tube, 'cmd-delete');
     const rss = options.sampleRss ? new RssSampler(running.pid) : undefined;

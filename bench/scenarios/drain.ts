@@ -48,7 +48,8 @@ export function drainGroup(ctx: BenchContext): ScenarioGroup {
         tube,
         body: envelopeBody(tube),
         jobs,
-        slots: concurrency * processes,
+        // One waiting reserve per worker process (the engine waits once per server, not once per slot).
+        waiting: processes,
         logFile: join(ctx.tmpDir, `${tube}.log`),
         sampleRss,
         expectCleanExit: true,

@@ -41,7 +41,7 @@ export function peersGroup(ctx: BenchContext): ScenarioGroup {
             tube,
             body: fivebeansBody(envelopeBody(tube).length),
             jobs: singleWorkerJobs,
-            slots: 1,
+            waiting: 1,
             logFile: join(ctx.tmpDir, `${tube}.log`),
           });
         },

@@ -35,7 +35,7 @@ export interface JobContext {
   readonly maxKicks: number;
   /** See WorkerOptions.maxCrashes. */
   readonly maxCrashes: number;
-  /** The watched tubes. With one, every job's tube is known without asking the server. */
+  /** The watched tubes. */
   readonly tubes: readonly string[];
   /** Auto-kick is on: buried jobs will be kicked again without anyone asking. */
   readonly autoKick: boolean;
@@ -91,8 +91,8 @@ export class JobStatsCache {
 
   /**
    * The stats, or undefined after handling their absence: a vanished job is logged, and a failed read
-   * gives the job back by dropping the connection (without its counters the job cannot be judged, and
-   * the slot must not reserve beside a job it still holds). The slot then reconnects.
+   * gives the job back by dropping the connection (without its counters the job cannot be judged; a
+   * failed read means the connection is lost or stalled anyway). The engine then reconnects.
    */
   async require(log: Logger): Promise<JobStats | undefined> {
     try {
@@ -130,17 +130,13 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   const meta = decoded.ok ? decoded.envelope.meta : undefined;
   const carried = meta === undefined ? undefined : carriedOf(meta.carried);
   const stats = new JobStatsCache(reservation, carried);
-  // The reserve reply does not say which tube the job came from. With one watched tube it can only be
-  // that one; with several, the envelope's tube is believed when it is one of them. Otherwise the server
-  // is asked.
-  const { tubes } = ctx;
-  const named = decoded.ok ? decoded.envelope.tube : undefined;
-  let tube: string | undefined = tubes.length === 1 ? tubes[0] : named !== undefined && tubes.includes(named) ? named : undefined;
+  // The tube is the one the engine reserved the job from: the server's fact. A body naming another tube
+  // changes nothing, so only a task registered in the job's own tube can run.
+  const tube = reservation.tube;
   let known: JobStats | undefined;
-  if (tube === undefined || !decoded.ok || carried !== undefined || ctx.takeCrashCheck()) {
+  if (!decoded.ok || carried !== undefined || ctx.takeCrashCheck()) {
     known = await stats.require(ctx.logger);
     if (!known) return;
-    tube = known.tube;
     reservation.ttrMs = known.ttrSeconds * 1000;
   }
   if (carried !== undefined && isUnfinishedCopy((await stats.own()) as JobStats)) {

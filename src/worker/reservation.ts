@@ -33,7 +33,7 @@ export type SettleResult =
   /** Nothing was sent: the reservation had already been settled or given back. */
   | 'skipped';
 
-/** A reserved job, owned by the slot that reserved it. */
+/** A reserved job, owned by the runner that was handed it. */
 export class Reservation {
   readonly id: string;
   readonly body: Buffer;
@@ -50,18 +50,22 @@ export class Reservation {
   lastResetAt: number;
   /** The job's TTR in milliseconds, once read (stats-job); undefined until then. */
   ttrMs: number | undefined;
-  /** Called by the slot's tick while the job runs (the TTR probe). */
+  /** Called by the worker's tick while the job runs (the TTR probe). */
   onTick: ((now: number) => void) | undefined;
   /**
-   * Called once the settling command is written: the slot writes its next reserve behind it on the same
-   * connection, and replies come back in order, so the job is settled before the next one arrives.
+   * Called once the settling command is written: the runner frees the job's place at once, so the
+   * engine's next reserve leaves in the same write as this command.
    */
   onSettling: (() => void) | undefined;
+  /** Called once by {@link Reservation.end}: the engine stops counting the job against its connection. */
+  onEnd: (() => void) | undefined;
+  #ended = false;
   #state: ReservationState = 'running';
   /** Set once an overrun has been reported, so it is reported once. */
   overrunReported = false;
 
-  constructor(job: ReservedJob, connection: Beanstalk, tube: string | undefined) {
+  /** @param tube - The tube the job was reserved from: the lane's, never the body's. */
+  constructor(job: ReservedJob, connection: Beanstalk, tube: string) {
     this.id = job.id;
     this.body = job.body;
     this.connection = connection;
@@ -70,13 +74,30 @@ export class Reservation {
     this.event = { jobId: job.id, tube, task: undefined };
   }
 
+  /** The tube the job was reserved from. */
+  get tube(): string {
+    return this.event.tube as string;
+  }
+
+  /** The owner is done with the job (settled, given back or dropped). Once; later calls do nothing. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.onEnd?.();
+  }
+
+  /** Where the reservation is. */
+  get state(): ReservationState {
+    return this.#state;
+  }
+
   /** True once the reservation went back to the server without a command. */
   get wasGivenBack(): boolean {
     return this.#state === 'given-back';
   }
 
   /**
-   * Sends the command that ends the reservation (once): `run` writes it synchronously, the slot may
+   * Sends the command that ends the reservation (once): `run` writes it synchronously, the engine may
    * pipeline its next reserve behind it, and the reply decides the result. Never throws.
    */
   async settle(run: () => Promise<void>): Promise<{ result: SettleResult; error?: unknown }> {
@@ -104,7 +125,7 @@ export class Reservation {
       this.#state = 'given-back';
       if (error instanceof ConnectionError) return { result: 'connection-lost', error };
       // Any other reply leaves the job reserved here: dropping the connection gives it back at once
-      // rather than after its TTR, and the slot must not reserve beside a job it still holds.
+      // rather than after its TTR.
       await this.connection.quit().catch(() => undefined);
       return { result: 'failed', error };
     }
@@ -122,7 +143,11 @@ export class Reservation {
     return true;
   }
 
-  /** Gives the job back by dropping its connection (the slot reconnects). */
+  /**
+   * Gives the job back by dropping its connection. A connection holds many jobs: every job reserved on
+   * it goes back to ready with it (their settling commands then fail as `connection-lost`), which is why
+   * only a connection that can no longer be trusted is dropped.
+   */
   async drop(): Promise<void> {
     if (this.#state === 'running') this.#state = 'given-back';
     await this.connection.quit().catch(() => undefined);

@@ -1,6 +1,7 @@
 /**
- * The Worker: `concurrency` slots, each reserving and running one job at a time on its own connection,
- * plus an optional auto-kicker and dead-letter tube on a shared control connection.
+ * The Worker: a concurrency budget and a runner over a job source (the reservation engine, see
+ * ../engine/engine.ts), plus an optional auto-kicker and dead-letter tube on their own connections.
+ * The worker never reserves: it says how many jobs it can take, and runs each one it is handed.
  *
  * States: idle -> starting -> running -> stopping -> stopped. A Worker runs once; make a new one to run
  * again. Signal handling belongs to the CLI, not here.
@@ -9,6 +10,8 @@ import { formatAddress, resolveServerAddress, type ServerAddress } from '../bean
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { JobStats } from '../beanstalk/types.js';
+import { ReservationEngine } from '../engine/engine.js';
+import type { JobSink, JobSource } from '../engine/job-source.js';
 import { readFailureHistory } from '../failures/record.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
@@ -17,9 +20,13 @@ import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { DeadLetterResult, JobContext } from './process-job.js';
+import { processJob } from './process-job.js';
 import { copyDelaySeconds, FailureRecorder } from './record-bury.js';
-import { Slot, TICK_MS } from './slot.js';
+import type { Reservation } from './reservation.js';
 import { TaskThreadPool } from './threads/pool.js';
+
+/** How often the worker ticks its running jobs: the resolution of the TTR probe. */
+export const TICK_MS = 50;
 
 /** Where a Worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -39,7 +46,14 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   readonly address: ServerAddress;
   readonly #options: ResolvedWorkerOptions;
   readonly #logger: Logger;
-  readonly #slots: Slot[];
+  readonly #source: JobSource;
+  readonly #job: JobContext;
+  /** Jobs being run, from their hand-over to their end, and the promise of that end. */
+  readonly #running = new Map<Reservation, Promise<void>>();
+  /** Jobs handed over in this turn of the event loop, started together on the next (see #accept). */
+  #arrived: Reservation[] = [];
+  /** Places taken: jobs handed over whose settling command is not on the wire yet. */
+  #busy = 0;
   readonly #control: LazyConnection;
   readonly #kicker: LazyConnection;
   readonly #stopping = new AbortController();
@@ -58,7 +72,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#logger = options.logger ?? createLogger();
     const open: ConnectFunction = options.connect ?? BeanstalkConnection.connect;
     const { commandTimeoutMs, connectTimeoutMs } = this.#options;
-    // Every connection of the worker (slots, control, kicker) has the stall watchdog: no command it
+    // Every connection of the worker (the engine's, control, kicker) has the stall watchdog: no command it
     // sends can wait on a silent server for longer than commandTimeoutMs.
     const connect: ConnectFunction = (address, opts) => open(address, { ...opts, stallTimeoutMs: commandTimeoutMs });
     // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: it waits
@@ -91,19 +105,20 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
-    this.#slots = Array.from(
-      { length: this.#options.concurrency },
-      (_, index) =>
-        new Slot({
-          index,
-          options: this.#options,
-          address: this.address,
-          connect,
-          logger: this.#logger,
-          job,
-          stopping: this.#stopping.signal,
-        }),
-    );
+    this.#job = job;
+    this.#source = new ReservationEngine({
+      address: this.address,
+      tubes: this.#options.tubes,
+      connect,
+      connectTimeoutMs,
+      reconnectMinMs: this.#options.reconnectMinMs,
+      reconnectMaxMs: this.#options.reconnectMaxMs,
+      reserveTimeoutSeconds: this.#options.reserveTimeoutSeconds,
+      logger: this.#logger,
+      stopping: this.#stopping.signal,
+      onError: (error) => this.emitSafely('worker:error', error),
+      onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts }),
+    });
   }
 
   /** The current state. */
@@ -112,13 +127,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   }
 
   /**
-   * Jobs held now: reserved and not yet deleted, released, buried or given back (at most one per slot).
-   * Cheap to read; the metrics read it at scrape time rather than counting events on every job.
+   * Jobs held now: handed over by the engine and not yet deleted, released, buried or given back. At
+   * most `concurrency`, plus jobs whose settling command is on the wire (their place is already taken
+   * by the next). Cheap to read; the metrics read it at scrape time rather than counting events on every job.
    */
   get activeJobs(): number {
-    let active = 0;
-    for (const slot of this.#slots) if (slot.current) active += 1;
-    return active;
+    return this.#running.size + this.#arrived.length;
   }
 
   /** The tubes this worker watches. */
@@ -127,29 +141,40 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   }
 
   /**
-   * Opens one connection per slot, watches the tubes (ignoring `default` unless it is one of them) and
-   * starts reserving. Rejects with ConnectionError when the server is unreachable at start; after that,
-   * a lost connection is reconnected, not fatal.
+   * Opens the engine's connections (one per watched tube, each watching only its tube, plus one watching
+   * them all when there are several; see ../engine/engine.ts) and starts reserving. Rejects with
+   * ConnectionError when the server is unreachable at start; after that, a lost connection is
+   * reconnected, not fatal.
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`Worker.start(): the worker is ${this.#state}; a Worker runs once, create a new one`);
     this.#state = 'starting';
     const { threads } = this.#options;
     if (threads) this.#threads = await TaskThreadPool.start({ ...threads, logger: this.#logger });
-    const opened = await Promise.allSettled(this.#slots.map((slot) => slot.open()));
-    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failed || this.#stopping.signal.aborted) {
-      await Promise.all([...this.#slots.map((slot) => slot.close()), this.#threads?.close()]);
+    const sink: JobSink = {
+      get capacity() {
+        return sinkCapacity();
+      },
+      accept: (reservation) => this.#accept(reservation),
+    };
+    const sinkCapacity = (): number => this.#options.concurrency - this.#busy;
+    try {
+      await this.#source.open(sink);
+    } catch (error) {
+      await this.#threads?.close();
       this.#state = 'stopped';
-      if (failed) throw failed.reason;
+      throw error;
+    }
+    if (this.#stopping.signal.aborted) {
+      await Promise.all([this.#source.close(), this.#threads?.close()]);
+      this.#state = 'stopped';
       return;
     }
     this.#state = 'running';
-    for (const slot of this.#slots) slot.run();
-    // One timer for every slot: reserve deadlines and TTR probes, instead of timers per job.
+    // One timer for every running job's TTR probe, instead of timers per job.
     this.#ticker = setInterval(() => {
       const now = performance.now();
-      for (const slot of this.#slots) slot.tick(now);
+      for (const reservation of this.#running.keys()) reservation.onTick?.(now);
     }, TICK_MS);
     this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
@@ -197,7 +222,11 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#crashChecksLeft = this.#crashCheckBudget();
   }
 
-  /** Enough checks to cover the jobs a crash can give back (one per slot of a sibling), with margin. */
+  /**
+   * Enough checks to cover the jobs a crash can give back, with margin: a process holds at most
+   * `concurrency` jobs (the engine never reserves more than the runner has places for), so a sibling
+   * with the same concurrency gives back at most that many.
+   */
   #crashCheckBudget(): number {
     return this.#options.maxCrashes === 0 ? 0 : Math.max(16, 4 * this.#options.concurrency);
   }
@@ -215,13 +244,13 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     void this.#stopAutoKick?.();
     await this.#kicker.close().catch(() => undefined);
 
-    // Idle slots close now: closing ends a pending reserve at once (a job it may just have reserved goes
-    // back to ready with the socket). Busy slots close once their job is settled or given back.
+    // No more reserves: the waiting one is cut off (a job it may just have reserved goes back to ready
+    // with the socket), and jobs that arrive from reserves already on the wire go back at once.
+    this.#declineArrived();
+    await this.#source.stopReserving();
     const released: string[] = [];
-    const busy = this.#slots.filter((slot) => slot.current);
-    await Promise.all(this.#slots.filter((slot) => !slot.current).map((slot) => slot.close()));
-    if (busy.length > 0) {
-      this.#logger.info({ running: busy.length, graceMs: this.#options.graceMs }, 'stopping: waiting for running jobs');
+    if (this.#running.size > 0) {
+      this.#logger.info({ running: this.#running.size, graceMs: this.#options.graceMs }, 'stopping: waiting for running jobs');
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.#options.graceMs);
@@ -229,23 +258,24 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         if (this.#forced.signal.aborted) resolve();
         else this.#forced.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      await Promise.race([Promise.all(busy.map((slot) => slot.current?.done)), deadline]);
+      await Promise.race([Promise.all(this.#running.values()), deadline]);
       clearTimeout(timer);
-      for (const slot of busy) {
-        const current = slot.current;
-        const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
+      const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
+      for (const job of this.#running.keys()) {
         // A job already being deleted, released or buried is not given back: its command is on the wire.
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
         // and without counting a release (retries are counted from releases).
-        if (!current?.job.giveBack(new Error(`the worker is stopping (${why})`))) continue;
-        released.push(current.job.id);
-        this.#logger.warn({ jobId: current.job.id, why }, 'stopping: giving the running job back to beanstalkd');
-        this.emitSafely('job:released', { ...current.job.event, reason: 'stop' });
+        if (!job.giveBack(new Error(`the worker is stopping (${why})`))) continue;
+        released.push(job.id);
+        this.#logger.warn({ jobId: job.id, why }, 'stopping: giving the running job back to beanstalkd');
+        this.emitSafely('job:released', { ...job.event, reason: 'stop' });
       }
-      // The control connection closes with them: a dead-letter put stalled on it must not hold the stop.
-      await Promise.all([...busy.map((slot) => slot.close()), this.#control.close()]);
     }
-    await Promise.all(this.#slots.map((slot) => slot.finished));
+    // Every connection closes now: the jobs given back go back to ready with them. The control
+    // connection closes with them: a dead-letter put stalled on it must not hold the stop.
+    await Promise.all([this.#source.close(), this.#control.close()]);
+    // The last settling commands (answered, or failed by the close) and the runs that noticed the abort.
+    await Promise.all(this.#running.values());
     clearInterval(this.#ticker);
     await Promise.all([this.#control.close(), this.#threads?.close()]);
     this.#state = 'stopped';
@@ -253,6 +283,72 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');
     this.emitSafely('worker:stopped', result);
     return result;
+  }
+
+  /**
+   * A job from the engine. Jobs handed over in one turn of the event loop start together on the next
+   * (one setImmediate per batch, not per job): a job reserved behind the previous job's delete often
+   * arrives in the same read as that delete's reply, and the previous job's outcome (and what its
+   * listeners decide, such as a recycle limit that stops the worker) must come first.
+   */
+  #accept(reservation: Reservation): void {
+    this.#busy += 1;
+    if (this.#stopping.signal.aborted) {
+      this.#busy -= 1;
+      this.#source.giveBack(reservation);
+      return;
+    }
+    this.#arrived.push(reservation);
+    if (this.#arrived.length === 1) setImmediate(this.#startArrived);
+  }
+
+  readonly #startArrived = (): void => {
+    const arrived = this.#arrived;
+    this.#arrived = [];
+    for (const reservation of arrived) this.#run(reservation);
+  };
+
+  /** During a stop: the jobs handed over but not started yet go back to the engine, to be given back. */
+  #declineArrived(): void {
+    const arrived = this.#arrived;
+    this.#arrived = [];
+    for (const reservation of arrived) {
+      this.#busy -= 1;
+      this.#source.giveBack(reservation);
+    }
+  }
+
+  #run(reservation: Reservation): void {
+    if (this.#stopping.signal.aborted) {
+      this.#busy -= 1;
+      this.#source.giveBack(reservation);
+      return;
+    }
+    let freed = false;
+    // The place frees once the settling command is written, so that the engine's next reserve leaves
+    // in the same write as it: one write per job, not two.
+    const free = (): void => {
+      if (freed) return;
+      freed = true;
+      this.#busy -= 1;
+      this.#source.pump();
+    };
+    reservation.onSettling = free;
+    // processJob never rejects (it gives the job back on any bug); the catch keeps that true for good.
+    const done = processJob(this.#job, reservation).then(
+      () => this.#finished(reservation, free),
+      (error: unknown) => {
+        this.#finished(reservation, free);
+        this.#logger.error({ err: toError(error), jobId: reservation.id }, 'processing a job failed unexpectedly');
+      },
+    );
+    this.#running.set(reservation, done);
+  }
+
+  #finished(reservation: Reservation, free: () => void): void {
+    this.#running.delete(reservation);
+    reservation.end();
+    free();
   }
 
   /**

@@ -213,11 +213,15 @@ export class FakeServer {
   }
 
   /**
-   * Resolves once the last command on `conn` is a reserve: with no job ready, the slot is idle, waiting on
-   * it. A drop then fails that reserve, rather than landing between two jobs unseen.
+   * Resolves once the last command on `conn` is a waiting reserve (a timeout above 0): with no job ready,
+   * the worker is idle, waiting on it. A drop then fails that reserve, rather than landing between two
+   * jobs unseen.
    */
   waitForIdleReserve(conn: number): Promise<void> {
-    return this.waitUntil(() => this.sentOn(conn).at(-1)?.[0] === 'reserve', `connection ${conn} waiting on a reserve`);
+    return this.waitUntil(() => {
+      const last = this.sentOn(conn).at(-1);
+      return last?.[0] === 'reserve' && last[1] !== 0;
+    }, `connection ${conn} waiting on a reserve`);
   }
 
   /** The server goes away: every connection is lost, pending reserves fail as on a real lost connection. */
@@ -276,9 +280,15 @@ export class FakeConnection extends UnexpectedBeanstalk {
     this.#server.giveBack(this);
   }
 
-  /** Records the command, then fails it as a real connection would if this one is closed. */
+  /**
+   * Records the command, then fails it as a real connection would if this one is closed. beanstalkd
+   * answers nothing on a connection behind a waiting reserve, so a command written there is a violation
+   * (for a job's delete, release, bury or touch, a job that may overrun its TTR).
+   */
   #send(command: string, ...args: unknown[]): void {
     this.#server.record(this.#index, command, args);
+    if (this.#waiter && !this.isClosed)
+      this.#server.violations.push(`connection ${this.#index}: ${command} written behind a waiting reserve`);
     if (this.isClosed) throw new ConnectionError(SERVER, `${command}: the connection is closed`, { command });
   }
 
@@ -317,7 +327,8 @@ export class FakeConnection extends UnexpectedBeanstalk {
       this.#reserved(job);
       return { id: job.id, body: job.body };
     }
-    if (this.#waiter) this.#server.violations.push(`connection ${this.#index}: a second reserve while one was pending`);
+    // `reserve-with-timeout 0` answers TIMED_OUT at once and never blocks the connection.
+    if (timeoutSeconds === 0) return null;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;

@@ -53,7 +53,7 @@ describe('production worker against beanstalkd', () => {
     await server?.stop();
   });
 
-  it('concurrency: 4 slots run 4 jobs at once, each on its own connection', async (t) => {
+  it("concurrency: 4 jobs run at once, sharing the engine's connections (not one per job)", async (t) => {
     const tb = tube('conc');
     const gate = deferred();
     const allIn = deferred();
@@ -76,7 +76,9 @@ describe('production worker against beanstalkd', () => {
     await within(allIn.promise, 5_000, 'four handlers running at once');
     assert.equal(peak, 4);
     const stats = await rawStatsTube(server.url, tb);
-    assert.equal(stats?.['current-watching'], '4', 'one connection per slot watches the tube');
+    // The one that held the first job, and at most one more, opened for a wait when the tube looked
+    // empty while the first held a running job.
+    assert.ok(Number(stats?.['current-watching']) <= 2, `${stats?.['current-watching']} connections watch the tube`);
     assert.equal(stats?.['current-jobs-reserved'], '4');
 
     gate.resolve();

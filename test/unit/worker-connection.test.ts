@@ -1,7 +1,8 @@
 /**
  * The worker's connections, against the in-memory beanstalkd (test/helpers/fake-server.ts): start()
- * and what it watches, the tube taken from stats-job rather than the body, the reserve loop (timeouts,
- * DEADLINE_SOON, reconnects with backoff after a lost connection), and one connection per slot with
+ * and what each connection watches (one lane per tube, plus one for the wait when there are several),
+ * the tube taken from the lane rather than the body, the reserve loop (timeouts, DEADLINE_SOON,
+ * reconnects with backoff after a lost connection), and several reserved jobs on one connection with
  * concurrency.
  */
 import assert from 'node:assert/strict';
@@ -28,19 +29,24 @@ import {
 afterEach(stopWorkers);
 
 describe('Worker: start and watching', SUITE, () => {
-  it('watches each tube and ignores default unless it is listed', async () => {
+  it('a connection per tube watching only it, and one watching them all for the wait; default ignored unless listed', async () => {
     const [a, b] = [randomTube(), randomTube()];
     const { worker, fake } = setup({ tubes: [a, b, a] });
     await worker.start();
     await fake.waitForCommand('reserve');
-    assert.deepEqual(
-      fake.commands.slice(0, 3).map((entry) => [entry.command, ...entry.args]),
-      [
-        ['watch', a],
-        ['watch', b],
-        ['ignore', 'default'],
-      ],
-    );
+    assert.deepEqual(fake.sentOn(0).slice(0, 2), [
+      ['watch', a],
+      ['ignore', 'default'],
+    ]);
+    assert.deepEqual(fake.sentOn(1).slice(0, 2), [
+      ['watch', b],
+      ['ignore', 'default'],
+    ]);
+    assert.deepEqual(fake.sentOn(2).slice(0, 3), [
+      ['watch', a],
+      ['watch', b],
+      ['ignore', 'default'],
+    ]);
     assert.deepEqual(worker.tubes, [a, b]);
   });
 
@@ -49,8 +55,8 @@ describe('Worker: start and watching', SUITE, () => {
     const { worker, fake } = setup({ tubes: [a, 'default'] });
     await worker.start();
     await fake.waitForCommand('reserve');
-    assert.deepEqual(fake.calls('watch'), [[a], ['default']]);
-    assert.deepEqual(fake.calls('ignore'), []);
+    assert.deepEqual(fake.calls('watch'), [[a], ['default'], [a], ['default']]);
+    assert.deepEqual(fake.calls('ignore'), [['default']]);
   });
 
   it('start() a second time throws, and so does start() after stop()', async () => {
@@ -73,7 +79,7 @@ describe('Worker: start and watching', SUITE, () => {
     assert.throws(() => new Worker({ tubes: ['ok'], graceMs: 1.5 }), RangeError);
   });
 
-  it('with several tubes takes the tube from stats-job whatever the body says', async () => {
+  it('with several tubes takes the tube from the lane that reserved the job, whatever the body says, without stats-job', async () => {
     const [a, b] = [randomTube(), randomTube()];
     const ran: string[] = [];
     // The same task name in both tubes, so which one ran shows which tube the worker settled on.
@@ -83,25 +89,44 @@ describe('Worker: start and watching', SUITE, () => {
     queue.task(b)(function route(kwargs: { n: number }) {
       ran.push(`${b}:${kwargs.n}`);
     });
-    const { worker, fake, events } = setup({ tubes: [a, b] });
+    const { worker, fake, events } = setup({ tubes: [a, b], maxCrashes: 0 });
     // The body is untrusted: a producer may write any tube there, or none.
     const claimsOther = fake.addJob(body('route', b, { n: 1 }), { tube: a });
     const claimsUnwatched = fake.addJob(body('route', 'not-watched', { n: 2 }), { tube: b });
     const claimsNothing = fake.addJob(body('route', undefined, { n: 3 }), { tube: b });
     const claimsRight = fake.addJob(body('route', a, { n: 4 }), { tube: a });
+    const ids = [claimsOther, claimsUnwatched, claimsNothing, claimsRight];
     await worker.start();
-    await events.waitFor('job:deleted', (event) => event.jobId === claimsRight);
+    for (const id of ids) await events.waitFor('job:deleted', (event) => event.jobId === id);
 
-    assert.deepEqual(ran, [`${a}:1`, `${b}:2`, `${b}:3`, `${a}:4`]);
-    // One stats-job per job, even when the body happens to be right.
-    assert.deepEqual(fake.calls('statsJob'), [[claimsOther], [claimsUnwatched], [claimsNothing], [claimsRight]]);
-    const deleted = payloads(events, 'job:deleted').map((event) => [event.jobId, event.tube]);
-    assert.deepEqual(deleted, [
-      [claimsOther, a],
-      [claimsUnwatched, b],
-      [claimsNothing, b],
-      [claimsRight, a],
-    ]);
+    assert.deepEqual([...ran].sort(), [`${a}:1`, `${b}:2`, `${b}:3`, `${a}:4`].sort());
+    assert.deepEqual(fake.calls('statsJob'), [], 'the lane knows the tube');
+    const deleted = new Map(payloads(events, 'job:deleted').map((event) => [event.jobId, event.tube]));
+    assert.deepEqual(
+      ids.map((id) => deleted.get(id)),
+      [a, b, b, a],
+    );
+  });
+
+  it("with several tubes reads the tube of the one job a wake-up hands out on the waiting connection, and runs only that tube's task", async () => {
+    const [a, b] = [randomTube(), randomTube()];
+    const ran: string[] = [];
+    queue.task(a)(function woken(_kwargs: object) {
+      ran.push(a);
+    });
+    queue.task(b)(function woken(_kwargs: object) {
+      ran.push(b);
+    });
+    const { worker, fake, events } = setup({ tubes: [a, b], maxCrashes: 0 });
+    await worker.start();
+    // Both tubes found empty: the worker waits on the connection that watches both.
+    await fake.waitForIdleReserve(2);
+    const id = fake.addJob(body('woken', a), { tube: b });
+    const deleted = await events.waitFor('job:deleted', (event) => event.jobId === id);
+    assert.equal(deleted.tube, b);
+    assert.deepEqual(ran, [b]);
+    assert.deepEqual(fake.calls('statsJob'), [[id]], 'one stats-job for the wake-up');
+    assert.equal(fake.commands.find((entry) => entry.command === 'delete')?.conn, 2, 'settled where it was reserved');
   });
 
   it('with one tube takes the tube from stats-job whatever the body claims', async () => {
@@ -216,7 +241,7 @@ describe('Worker: the reserve loop', SUITE, () => {
 });
 
 describe('Worker: concurrency', SUITE, () => {
-  it('concurrency 3: three connections, three jobs running at once, each settled on its own connection', async () => {
+  it('concurrency 3: one connection holds three reserved jobs, all running at once, each settled where it was reserved', async () => {
     const tube = randomTube();
     let active = 0;
     let most = 0;
@@ -232,31 +257,34 @@ describe('Worker: concurrency', SUITE, () => {
     const { worker, fake, events, connects } = setup({ tubes: [tube], concurrency: 3 });
     const ids = [1, 2, 3].map((n) => fake.addJob(body('overlap', tube, { n }), { tube }));
     await worker.start();
-    assert.equal(connects(), 3);
+    assert.equal(connects(), 1);
     await within(allIn.promise, WAIT_MS, 'three handlers running at once');
     for (const id of ids) await events.waitFor('job:deleted', (event) => event.jobId === id);
 
     assert.equal(most, 3);
     assert.deepEqual(payloads(events, 'job:overrun'), []);
-    for (const conn of [0, 1, 2])
-      assert.deepEqual(fake.sentOn(conn).slice(0, 2), [
-        ['watch', tube],
-        ['ignore', 'default'],
-      ]);
-    // Each job was reserved, asked about and deleted on one connection of its own (the fake answers
+    // Three reserves pipelined on one connection, each answered at once with a job.
+    assert.deepEqual(fake.sentOn(0).slice(0, 5), [
+      ['watch', tube],
+      ['ignore', 'default'],
+      ['reserve', 0],
+      ['reserve', 0],
+      ['reserve', 0],
+    ]);
+    // Each job was asked about and deleted on the connection that reserved it (the fake answers
     // NOT_FOUND to a delete anywhere else, which would show as an overrun above).
     const connOf = (command: string, id: string) => fake.commands.find((entry) => entry.command === command && entry.args[0] === id)?.conn;
-    const deletedOn = ids.map((id) => connOf('delete', id));
     assert.deepEqual(
-      ids.map((id) => connOf('statsJob', id)),
-      deletedOn,
+      ids.map((id) => [connOf('statsJob', id), connOf('delete', id)]),
+      [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ],
     );
-    assert.deepEqual([...new Set(deletedOn)].sort(), [0, 1, 2]);
-    // No control connection: nothing needed one.
-    assert.equal(fake.connections.length, 3);
   });
 
-  it('stop() with three busy slots waits for all three, then closes each connection', async () => {
+  it('stop() with three running jobs waits for all three, then closes the connection', async () => {
     const tube = randomTube();
     const gate = deferred();
     let started = 0;
@@ -274,8 +302,9 @@ describe('Worker: concurrency', SUITE, () => {
     await letEventLoopTurn();
     assert.deepEqual(fake.calls('quit'), []);
     gate.resolve();
-    assert.deepEqual(await within(stopping, 2_000, 'stop() with three busy slots'), { graceful: true, releasedJobIds: [] });
+    assert.deepEqual(await within(stopping, 2_000, 'stop() with three running jobs'), { graceful: true, releasedJobIds: [] });
     assert.equal(payloads(events, 'job:deleted').length, 3);
-    assert.deepEqual(fake.connectionsThatSent('quit'), [0, 1, 2]);
+    assert.deepEqual(fake.connectionsThatSent('quit'), [0]);
+    assert.deepEqual(fake.calls('release'), [], 'nothing was reserved that had to be released');
   });
 });

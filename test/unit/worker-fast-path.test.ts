@@ -1,8 +1,9 @@
 /**
  * The worker's fast path, against the in-memory beanstalkd (test/helpers/fake-server.ts): a job that
  * succeeds costs reserve + delete and no stats-job; the counters are read only where they are needed
- * (crash checks for the first jobs, failures, bad bodies, long tasks, ctx.stats()); and the next reserve
- * is written right behind the delete, without waiting for its reply.
+ * (crash checks for the first jobs, failures, bad bodies, long tasks, ctx.stats()); the tube is the
+ * lane's, so only the tube's own task runs; and the next reserve is written right behind the delete,
+ * without waiting for its reply.
  *
  * Some tests wrap the fake's connections (never the fake itself) through `fake.connect`: a delete whose
  * reply the test holds back, or a stats-job that reports reservations no worker settled (crashes).
@@ -32,8 +33,10 @@ import {
 // Fails a test that leaves a worker running, or whose fake saw what a correct worker never does.
 afterEach(stopWorkers);
 
-/** The reserve timeout {@link setup} gives every worker, as the fake records it. */
-const RESERVE = ['reserve', 30];
+/** The waiting reserve, with the timeout {@link setup} gives every worker, as the fake records it. */
+const WAIT = ['reserve', 30];
+/** A pipelined reserve: answers a job or TIMED_OUT at once. */
+const ASK = ['reserve', 0];
 
 /** Calls `patch` on every connection the worker opens from now on, with its index in `fake.connections`. */
 function onEachConnection(fake: FakeServer, patch: (connection: FakeConnection, index: number) => void): void {
@@ -95,7 +98,7 @@ function crashedBefore(fake: FakeServer): Map<string, number> {
 }
 
 describe('Worker: the success path needs no stats-job', SUITE, () => {
-  it('one watched tube: each job is reserve, run, delete (whatever tube its envelope names), the next reserve right behind', async () => {
+  it('one watched tube: each job is reserve, run, delete (whatever tube its envelope names), the next reserve right behind, then one wait', async () => {
     const tube = randomTube();
     const seen: { jobId: string; tube: string }[] = [];
     queue.task(tube)(function quick(_kwargs: object, ctx: TaskContext) {
@@ -112,13 +115,15 @@ describe('Worker: the success path needs no stats-job', SUITE, () => {
     assert.deepEqual(fake.sentOn(0), [
       ['watch', tube],
       ['ignore', 'default'],
-      RESERVE,
+      ASK,
       ['delete', ids[0]],
-      RESERVE,
+      ASK,
       ['delete', ids[1]],
-      RESERVE,
+      ASK,
       ['delete', ids[2]],
-      RESERVE,
+      // TIMED_OUT: the tube is empty, and once the delete has answered the connection holds nothing.
+      ASK,
+      WAIT,
     ]);
     assert.deepEqual(
       seen,
@@ -130,7 +135,7 @@ describe('Worker: the success path needs no stats-job', SUITE, () => {
     );
   });
 
-  it('several watched tubes: the envelope tube is believed when watched; otherwise stats-job names the real tube', async () => {
+  it("several watched tubes: no stats-job whatever the envelope names, and only a task registered in the job's own tube runs", async () => {
     const [a, b] = [randomTube(), randomTube()];
     const seen = new Map<string, string>();
     queue.task(a)(function inA(_kwargs: object, ctx: TaskContext) {
@@ -139,27 +144,24 @@ describe('Worker: the success path needs no stats-job', SUITE, () => {
     queue.task(b)(function inB(_kwargs: object, ctx: TaskContext) {
       seen.set(ctx.jobId, ctx.tube);
     });
-    const { worker, fake, events } = setup({ tubes: [a, b] });
-    // Past the crash-check budget (16 for one slot) first, so that only the tube can ask for stats-job.
-    const warmUp = Array.from({ length: 16 }, (_, n) => fake.addJob(body('inA', a, { n }), { tube: a }));
-    await worker.start();
-    await events.waitFor('job:deleted', (event) => event.jobId === warmUp[15]);
-    assert.equal(fake.calls('statsJob').length, 16);
-    seen.clear();
-
+    const { worker, fake, events } = setup({ tubes: [a, b], maxCrashes: 0 });
     const named = fake.addJob(body('inB', b), { tube: b });
     const otherTube = fake.addJob(body('inA', a), { tube: a });
     // A producer that put the job into b but named a tube this worker does not watch.
     const misnamed = fake.addJob(body('inB', 'not-watched-here'), { tube: b });
     // A producer that named no tube at all.
     const unnamed = fake.addJob(body('inB', undefined), { tube: b });
-    const ids = [named, otherTube, misnamed, unnamed];
+    // In tube a, naming b's task and tube b: b's task must not run for a job of tube a.
+    const crossing = fake.addJob(body('inB', b), { tube: a });
+    const ids = [named, otherTube, misnamed, unnamed, crossing];
+    await worker.start();
     await fake.waitUntil(
       () => ids.every((id) => fake.job(id)?.state === 'deleted' || fake.job(id)?.state === 'buried'),
-      'the four jobs settled',
+      'the five jobs settled',
     );
 
-    assert.deepEqual(fake.calls('statsJob').slice(16), [[misnamed], [unnamed]], 'asked only where the envelope cannot be believed');
+    // The one stats-job is the crossing job's bury, which reads the counters; none to learn a tube.
+    assert.deepEqual(fake.calls('statsJob'), [[crossing]]);
     assert.deepEqual(Object.fromEntries(seen), { [named]: b, [otherTube]: a, [misnamed]: b, [unnamed]: b }, 'ctx.tube');
     for (const [id, tube] of [
       [named, b],
@@ -171,7 +173,10 @@ describe('Worker: the success path needs no stats-job', SUITE, () => {
       assert.equal(deleted.tube, tube, `job:deleted tube of job ${id}`);
       assert.equal((await events.waitFor('job:reserved', (event) => event.jobId === id)).tube, tube, `job:reserved tube of job ${id}`);
     }
-    assert.deepEqual(fake.calls('bury'), []);
+    const buried = await events.waitFor('job:buried', (event) => event.jobId === crossing);
+    assert.equal(buried.reason, 'unregistered');
+    assert.equal(buried.tube, a);
+    assert.match(buried.detail, /no task named "inB" is registered in tube/);
   });
 });
 
@@ -290,30 +295,6 @@ describe('Worker: crash checks', SUITE, () => {
     assert.deepEqual(ran, [crashed, next]);
     assert.deepEqual(fake.calls('statsJob'), []);
     assert.deepEqual(fake.calls('bury'), []);
-  });
-
-  it('maxCrashes 0 runs a job whose stats-job was read only to learn its tube', async () => {
-    const [a, b] = [randomTube(), randomTube()];
-    const ran: string[] = [];
-    queue.task(b)(function whereFrom(_kwargs: object, ctx: TaskContext) {
-      ran.push(ctx.jobId);
-    });
-    const { worker, fake, events } = setup({ tubes: [a, b], maxCrashes: 0 });
-    // Never reserved before: no reservation was abandoned, and the checks are off anyway.
-    const unnamed = fake.addJob(body('whereFrom', undefined), { tube: b });
-    const misnamed = fake.addJob(body('whereFrom', 'not-watched-here'), { tube: b });
-    await worker.start();
-    await fake.waitUntil(
-      () => [unnamed, misnamed].every((id) => fake.job(id)?.state === 'deleted' || fake.job(id)?.state === 'buried'),
-      'both jobs settled',
-    );
-    assert.deepEqual(fake.calls('statsJob'), [[unnamed], [misnamed]], 'read for the tube');
-    assert.deepEqual(
-      payloads(events, 'job:buried').map((event) => [event.jobId, event.reason]),
-      [],
-      'maxCrashes 0 turns the crash check off, so nothing can be buried as crashed',
-    );
-    assert.deepEqual(ran, [unnamed, misnamed]);
   });
 });
 
@@ -454,7 +435,8 @@ describe('Worker: the next reserve is pipelined behind the delete', SUITE, () =>
     await fake.waitUntil(() => fake.calls('reserve').length >= 2, 'the next reserve');
     await letEventLoopTurn();
 
-    assert.deepEqual(fake.sentOn(0).slice(2), [RESERVE, ['delete', id], RESERVE]);
+    // The tube is empty, but the connection holds a job whose delete has not answered: no wait yet.
+    assert.deepEqual(fake.sentOn(0).slice(2), [ASK, ['delete', id], ASK]);
     assert.equal(held.settled, false, 'the delete has not answered');
     assert.deepEqual(payloads(events, 'job:deleted'), [], 'job:deleted waits for the reply');
     assert.equal(lines.filter((line) => line.msg === 'job completed').length, 0);
@@ -463,8 +445,10 @@ describe('Worker: the next reserve is pipelined behind the delete', SUITE, () =>
     assert.deepEqual(await events.waitFor('job:deleted'), { jobId: id, tube, task: 'done', reason: 'completed' });
     assert.equal(held.settled, true);
     assert.equal(fake.job(id)?.state, 'deleted');
-    // The pending reserve is the one written behind the delete: no second one.
-    assert.deepEqual(fake.sentOn(0).slice(2), [RESERVE, ['delete', id], RESERVE]);
+    // Once the delete has answered, the connection holds nothing: the one wait goes there.
+    await fake.waitForIdleReserve(0);
+    assert.deepEqual(fake.sentOn(0).slice(2), [ASK, ['delete', id], ASK, WAIT]);
+    assert.equal(fake.connections.length, 1);
   });
 
   it('a delete answering NOT_FOUND after the next reserve was written is still an overrun, and the loop goes on', async () => {
@@ -479,7 +463,7 @@ describe('Worker: the next reserve is pipelined behind the delete', SUITE, () =>
     fake.deleteErrors.push(new NotFoundError('delete', late));
     await worker.start();
     await fake.waitUntil(() => fake.calls('reserve').length >= 2, 'the next reserve');
-    assert.deepEqual(fake.sentOn(0).slice(2), [RESERVE, ['delete', late], RESERVE]);
+    assert.deepEqual(fake.sentOn(0).slice(2), [ASK, ['delete', late], ASK]);
     assert.deepEqual(payloads(events, 'job:overrun'), []);
 
     held.release();
@@ -496,11 +480,13 @@ describe('Worker: the next reserve is pipelined behind the delete', SUITE, () =>
     );
     assert.equal(events.count('job:deleted', late), 0);
 
-    // The reserve written behind the failed delete takes the next job.
+    // The wait written once the failed delete had answered takes the next job.
+    await fake.waitForIdleReserve(0);
     const next = fake.addJob(body('overran', tube), { tube });
     assert.equal((await events.waitFor('job:deleted', (event) => event.jobId === next)).reason, 'completed');
     assert.deepEqual(ran, [late, next]);
-    assert.equal(fake.calls('reserve').length, 3, 'one reserve per job and one pending');
+    await fake.waitForIdleReserve(0);
+    assert.deepEqual(fake.sentOn(0).slice(2), [ASK, ['delete', late], ASK, WAIT, ['delete', next], ASK, WAIT]);
   });
 });
 
