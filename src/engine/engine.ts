@@ -144,11 +144,11 @@ export class ReservationEngine implements JobSource {
     await Promise.all(this.#allLanes().map((lane) => lane.close()));
   }
 
-  /** One `reserve-with-timeout 0` on `lc`. */
+  /** One `reserve-with-timeout 0` on `lc`. Its reply handlers are made once per connection, not per reserve. */
   #ask(lane: Lane, lc: LaneConnection): void {
     lc.asking += 1;
     this.#asking += 1;
-    lc.connection.reserve(0).then(
+    lc.onAnswer ??= [
       (job) => {
         lc.asking -= 1;
         this.#asking -= 1;
@@ -156,13 +156,14 @@ export class ReservationEngine implements JobSource {
         else this.#deliver(lc, job, lane.tube as string);
         this.#settled();
       },
-      (error: unknown) => {
+      (error) => {
         lc.asking -= 1;
         this.#asking -= 1;
         this.#failed(lane, lc, error);
         this.#settled();
       },
-    );
+    ];
+    lc.connection.reserve(0).then(lc.onAnswer[0], lc.onAnswer[1]);
   }
 
   /** The one waiting reserve, on an idle connection of the waiting lane. */

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
-import type { Beanstalk } from '../beanstalk/types.js';
+import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
 import { type Logger, toError } from '../logging/logger.js';
 import { reconnectDelayMs } from '../worker/backoff.js';
 import type { Reservation } from '../worker/reservation.js';
@@ -29,6 +29,8 @@ export class LaneConnection {
   blocking = false;
   /** Set once its loss has been reported. */
   lost = false;
+  /** The engine's handlers of a `reserve-with-timeout 0` reply here, made on first use. */
+  onAnswer: readonly [(job: ReservedJob | null) => void, (error: unknown) => void] | undefined;
 
   constructor(connection: Beanstalk) {
     this.connection = connection;

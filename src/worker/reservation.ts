@@ -56,7 +56,9 @@ export class Reservation {
    * Called once the settling command is written: the runner frees the job's place at once, so the
    * engine's next reserve leaves in the same write as this command.
    */
-  onSettling: (() => void) | undefined;
+  onSettling: ((reservation: Reservation) => void) | undefined;
+  /** The runner's own bookkeeping of the job's place (see Worker): kept here to spare a closure per job. */
+  runner: 'running' | 'settling' | 'ended' = 'running';
   /** Called once by {@link Reservation.end}: the engine stops counting the job against its connection. */
   onEnd: (() => void) | undefined;
   #ended = false;
@@ -112,7 +114,7 @@ export class Reservation {
       await this.drop();
       return { result: 'failed', error };
     }
-    this.onSettling?.();
+    this.onSettling?.(this);
     try {
       await written;
       this.#state = 'settled';

@@ -54,6 +54,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   #arrived: Reservation[] = [];
   /** Places taken: jobs handed over whose settling command is not on the wire yet. */
   #busy = 0;
+  /** Jobs whose settling command is on the wire and whose run has not ended yet. */
+  #settling = 0;
   readonly #control: LazyConnection;
   readonly #kicker: LazyConnection;
   readonly #stopping = new AbortController();
@@ -286,16 +288,20 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   }
 
   /**
-   * A job from the engine. Jobs handed over in one turn of the event loop start together on the next
-   * (one setImmediate per batch, not per job): a job reserved behind the previous job's delete often
-   * arrives in the same read as that delete's reply, and the previous job's outcome (and what its
-   * listeners decide, such as a recycle limit that stops the worker) must come first.
+   * A job from the engine. While another job's settling command waits for its reply, jobs handed over
+   * in one turn of the event loop start together on the next (one setImmediate per batch, not per job):
+   * a job reserved behind the previous job's delete often arrives in the same read as that delete's
+   * reply, and the previous job's outcome (and what its listeners decide, such as a recycle limit that
+   * stops the worker) must come first. With nothing settling, the job starts at once.
    */
   #accept(reservation: Reservation): void {
-    this.#busy += 1;
     if (this.#stopping.signal.aborted) {
-      this.#busy -= 1;
       this.#source.giveBack(reservation);
+      return;
+    }
+    this.#busy += 1;
+    if (this.#settling === 0 && this.#arrived.length === 0) {
+      this.#run(reservation);
       return;
     }
     this.#arrived.push(reservation);
@@ -324,31 +330,41 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       this.#source.giveBack(reservation);
       return;
     }
-    let freed = false;
-    // The place frees once the settling command is written, so that the engine's next reserve leaves
-    // in the same write as it: one write per job, not two.
-    const free = (): void => {
-      if (freed) return;
-      freed = true;
-      this.#busy -= 1;
-      this.#source.pump();
-    };
-    reservation.onSettling = free;
+    reservation.onSettling = this.#onSettling;
     // processJob never rejects (it gives the job back on any bug); the catch keeps that true for good.
     const done = processJob(this.#job, reservation).then(
-      () => this.#finished(reservation, free),
+      () => this.#finished(reservation),
       (error: unknown) => {
-        this.#finished(reservation, free);
+        this.#finished(reservation);
         this.#logger.error({ err: toError(error), jobId: reservation.id }, 'processing a job failed unexpectedly');
       },
     );
     this.#running.set(reservation, done);
   }
 
-  #finished(reservation: Reservation, free: () => void): void {
+  /**
+   * The job's settling command is written: its place frees at once, so that the engine's next reserve
+   * leaves in the same write as that command (one write per job, not two). One function for every job.
+   */
+  readonly #onSettling = (reservation: Reservation): void => {
+    if (reservation.runner !== 'running') return;
+    reservation.runner = 'settling';
+    this.#settling += 1;
+    this.#busy -= 1;
+    this.#source.pump();
+  };
+
+  #finished(reservation: Reservation): void {
     this.#running.delete(reservation);
+    const was = reservation.runner;
+    reservation.runner = 'ended';
     reservation.end();
-    free();
+    if (was === 'settling') this.#settling -= 1;
+    else if (was === 'running') {
+      // Ended without a settling command (given back, dropped): its place frees now.
+      this.#busy -= 1;
+      this.#source.pump();
+    }
   }
 
   /**
