@@ -46,7 +46,7 @@ describe('Worker: stop()', SUITE, () => {
     });
     const { worker, fake, events } = setup({ tubes: [tube] });
     await worker.start();
-    await fake.waitForCommand('reserve');
+    await fake.waitForIdleReserve(0);
     fake.jobOnQuit = { body: body('tooLate', tube), tube };
     const result = await within(worker.stop(), 2_000, 'stop() racing a reserve');
     assert.equal(fake.jobOnQuit, undefined, 'the fake handed out the late job');
@@ -59,6 +59,52 @@ describe('Worker: stop()', SUITE, () => {
       events.events.some((event) => event.name === 'job:reserved'),
       false,
     );
+  });
+
+  it('releases at once, keeping its priority, a job reserved beside a running one that arrives after the stop began', async () => {
+    const tube = randomTube();
+    const started = deferred();
+    const gate = deferred();
+    const ran: string[] = [];
+    queue.task(tube)(async function holder(_kwargs: object, ctx: TaskContext) {
+      ran.push(ctx.jobId);
+      started.resolve();
+      await gate.promise;
+    });
+    const { worker, fake, events } = setup({ tubes: [tube], concurrency: 2, maxCrashes: 0 });
+    const running = fake.addJob(body('holder', tube), { tube });
+    const late = fake.addJob(body('holder', tube), { tube, priority: 77 });
+    // The second pipelined reserve takes the late job on the server at once; its reply is held back
+    // until the stop has begun, as if it were still on the wire.
+    const reply = deferred();
+    const connect = fake.connect.bind(fake);
+    fake.connect = async () => {
+      const connection = await connect();
+      const reserve = connection.reserve.bind(connection);
+      let asks = 0;
+      connection.reserve = async (timeoutSeconds: number) => {
+        const answer = reserve(timeoutSeconds);
+        asks += 1;
+        if (timeoutSeconds === 0 && asks === 2) await reply.promise;
+        return answer;
+      };
+      return connection;
+    };
+    await worker.start();
+    await within(started.promise, 2_000, 'the first job started');
+    const stopping = worker.stop();
+    await letEventLoopTurn();
+    reply.resolve();
+    // Released beside the running job (closing the connection would give that one back too), without
+    // waiting for the running job to end.
+    await fake.waitForCommand('release');
+    assert.deepEqual(fake.calls('release'), [[late, 77, 0]]);
+    assert.equal(fake.job(late)?.state, 'ready');
+    assert.deepEqual(ran, [running], 'the late job did not run');
+    gate.resolve();
+    assert.deepEqual(await within(stopping, 2_000, 'stop()'), { graceful: true, releasedJobIds: [] });
+    assert.equal(fake.job(running)?.state, 'deleted');
+    assert.equal(events.count('job:reserved', late), 0);
   });
 
   it('on a worker that never started resolves gracefully', async () => {

@@ -1,0 +1,127 @@
+// The reservation engine against a real beanstalkd (issue 11, step 1): several reserved jobs on one
+// connection, the tube of every job known from the connection that reserved it (no stats-job, and only
+// that tube's tasks run), one waiting reserve per server when the tubes are empty, and a TTR keep-alive
+// that never waits behind that reserve.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { encodeEnvelope, JobQueue, type TaskContext } from '../../src/index.js';
+import { type BeanstalkdServer, rawCommand, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { deferred, eventsOf, freshTube, registry, startWorker, until, within } from '../helpers/real-worker.js';
+
+/** A server-wide counter of `stats`, read on a raw connection. */
+async function serverCounter(url: string, name: string): Promise<number> {
+  const reply = await rawCommand(url, 'stats\r\n');
+  const match = new RegExp(`^${name}: (\\d+)$`, 'm').exec(reply);
+  if (match?.[1] === undefined) throw new Error(`no ${name} in stats`);
+  return Number(match[1]);
+}
+
+describe('the reservation engine against beanstalkd', { timeout: 60_000 }, () => {
+  let server: BeanstalkdServer;
+
+  before(async () => {
+    server = await startBeanstalkd();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('three watched tubes: each job runs the task of its own tube, whatever its envelope says, with no stats-job', async (t) => {
+    const [a, b, c] = [freshTube('ea'), freshTube('eb'), freshTube('ec')];
+    const ran: string[] = [];
+    for (const tube of [a, b, c]) {
+      registry.task(tube)(function where(kwargs: { n: number }, ctx: TaskContext) {
+        ran.push(`${tube}:${kwargs.n}:${ctx.tube}`);
+      });
+    }
+    // Registered only in b: a job of tube a naming it (and naming tube b) must not run it.
+    let crossed = 0;
+    registry.task(b)(function onlyInB(_kwargs: object) {
+      crossed += 1;
+    });
+    const ids: { id: string; tube: string; n: number }[] = [];
+    for (let n = 0; n < 30; n += 1) {
+      const tube = [a, b, c][n % 3] as string;
+      // Every envelope names another watched tube than the one the job is in.
+      const named = [b, c, a][n % 3] as string;
+      ids.push({ id: await rawPut(server.url, tube, encodeEnvelope('where', named, { n })), tube, n });
+    }
+    const crossing = await rawPut(server.url, a, encodeEnvelope('onlyInB', b, {}));
+    const statsJobsBefore = await serverCounter(server.url, 'cmd-stats-job');
+
+    const { events } = await startWorker(t, { tubes: [a, b, c], url: server.url, concurrency: 8, maxCrashes: 0 });
+    for (const { id } of ids) await events.waitFor('job:deleted', (event) => event.jobId === id, 10_000);
+    const buried = await events.waitFor('job:buried', (event) => event.jobId === crossing, 10_000);
+
+    assert.equal(buried.reason, 'unregistered');
+    assert.equal(buried.tube, a);
+    assert.equal(crossed, 0, "b's task never ran for a job of tube a");
+    assert.deepEqual([...ran].sort(), ids.map(({ tube, n }) => `${tube}:${n}:${tube}`).sort());
+    for (const { id, tube } of ids) assert.equal(eventsOf(events, 'job:deleted', id)[0]?.tube, tube);
+    // The only stats-job is the bury's (it reads the counters); none to learn a tube.
+    assert.equal((await serverCounter(server.url, 'cmd-stats-job')) - statsJobsBefore, 1);
+  });
+
+  it('idle: one waiting reserve for the server, not one per place; a wake-up on several tubes costs one stats-job', async (t) => {
+    const [a, b] = [freshTube('wa'), freshTube('wb')];
+    let ran = 0;
+    registry.task(b)(function woken(_kwargs: object) {
+      ran += 1;
+    });
+    const { events } = await startWorker(t, { tubes: [a, b], url: server.url, concurrency: 16 });
+    // current-waiting counts connections with a reserve waiting on the tube: one, for 16 places.
+    await until(
+      () => rawStatsTube(server.url, b),
+      (stats) => stats?.['current-waiting'] === '1',
+      5_000,
+      'one reserve waiting on the tube',
+    );
+    assert.equal((await rawStatsTube(server.url, a))?.['current-waiting'], '1');
+    const statsJobsBefore = await serverCounter(server.url, 'cmd-stats-job');
+    const id = await rawPut(server.url, b, encodeEnvelope('woken', b, {}));
+    const deleted = await events.waitFor('job:deleted', (event) => event.jobId === id, 5_000);
+    assert.equal(deleted.tube, b);
+    assert.equal(ran, 1);
+    // One to learn the woken job's tube, and the crash check of a worker's first jobs.
+    assert.ok((await serverCounter(server.url, 'cmd-stats-job')) - statsJobsBefore <= 2);
+  });
+
+  it('a job longer than two TTRs is touched on time while its tube is empty and the worker waits for more', async (t) => {
+    const tube = freshTube('ttr');
+    const started = deferred();
+    let runs = 0;
+    registry.task(tube)(async function long(_kwargs: object) {
+      runs += 1;
+      started.resolve();
+      // Longer than two TTRs of 2 s: only touches keep it.
+      await sleep(4_500);
+    });
+    const quick = new Set<string>();
+    registry.task(tube)(function quickOne(_kwargs: object, ctx: TaskContext) {
+      quick.add(ctx.jobId);
+    });
+    const { events } = await startWorker(t, { tubes: [tube], url: server.url, concurrency: 4 });
+    const queue = new JobQueue({ url: server.url, logger: pino({ level: 'silent' }) });
+    t.after(() => queue.close());
+    const id = await rawPut(server.url, tube, encodeEnvelope('long', tube, {}), { ttr: 2 });
+    await within(started.promise, 5_000, 'the long job started');
+    // Meanwhile the tube is empty: the engine waits, on a connection that holds no job.
+    await until(
+      () => rawStatsTube(server.url, tube),
+      (stats) => stats?.['current-waiting'] === '1',
+      5_000,
+      'the worker waiting on the tube beside the running job',
+    );
+    const others = [];
+    for (let n = 0; n < 5; n += 1) others.push(await rawPut(server.url, tube, encodeEnvelope('quickOne', tube, { n })));
+    for (const other of others) await events.waitFor('job:deleted', (event) => event.jobId === other, 5_000);
+    const deleted = await events.waitFor('job:deleted', (event) => event.jobId === id, 15_000);
+    assert.equal(deleted.reason, 'completed');
+    assert.equal(runs, 1, 'ran once: the touches kept the reservation');
+    assert.deepEqual(eventsOf(events, 'job:overrun', id), []);
+    assert.equal(await rawStatsJob(server.url, id), null);
+    assert.equal(quick.size, 5);
+  });
+});
