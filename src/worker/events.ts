@@ -51,7 +51,10 @@ export interface WorkerEvents {
    */
   'job:overrun': [JobEvent & { readonly command: string; readonly detail: string }];
   'worker:error': [Error];
-  /** A slot got its connection back after a loss; `attempts` counts the tries it took. */
+  /**
+   * The engine got a connection back after losing all of a lane's; `slot` is the lane's index (the
+   * watched tube's, or the waiting lane's after them), `attempts` counts the tries it took.
+   */
   'worker:reconnected': [{ readonly slot: number; readonly attempts: number }];
   'worker:stopped': [StopResult];
 }

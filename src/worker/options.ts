@@ -21,8 +21,8 @@ export interface WorkerOptions {
    */
   readonly maxKicks?: number;
   /**
-   * How long one `reserve-with-timeout` waits. Short, so the loop comes round often; a stop does not
-   * wait for it (the connection is closed under it).
+   * How long the engine's one waiting `reserve-with-timeout` waits when the tubes are empty. Short, so
+   * the loop comes round often; a stop does not wait for it (its connection is closed under it).
    * @defaultValue 1
    */
   readonly reserveTimeoutSeconds?: number;
@@ -37,9 +37,9 @@ export interface WorkerOptions {
    */
   readonly connectTimeoutMs?: number;
   /**
-   * How many jobs run at once in this process. Each slot has its own connection, because a pending
-   * reserve blocks its connection and a job can only be deleted, released, buried or touched on the
-   * connection that reserved it.
+   * How many jobs run at once in this process: a budget, not a number of connections. The reservation
+   * engine keeps at most this many reserves and jobs outstanding, several on one connection, and waits
+   * with one reserve per server when the tubes are empty (see ../engine/engine.ts).
    * @defaultValue 1
    */
   readonly concurrency?: number;
