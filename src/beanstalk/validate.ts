@@ -94,7 +94,9 @@ export function assertTtr(ttr: unknown, argument = 'ttr'): asserts ttr is number
 export function normaliseJobId(id: unknown, argument = 'id'): string {
   if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return String(id);
   // beanstalkd answers BAD_FORMAT for an id past 2^64-1, which would cost the connection.
-  if (typeof id === 'string' && JOB_ID.test(id) && BigInt(id) <= MAX_JOB_ID) return id;
+  // Fewer than 20 digits is always below 2^64-1: the BigInt (an allocation per call, and this runs for
+  // every delete) is needed only for 20-digit ids.
+  if (typeof id === 'string' && JOB_ID.test(id) && (id.length < 20 || BigInt(id) <= MAX_JOB_ID)) return id;
   throw new TypeError(`Expected \`${argument}\` to be a job id (a whole number from 0 to 2^64-1), got ${describe(id)}`);
 }
 

@@ -81,7 +81,9 @@ export class Outcomes {
     // The hot path: Reservation.settle directly, without #settle's extra async layer.
     const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
     if (result === 'done' || this.#notSettled('delete', result, error)) {
-      ctx.logger.info({ tube, jobId, task, durationMs }, 'job completed');
+      // A child logger per tube and task, made once: pino serialises its bindings when it is made, so the
+      // one line every job writes carries two fields to serialise instead of four.
+      ctx.taskLogger(tube, task).info({ jobId, durationMs }, 'job completed');
       if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { jobId, tube, task, reason: 'completed' });
     }
   }

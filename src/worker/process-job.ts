@@ -39,6 +39,8 @@ export interface JobContext {
   readonly tubes: readonly string[];
   /** Auto-kick is on: buried jobs will be kicked again without anyone asking. */
   readonly autoKick: boolean;
+  /** The worker's logger with `{ tube, task }` bound, made once per pair (the per-job success line). */
+  taskLogger(tube: string | undefined, task: string | undefined): Logger;
   /** kwargs keys whose values never reach a log. */
   readonly redact: readonly string[];
   /** Buries jobs with their failure records (or says why it cannot). */

@@ -86,6 +86,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // jobs reserved after the crash. Those are the ones checked: the first few after this process starts
     // (a crash of the whole process) and after checkNextJobsForCrashes (a sibling process crashed).
     this.#crashChecksLeft = this.#crashCheckBudget();
+    // Bounded by the registered tasks: the success line is written only for a task that ran.
+    const taskLoggers = new Map<string, Logger>();
     const job: JobContext = {
       logger: this.#logger,
       maxKicks: this.#options.maxKicks,
@@ -93,6 +95,15 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       tubes: this.#options.tubes,
       autoKick: this.#options.kickPeriodSeconds !== undefined,
       redact: this.#options.redact,
+      taskLogger: (tube, task) => {
+        const key = `${tube}\n${task}`;
+        let logger = taskLoggers.get(key);
+        if (logger === undefined) {
+          logger = this.#logger.child({ tube, task });
+          taskLoggers.set(key, logger);
+        }
+        return logger;
+      },
       recorder: new FailureRecorder(this.#options.failureRecords, this.#logger, copyDelaySeconds(this.#options.commandTimeoutMs)),
       deadLetter: this.#options.deadLetterTube === undefined ? undefined : (body, info) => this.#deadLetter(body, info),
       takeCrashCheck: () => {
