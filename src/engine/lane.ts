@@ -147,6 +147,12 @@ export class Lane {
    */
   #grow(): void {
     if (this.#opening || this.#deps.stopping.aborted) return;
+    // A connection lost while it held jobs (noticed by a settling command, not a reserve) is forgotten
+    // here, once its jobs have ended.
+    for (let i = this.connections.length - 1; i >= 0; i -= 1) {
+      const lc = this.connections[i] as LaneConnection;
+      if (lc.connection.isClosed && lc.jobs.size === 0) this.connections.splice(i, 1);
+    }
     this.#opening = true;
     const reconnecting = !this.connections.some((lc) => !lc.connection.isClosed);
     void this.#openWithBackoff(reconnecting).finally(() => {

@@ -11,7 +11,7 @@ import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { JobStats } from '../beanstalk/types.js';
 import { ReservationEngine } from '../engine/engine.js';
-import type { JobSink, JobSource } from '../engine/job-source.js';
+import type { JobSource } from '../engine/job-source.js';
 import { readFailureHistory } from '../failures/record.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
@@ -20,9 +20,8 @@ import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
 import { SafeEmitter, type StopResult, type WorkerEvents } from './events.js';
 import { type ResolvedWorkerOptions, validateWorkerOptions, type WorkerOptions } from './options.js';
 import type { DeadLetterResult, JobContext } from './process-job.js';
-import { processJob } from './process-job.js';
 import { copyDelaySeconds, FailureRecorder } from './record-bury.js';
-import type { Reservation } from './reservation.js';
+import { Runner } from './runner.js';
 import { TaskThreadPool } from './threads/pool.js';
 
 /** How often the worker ticks its running jobs: the resolution of the TTR probe. */
@@ -47,15 +46,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   readonly #options: ResolvedWorkerOptions;
   readonly #logger: Logger;
   readonly #source: JobSource;
-  readonly #job: JobContext;
-  /** Jobs being run, from their hand-over to their end, and the promise of that end. */
-  readonly #running = new Map<Reservation, Promise<void>>();
-  /** Jobs handed over in this turn of the event loop, started together on the next (see #accept). */
-  #arrived: Reservation[] = [];
-  /** Places taken: jobs handed over whose settling command is not on the wire yet. */
-  #busy = 0;
-  /** Jobs whose settling command is on the wire and whose run has not ended yet. */
-  #settling = 0;
+  readonly #runner: Runner;
   readonly #control: LazyConnection;
   readonly #kicker: LazyConnection;
   readonly #stopping = new AbortController();
@@ -118,7 +109,6 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
-    this.#job = job;
     this.#source = new ReservationEngine({
       address: this.address,
       tubes: this.#options.tubes,
@@ -131,6 +121,13 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       stopping: this.#stopping.signal,
       onError: (error) => this.emitSafely('worker:error', error),
       onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts }),
+    });
+    this.#runner = new Runner({
+      concurrency: this.#options.concurrency,
+      source: this.#source,
+      job,
+      logger: this.#logger,
+      stopping: this.#stopping.signal,
     });
   }
 
@@ -145,7 +142,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
    * by the next). Cheap to read; the metrics read it at scrape time rather than counting events on every job.
    */
   get activeJobs(): number {
-    return this.#running.size + this.#arrived.length;
+    return this.#runner.active;
   }
 
   /** The tubes this worker watches. */
@@ -164,15 +161,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#state = 'starting';
     const { threads } = this.#options;
     if (threads) this.#threads = await TaskThreadPool.start({ ...threads, logger: this.#logger });
-    const sink: JobSink = {
-      get capacity() {
-        return sinkCapacity();
-      },
-      accept: (reservation) => this.#accept(reservation),
-    };
-    const sinkCapacity = (): number => this.#options.concurrency - this.#busy;
     try {
-      await this.#source.open(sink);
+      await this.#source.open(this.#runner);
     } catch (error) {
       await this.#threads?.close();
       this.#state = 'stopped';
@@ -187,7 +177,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // One timer for every running job's TTR probe, instead of timers per job.
     this.#ticker = setInterval(() => {
       const now = performance.now();
-      for (const reservation of this.#running.keys()) reservation.onTick?.(now);
+      for (const reservation of this.#runner.running.keys()) reservation.onTick?.(now);
     }, TICK_MS);
     this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
@@ -259,11 +249,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
 
     // No more reserves: the waiting one is cut off (a job it may just have reserved goes back to ready
     // with the socket), and jobs that arrive from reserves already on the wire go back at once.
-    this.#declineArrived();
+    this.#runner.declineArrived();
     await this.#source.stopReserving();
     const released: string[] = [];
-    if (this.#running.size > 0) {
-      this.#logger.info({ running: this.#running.size, graceMs: this.#options.graceMs }, 'stopping: waiting for running jobs');
+    const running = this.#runner.running;
+    if (running.size > 0) {
+      this.#logger.info({ running: running.size, graceMs: this.#options.graceMs }, 'stopping: waiting for running jobs');
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.#options.graceMs);
@@ -271,10 +262,10 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         if (this.#forced.signal.aborted) resolve();
         else this.#forced.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      await Promise.race([Promise.all(this.#running.values()), deadline]);
+      await Promise.race([Promise.all(running.values()), deadline]);
       clearTimeout(timer);
       const why = this.#forced.signal.aborted ? 'forced stop' : 'grace period over';
-      for (const job of this.#running.keys()) {
+      for (const job of running.keys()) {
         // A job already being deleted, released or buried is not given back: its command is on the wire.
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
         // and without counting a release (retries are counted from releases).
@@ -288,7 +279,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // connection closes with them: a dead-letter put stalled on it must not hold the stop.
     await Promise.all([this.#source.close(), this.#control.close()]);
     // The last settling commands (answered, or failed by the close) and the runs that noticed the abort.
-    await Promise.all(this.#running.values());
+    await Promise.all(running.values());
     clearInterval(this.#ticker);
     await Promise.all([this.#control.close(), this.#threads?.close()]);
     this.#state = 'stopped';
@@ -296,86 +287,6 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');
     this.emitSafely('worker:stopped', result);
     return result;
-  }
-
-  /**
-   * A job from the engine. While another job's settling command waits for its reply, jobs handed over
-   * in one turn of the event loop start together on the next (one setImmediate per batch, not per job):
-   * a job reserved behind the previous job's delete often arrives in the same read as that delete's
-   * reply, and the previous job's outcome (and what its listeners decide, such as a recycle limit that
-   * stops the worker) must come first. With nothing settling, the job starts at once.
-   */
-  #accept(reservation: Reservation): void {
-    if (this.#stopping.signal.aborted) {
-      this.#source.giveBack(reservation);
-      return;
-    }
-    this.#busy += 1;
-    if (this.#settling === 0 && this.#arrived.length === 0) {
-      this.#run(reservation);
-      return;
-    }
-    this.#arrived.push(reservation);
-    if (this.#arrived.length === 1) setImmediate(this.#startArrived);
-  }
-
-  readonly #startArrived = (): void => {
-    const arrived = this.#arrived;
-    this.#arrived = [];
-    for (const reservation of arrived) this.#run(reservation);
-  };
-
-  /** During a stop: the jobs handed over but not started yet go back to the engine, to be given back. */
-  #declineArrived(): void {
-    const arrived = this.#arrived;
-    this.#arrived = [];
-    for (const reservation of arrived) {
-      this.#busy -= 1;
-      this.#source.giveBack(reservation);
-    }
-  }
-
-  #run(reservation: Reservation): void {
-    if (this.#stopping.signal.aborted) {
-      this.#busy -= 1;
-      this.#source.giveBack(reservation);
-      return;
-    }
-    reservation.onSettling = this.#onSettling;
-    // processJob never rejects (it gives the job back on any bug); the catch keeps that true for good.
-    const done = processJob(this.#job, reservation).then(
-      () => this.#finished(reservation),
-      (error: unknown) => {
-        this.#finished(reservation);
-        this.#logger.error({ err: toError(error), jobId: reservation.id }, 'processing a job failed unexpectedly');
-      },
-    );
-    this.#running.set(reservation, done);
-  }
-
-  /**
-   * The job's settling command is written: its place frees at once, so that the engine's next reserve
-   * leaves in the same write as that command (one write per job, not two). One function for every job.
-   */
-  readonly #onSettling = (reservation: Reservation): void => {
-    if (reservation.runner !== 'running') return;
-    reservation.runner = 'settling';
-    this.#settling += 1;
-    this.#busy -= 1;
-    this.#source.pump();
-  };
-
-  #finished(reservation: Reservation): void {
-    this.#running.delete(reservation);
-    const was = reservation.runner;
-    reservation.runner = 'ended';
-    reservation.end();
-    if (was === 'settling') this.#settling -= 1;
-    else if (was === 'running') {
-      // Ended without a settling command (given back, dropped): its place frees now.
-      this.#busy -= 1;
-      this.#source.pump();
-    }
   }
 
   /**
