@@ -51,7 +51,7 @@ export class Reservation {
   /** The job's TTR in milliseconds, once read (stats-job); undefined until then. */
   ttrMs: number | undefined;
   /** Called by the worker's tick while the job runs (the TTR probe). */
-  onTick: ((now: number) => void) | undefined;
+  ticker: { tick(now: number): void } | undefined;
   /**
    * Called once the settling command is written: the runner frees the job's place at once, so the
    * engine's next reserve leaves in the same write as this command.

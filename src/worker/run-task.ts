@@ -63,104 +63,154 @@ export interface RunTaskInput {
  * Runs the task. Resolves to the failure, or undefined on success. Settles early when `timeoutMs` runs
  * out or a forced stop aborts the job: a task that ignores its signal cannot hold the worker.
  */
-export async function runTask(input: RunTaskInput): Promise<Error | undefined> {
-  const { task, reservation, out } = input;
-  const log = (): Logger => out.log;
-  const { abort } = reservation;
-  const timeoutMs = task.options.timeoutMs;
-  const touch = async (): Promise<void> => {
+export function runTask(input: RunTaskInput): Promise<Error | undefined> {
+  return new TaskRun(input).start();
+}
+
+/**
+ * One run of a task, and the task's context: one object per job where closures for each of the
+ * context's functions, the TTR probe and the run's promise used to be made for every job. The context's
+ * functions keep working when destructured (`const { touch } = ctx`): each is bound on first read.
+ */
+class TaskRun implements TaskContext {
+  readonly jobId: string;
+  readonly tube: string;
+  readonly name: string;
+  readonly #input: RunTaskInput;
+  #resolve!: (failure: Error | undefined) => void;
+  #finished = false;
+  #timer: NodeJS.Timeout | undefined;
+  #stopKeepAlive: (() => void) | undefined;
+  /** When the TTR probe reads the job's TTR (see TTR_PROBE_MS). */
+  readonly #probeAt: number;
+  #touchBound: (() => Promise<void>) | undefined;
+  #statsBound: (() => Promise<JobStats>) | undefined;
+  #attemptBound: (() => Promise<number>) | undefined;
+
+  constructor(input: RunTaskInput) {
+    this.#input = input;
+    const { reservation, task } = input;
+    this.jobId = reservation.id;
+    this.tube = reservation.event.tube ?? '';
+    this.name = task.name;
+    this.#probeAt = reservation.reservedAt + TTR_PROBE_MS;
+  }
+
+  get signal(): AbortSignal {
+    return this.#input.reservation.abort.signal;
+  }
+
+  get logger(): Logger {
+    return this.#input.out.log;
+  }
+
+  get touch(): () => Promise<void> {
+    this.#touchBound ??= () => this.#touch();
+    return this.#touchBound;
+  }
+
+  get stats(): () => Promise<JobStats> {
+    this.#statsBound ??= () => this.#readStats();
+    return this.#statsBound;
+  }
+
+  get attempt(): () => Promise<number> {
+    this.#attemptBound ??= async () => (await this.#readStats()).releases + 1;
+    return this.#attemptBound;
+  }
+
+  /** Runs the task; see {@link runTask}. */
+  start(): Promise<Error | undefined> {
+    const { reservation, known, threads, task } = this.#input;
+    if (known) this.#startKeepAlive(known.ttrSeconds);
+    // The worker's tick calls tick() (no timer per job); the first call after TTR_PROBE_MS reads the TTR.
+    else reservation.ticker = this;
+    // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
+    // without a promise settles it without a trip through the microtask queue.
+    const run = new Promise<Error | undefined>((resolve) => {
+      this.#resolve = resolve;
+    });
+    const timeoutMs = task.options.timeoutMs;
+    const { abort } = reservation;
+    if (timeoutMs !== undefined) this.#timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+    if (threads) {
+      const { tube = '', task: name = task.name } = reservation.event;
+      const handle = threads.run({ tube, name, jobId: reservation.id, kwargs: this.#input.kwargs, stats: this.stats, touch: this.touch });
+      abort.onAbort((reason) => {
+        const error = failureOf(reason);
+        handle.abort(error);
+        this.#end(error);
+      });
+      handle.done.then(
+        () => this.#end(undefined),
+        (thrown: unknown) => this.#end(failureOf(thrown)),
+      );
+      return run;
+    }
+    abort.onAbort((reason) => this.#end(failureOf(reason)));
+    try {
+      const result: unknown = task.run(this.#input.kwargs, this);
+      // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
+      const then = (result as { then?: unknown } | null | undefined)?.then;
+      if (typeof then !== 'function') this.#end(undefined);
+      else {
+        Promise.resolve(result).then(
+          () => this.#end(undefined),
+          (thrown: unknown) => this.#end(failureOf(thrown)),
+        );
+      }
+    } catch (thrown) {
+      this.#end(failureOf(thrown));
+    }
+    return run;
+  }
+
+  /** Called by the worker's tick while the job runs: past TTR_PROBE_MS, reads the TTR once and starts the keep-alive. */
+  tick(now: number): void {
+    if (now < this.#probeAt || this.#finished) return;
+    this.#input.reservation.ticker = undefined;
+    this.#input.stats.get().then(
+      (counters) => {
+        if (counters) this.#startKeepAlive(counters.ttrSeconds);
+      },
+      (error: unknown) => this.logger.warn({ err: error }, 'could not read the TTR to keep the job alive'),
+    );
+  }
+
+  /** The first outcome wins (the run, its timeout, a forced stop); the keep-alive and the probe end with it. */
+  #end(failure: Error | undefined): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const { reservation } = this.#input;
+    if (reservation.ticker === this) reservation.ticker = undefined;
+    clearTimeout(this.#timer);
+    this.#stopKeepAlive?.();
+    this.#resolve(failure);
+  }
+
+  async #touch(): Promise<void> {
+    const { reservation } = this.#input;
     const sentAt = performance.now();
     await reservation.connection.touch(reservation.id);
     // The server reset the TTR at or after sentAt: counting from there never overstates what is left.
     if (sentAt > reservation.lastResetAt) reservation.lastResetAt = sentAt;
-  };
-  const readStats = async (): Promise<JobStats> => {
-    const counters = await input.stats.get();
-    if (!counters) throw new Error(`job ${reservation.id} is no longer on the server`);
-    return counters;
-  };
-  const context: TaskContext = {
-    jobId: reservation.id,
-    tube: reservation.event.tube ?? '',
-    name: task.name,
-    get signal() {
-      return abort.signal;
-    },
-    get logger() {
-      return log();
-    },
-    touch,
-    stats: readStats,
-    attempt: async () => (await readStats()).releases + 1,
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let finished = false;
-  let stopKeepAlive: (() => void) | undefined;
-  const startKeepAlive = (ttrSeconds: number): void => {
-    reservation.ttrMs = ttrSeconds * 1000;
-    if (!finished)
-      stopKeepAlive = keepAlive({
-        reservation,
-        touch,
-        log: log(),
-        onLate: (lateByMs) => out.reportOverrun('keep-alive', `the keep-alive came ${lateByMs} ms after the TTR ran out`),
-      });
-  };
-  if (input.known) startKeepAlive(input.known.ttrSeconds);
-  else {
-    // The slot's tick calls this (no timer per job); the first call after TTR_PROBE_MS reads the TTR.
-    const probeAt = reservation.reservedAt + TTR_PROBE_MS;
-    reservation.onTick = (now) => {
-      if (now < probeAt || finished) return;
-      reservation.onTick = undefined;
-      input.stats.get().then(
-        (counters) => {
-          if (counters) startKeepAlive(counters.ttrSeconds);
-        },
-        (error: unknown) => log().warn({ err: error }, 'could not read the TTR to keep the job alive'),
-      );
-    };
   }
-  try {
-    // One promise for the run, the timeout and a forced stop, whichever comes first; a task that returns
-    // without a promise settles it without a trip through the microtask queue.
-    return await new Promise<Error | undefined>((resolve) => {
-      if (timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
-      if (input.threads) {
-        const { tube = '', task: name = task.name } = reservation.event;
-        const handle = input.threads.run({ tube, name, jobId: reservation.id, kwargs: input.kwargs, stats: readStats, touch });
-        abort.onAbort((reason) => {
-          const error = failureOf(reason);
-          handle.abort(error);
-          resolve(error);
-        });
-        handle.done.then(
-          () => resolve(undefined),
-          (thrown: unknown) => resolve(failureOf(thrown)),
-        );
-        return;
-      }
-      abort.onAbort((reason) => resolve(failureOf(reason)));
-      try {
-        const result: unknown = task.run(input.kwargs, context);
-        // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
-        const then = (result as { then?: unknown } | null | undefined)?.then;
-        if (typeof then !== 'function') {
-          resolve(undefined);
-          return;
-        }
-        Promise.resolve(result).then(
-          () => resolve(undefined),
-          (thrown: unknown) => resolve(failureOf(thrown)),
-        );
-      } catch (thrown) {
-        resolve(failureOf(thrown));
-      }
+
+  async #readStats(): Promise<JobStats> {
+    const counters = await this.#input.stats.get();
+    if (!counters) throw new Error(`job ${this.#input.reservation.id} is no longer on the server`);
+    return counters;
+  }
+
+  #startKeepAlive(ttrSeconds: number): void {
+    const { reservation, out } = this.#input;
+    reservation.ttrMs = ttrSeconds * 1000;
+    if (this.#finished) return;
+    this.#stopKeepAlive = keepAlive({
+      reservation,
+      touch: this.touch,
+      log: this.logger,
+      onLate: (lateByMs) => out.reportOverrun('keep-alive', `the keep-alive came ${lateByMs} ms after the TTR ran out`),
     });
-  } finally {
-    finished = true;
-    reservation.onTick = undefined;
-    clearTimeout(timer);
-    stopKeepAlive?.();
   }
 }

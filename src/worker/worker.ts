@@ -177,7 +177,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // One timer for every running job's TTR probe, instead of timers per job.
     this.#ticker = setInterval(() => {
       const now = performance.now();
-      for (const reservation of this.#runner.running.keys()) reservation.onTick?.(now);
+      for (const reservation of this.#runner.running.keys()) reservation.ticker?.tick(now);
     }, TICK_MS);
     this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
