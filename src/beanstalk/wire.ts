@@ -9,6 +9,7 @@ import type FiveBeansClient from 'fivebeans/lib/client.js';
 import { formatAddress, type ServerAddress } from './address.js';
 import { ConnectionError, errorFromReply, isNotSent, isProtocolReply, notSent, ProtocolError, PutOutcomeUnknownError } from './errors.js';
 import { Fifo } from './fifo.js';
+import { RawCommand } from './raw-command.js';
 import { ReplyReader } from './reply-reader.js';
 
 type Reject = (error: Error) => void;
@@ -49,7 +50,9 @@ export class CommandWire {
   /** The reject of every command not yet settled, with the command's name. */
   readonly #pending = new Map<Reject, string>();
   /** Commands written and waiting for their reply, oldest first: replies come back in that order. */
-  readonly #replies = new Fifo<PendingReply>();
+  readonly #replies = new Fifo<PendingReply | RawCommand>();
+  /** Our fast-path commands in #outgoing: if the connection ends first, they were never sent. */
+  #outgoingRaw: RawCommand[] = [];
   /** Commands waiting for room in the window (`#replies` is full), oldest first, and their rejects. */
   readonly #waiting = new Fifo<readonly [send: () => void, reject: Reject]>();
   /** Our commands written in this synchronous stretch of code, sent together by #flush. */
@@ -85,7 +88,7 @@ export class CommandWire {
       this.#markClosed = resolve;
     });
     // fivebeans' commands queue their handlers here, in the same order as ours.
-    client.handlers = this.#replies;
+    client.handlers = this.#replies as Fifo<PendingReply>;
   }
 
   /** True once the socket has closed. */
@@ -124,6 +127,11 @@ export class CommandWire {
     const waiting = this.#replies.shift();
     if (waiting === undefined) {
       this.breakStream(new ProtocolError('BAD_REPLY', `a reply no command asked for (${words[0] ?? ''})`));
+      return;
+    }
+    if (waiting instanceof RawCommand) {
+      this.#settleRaw(waiting, words, body);
+      if (this.#replies.length === 0) this.#onIdle();
       return;
     }
     if (waiting[0].raw) {
@@ -220,6 +228,29 @@ export class CommandWire {
     bytes: string | Buffer,
     read: (words: string[], body: Buffer | undefined) => T,
   ): Promise<T> {
+    // The hot path: room in the window, nothing waiting for it, no timer per command (workers and
+    // producers bound their commands with the stall watchdog instead). One object per command.
+    if (
+      !this.#closed &&
+      this.#broken === undefined &&
+      this.#commandTimeoutMs === undefined &&
+      this.#waiting.length === 0 &&
+      this.#replies.length < MAX_IN_FLIGHT &&
+      this.client.stream
+    ) {
+      const pending = new RawCommand<T>(command, id, expected, read);
+      const promise = new Promise<T>((resolve, reject) => {
+        pending.resolve = resolve;
+        pending.reject = reject;
+      });
+      if (this.#replies.length === 0) this.#onBusy();
+      // Stored untyped: the reply queue holds commands of every value type.
+      const untyped = pending as unknown as RawCommand;
+      this.#replies.push(untyped);
+      this.#outgoingRaw.push(untyped);
+      this.#write(bytes);
+      return promise;
+    }
     return this.call<T>(
       command,
       id,
@@ -249,6 +280,19 @@ export class CommandWire {
     if (this.#outgoing.length === 0) process.nextTick(() => this.#flush());
     this.#outgoing.push(bytes);
   }
+  /** A reply to one of our fast-path commands; the same rules as call()'s settle. */
+  #settleRaw(pending: RawCommand, words: string[], body: Buffer | undefined): void {
+    if (this.#waiting.length > 0) this.#sendWaiting();
+    if (pending.done) return;
+    if (this.#broken) {
+      pending.fail(this.#lost(pending.command, this.#broken));
+      return;
+    }
+    if (pending.succeed(words, body)) return;
+    const error = errorFromReply(words[0] ?? '', pending.command, pending.id);
+    if (isProtocolReply(words[0] ?? '')) this.breakStream(error);
+    pending.fail(error);
+  }
   /** Sends what {@link CommandWire.write} queued, in order, in one write. */
   #flush(): void {
     const chunks = this.#outgoing;
@@ -258,6 +302,7 @@ export class CommandWire {
     if (!stream || stream.destroyed) return;
     this.#outgoing = [];
     this.#outgoingRejects = [];
+    this.#outgoingRaw = [];
     if (chunks.length === 1) stream.write(chunks[0] as string | Buffer);
     else if (chunks.every((chunk) => typeof chunk === 'string')) stream.write(chunks.join(''), 'latin1');
     else stream.write(Buffer.concat(chunks.map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk))));
@@ -298,6 +343,15 @@ export class CommandWire {
     const unsent = this.#outgoingRejects;
     this.#outgoingRejects = [];
     this.#outgoing = [];
+    const unsentRaw = new Set(this.#outgoingRaw);
+    this.#outgoingRaw = [];
+    // Our fast-path commands are all in the reply queue: the unsent ones first, as never written.
+    const written: RawCommand[] = [];
+    for (let entry = this.#replies.shift(); entry !== undefined; entry = this.#replies.shift()) {
+      if (!(entry instanceof RawCommand) || entry.done) continue;
+      if (unsentRaw.has(entry)) entry.fail(this.unsentError(error, entry.command));
+      else written.push(entry);
+    }
     for (let waiting = this.#waiting.shift(); waiting !== undefined; waiting = this.#waiting.shift()) unsent.push(waiting[1]);
     let unsentError: ConnectionError | undefined;
     for (const reject of unsent) {
@@ -308,6 +362,7 @@ export class CommandWire {
     const pending = [...this.#pending];
     this.#pending.clear();
     for (const [reject, command] of pending) reject(this.#lost(command, error));
+    for (const entry of written) entry.fail(this.#lost(entry.command, error));
   }
   /** A copy of `reason` marked as the failure of a command that was never written. */
   unsentError(reason: ConnectionError, command?: string): ConnectionError {
