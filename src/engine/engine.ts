@@ -255,6 +255,7 @@ export class ReservationEngine implements JobSource {
         onError(error);
       }
       lane.remove(lc);
+      for (const each of this.#allLanes()) if (each !== lane) each.reviveIfLost();
       return;
     }
     if (error instanceof DeadlineSoonError) {

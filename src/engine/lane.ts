@@ -125,7 +125,16 @@ export class Lane {
   remove(lc: LaneConnection): void {
     const at = this.connections.indexOf(lc);
     if (at !== -1) this.connections.splice(at, 1);
-    if (!this.#deps.stopping.aborted && !this.connections.some((other) => !other.connection.isClosed)) this.#grow();
+    this.reviveIfLost();
+  }
+
+  /**
+   * Reconnects if every connection is gone. An idle lane (its tube empty, nothing in flight) does not
+   * notice a loss by itself; the engine calls this on every lane when any connection is lost, since a
+   * server that went away took them all.
+   */
+  reviveIfLost(): void {
+    if (!this.#deps.stopping.aborted && !this.connections.some((lc) => !lc.connection.isClosed)) this.#grow();
   }
 
   /** Closes every connection: jobs still held on them go back to ready at once. */

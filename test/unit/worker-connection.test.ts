@@ -240,6 +240,35 @@ describe('Worker: the reserve loop', SUITE, () => {
   });
 });
 
+describe('Worker: several tubes after a lost server', SUITE, () => {
+  it('every lane and the waiting connection reconnect, and the jobs of each tube run their own tasks again', async () => {
+    const [a, b] = [randomTube(), randomTube()];
+    const ran: string[] = [];
+    queue.task(a)(function back(_kwargs: object) {
+      ran.push(a);
+    });
+    queue.task(b)(function back(_kwargs: object) {
+      ran.push(b);
+    });
+    const { worker, fake, events } = setup({ tubes: [a, b], reconnectMinMs: 1, reconnectMaxMs: 5, maxCrashes: 0 });
+    await worker.start();
+    await fake.waitForIdleReserve(2);
+    fake.dropConnections();
+    // Three lanes (a, b, and the one waiting on both) each get a connection back.
+    await fake.waitUntil(() => fake.connections.filter((connection) => !connection.isClosed).length >= 3, 'three connections back');
+    const slots = new Set<number>();
+    await fake.waitUntil(() => {
+      for (const event of payloads(events, 'worker:reconnected')) slots.add(event.slot);
+      return slots.size === 3;
+    }, 'worker:reconnected for each lane');
+    assert.deepEqual([...slots].sort(), [0, 1, 2]);
+    const ids = [fake.addJob(body('back', b), { tube: a }), fake.addJob(body('back', a), { tube: b })];
+    for (const id of ids) await events.waitFor('job:deleted', (event) => event.jobId === id);
+    assert.deepEqual([...ran].sort(), [a, b].sort());
+    assert.equal(worker.state, 'running');
+  });
+});
+
 describe('Worker: concurrency', SUITE, () => {
   it('concurrency 3: one connection holds three reserved jobs, all running at once, each settled where it was reserved', async () => {
     const tube = randomTube();
