@@ -40,6 +40,7 @@ export class RawCommand<T = unknown> {
     return false;
   }
 
+  /** Rejects with `error`, unless the command has already settled. */
   fail(error: Error): void {
     if (this.done) return;
     this.done = true;

@@ -34,6 +34,7 @@ export class Runner implements JobSink {
     this.#options = options;
   }
 
+  /** Free places: the most jobs the source may reserve for this runner now. */
   get capacity(): number {
     return this.#options.concurrency - this.#busy;
   }
