@@ -14,7 +14,7 @@ import { checkState, deleteOne, kickOne, type ListOptions, listJobs, peekState, 
 import { deleteBuriedJobs, kickTubes, pauseTube } from './operate.js';
 import { type KwargsCheck, type PutInput, putJob } from './put.js';
 import { readOverview, readServers, readTube } from './read.js';
-import { type RequeueOptions, requeueDeadLetters } from './requeue.js';
+import { type RequeueOptions, requeueDeadLetters, requeueOne } from './requeue.js';
 import { AdminServer } from './servers.js';
 import type {
   DeleteBuriedResult,
@@ -27,6 +27,7 @@ import type {
   Overview,
   PauseResult,
   PutResult,
+  RequeueJobResult,
   RequeueResult,
   ServerReport,
   TubeReport,
@@ -195,6 +196,15 @@ export class Admin {
    */
   async requeue(options: RequeueOptions & { readonly server?: string }): Promise<RequeueResult> {
     return requeueDeadLetters(this.#server(options.server), options, this.#formatId);
+  }
+
+  /**
+   * Puts one dead letter back into the tube it failed in (its record says which), failure history kept;
+   * `NOT_A_DEAD_LETTER` for a job without that record, `JOB_RESERVED` while a worker holds it.
+   */
+  async requeueJob(id: string): Promise<RequeueJobResult> {
+    const located = this.#locate(id);
+    return requeueOne(located.server, located.id, String(id).trim(), this.#formatId);
   }
 
   /** Closes every connection; later calls fail. Idempotent. */

@@ -365,6 +365,24 @@ export interface RequeueFailure {
   readonly error: string;
 }
 
+/** What {@link Admin.requeueJob} did: one dead letter put back into the tube it failed in. */
+export interface RequeueJobResult {
+  readonly server: string;
+  /** The dead letter's id. */
+  readonly deadLetterId: string;
+  /** The new job's id in the original tube. */
+  readonly id: string;
+  /** The original tube, which the letter's record names. */
+  readonly tube: string;
+  readonly priority: number;
+  readonly ttrSeconds: number;
+  /**
+   * False when the new job was inserted but the letter could not be deleted after (it was reserved or
+   * deleted in between, or the connection was lost): the job is then in both tubes, never in neither.
+   */
+  readonly deadLetterDeleted: boolean;
+}
+
 /** What {@link Admin.requeue} did. */
 export interface RequeueResult {
   /** The server scanned (a requeue covers one server). */

@@ -4,6 +4,7 @@
  * server is `src/http/`.
  */
 
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Admin } from '../admin/index.js';
@@ -37,6 +38,24 @@ interface ServeCommandOptions {
   metricsAuth: boolean;
   logLevel: string;
   workerMetrics?: string[];
+  trustProxy?: string[];
+}
+
+/** `--trust-proxy a,b` (repeatable): proxies' IP addresses or CIDR ranges. */
+function parseTrustProxy(value: string, previous: string[] = []): string[] {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) {
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined)
+      throw new InvalidArgumentError(`expected an IP address or a CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8), got ${JSON.stringify(entry)}`);
+  }
+  return [...previous, ...entries];
 }
 
 /** `--worker-metrics a,b` (repeatable): workers' /metrics URLs. */
@@ -126,6 +145,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
       metricsAuth: options.metricsAuth,
       metricsRegistry: metrics.registry,
       workerMetrics: options.workerMetrics ?? [],
+      trustProxy: options.trustProxy ?? [],
     });
     const address = await server.listen({ host: options.host, port: options.port });
     if (server.tokenGenerated) {
@@ -198,6 +218,11 @@ export function registerServeCommand(program: Command, io: { readonly exit: (cod
       '--worker-metrics <urls>',
       "workers' /metrics URLs (bsworker --metrics-port), comma-separated, read by GET /api/workers",
       parseWorkerMetrics,
+    )
+    .option(
+      '--trust-proxy <addresses>',
+      'reverse proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For/-Proto are believed: the login bound per client, Secure cookies behind TLS',
+      parseTrustProxy,
     )
     .addOption(
       new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')

@@ -237,6 +237,23 @@ export const deleteJobResultSchema: Schema = {
   ...object({ id: string, server: string, tube: string, state: string }),
 };
 
+/** One dead letter put back. */
+export const requeueJobResultSchema: Schema = {
+  $id: 'RequeueJobResult',
+  ...object({
+    server: string,
+    deadLetterId: string,
+    id: string,
+    tube: string,
+    priority: integer,
+    ttrSeconds: integer,
+    deadLetterDeleted: {
+      type: 'boolean',
+      description: 'False: the new job was inserted but the letter is still there (a duplicate, never a loss).',
+    },
+  }),
+};
+
 const pauseFields = { pauseSeconds: integer, pausedSecondsLeft: integer, previousSecondsLeft: integer };
 
 /** A pause or a resume. */
@@ -279,6 +296,7 @@ export const SHARED_SCHEMAS: readonly Schema[] = [
   deleteJobResultSchema,
   pauseResultSchema,
   requeueResultSchema,
+  requeueJobResultSchema,
 ];
 
 /** A reference to a shared schema by its `$id`, for route schemas. */
