@@ -8,11 +8,10 @@ import { resolve } from 'node:path';
 import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
 import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
-import { createLogger, type Logger, toError } from '../logging/logger.js';
+import { createLogger, toError } from '../logging/logger.js';
 import { exposeProcessMetrics, type ProcessMetrics } from '../metrics/worker-endpoint.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
-import type { WorkerOptions } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
@@ -21,58 +20,10 @@ import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
+import { type WorkerFlagValues, workerOptionsFrom } from './worker-flags.js';
 
-/** The options of the worker command, as commander parsed them. */
-export interface RunWorkerOptions {
-  readonly tubes: string[];
-  readonly jobs: string;
-  readonly url?: string;
-  readonly maxKicks: number;
-  readonly graceMs: number;
-  readonly logLevel: string;
-  readonly concurrency?: number;
-  readonly kickPeriod?: number;
-  readonly deadLetter?: string;
-  /** Stop gracefully (exit 0) after this many finished jobs, for a supervisor to replace the process. */
-  readonly maxJobs?: number;
-  /** Stop gracefully (exit 0) once the resident set size exceeds this many MiB after a job. */
-  readonly maxMemoryMb?: number;
-  /** Give up waiting for the server after this many seconds (exit 1). @defaultValue wait for ever */
-  readonly connectTimeout?: number;
-  /** Kwargs keys whose values are never logged (`--redact`, else `BSWORKER_REDACT`). */
-  readonly redact?: readonly string[];
-  /** Write the time into this file every few seconds while the worker runs (`--health-file`). */
-  readonly healthFile?: string;
-  /** Run task code in this many worker threads (`--threads`), each importing the jobs directory. */
-  readonly threads?: number;
-  /** False with `--no-failure-records`. */
-  readonly failureRecords?: boolean;
-  /** Serve Prometheus metrics on this port (`--metrics-port`; 0 picks a free one). */
-  readonly metricsPort?: number;
-  /** @defaultValue '127.0.0.1' */
-  readonly metricsHost?: string;
-  /** Answer the supervisor's metrics requests over IPC (set by the supervisor on its children). */
-  readonly metricsIpc?: boolean;
-}
-
-/** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
-export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger): WorkerOptions {
-  return {
-    tubes: options.tubes,
-    url: options.url,
-    logger,
-    maxKicks: options.maxKicks,
-    graceMs: options.graceMs,
-    concurrency: options.concurrency,
-    // Every child may kick: the kick lock makes it one round per tube per period for the whole pool, and
-    // a pool whose kicking child is down still kicks.
-    kickPeriodSeconds: options.kickPeriod,
-    deadLetterTube: options.deadLetter,
-    redact: options.redact,
-    failureRecords: options.failureRecords,
-    threads: options.threads === undefined ? undefined : { size: options.threads, jobsDir: resolve(options.jobs) },
-  };
-}
+/** The options of the worker command, checked: one field per worker flag (see `worker-flags.ts`). */
+export type RunWorkerOptions = WorkerFlagValues;
 
 /**
  * Runs a worker until a signal stops it; resolves to the exit code. The server may be down at start:
@@ -163,7 +114,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   let metrics: ProcessMetrics | undefined;
   if (options.metricsIpc && childIndex !== undefined) metrics = await exposeProcessMetrics({ ipc: true }, logger);
   else if (options.metricsPort !== undefined) {
-    const http = { host: options.metricsHost ?? '127.0.0.1', port: options.metricsPort };
+    const http = { host: options.metricsHost, port: options.metricsPort };
     try {
       metrics = await exposeProcessMetrics({ http }, logger);
     } catch (error) {

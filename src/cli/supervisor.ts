@@ -22,34 +22,16 @@ import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
+import { childArgs, type WorkerFlagValues } from './worker-flags.js';
 
-/** The options of the supervisor, as the root command parsed them. */
-export interface SupervisorOptions {
+/**
+ * The options of the supervisor: the worker command's (each child gets its share of them through
+ * {@link childArgs}), with the pool's size settled.
+ */
+export type SupervisorOptions = WorkerFlagValues & {
   /** How many worker processes to keep running (1..64). */
   readonly processes: number;
-  readonly tubes: readonly string[];
-  readonly jobs: string;
-  /** @defaultValue the children read `BEANSTALKD_URL`, else `127.0.0.1:11300` */
-  readonly url?: string;
-  readonly maxKicks: number;
-  /** How long each child's running jobs may take to finish after the first signal. */
-  readonly graceMs: number;
-  readonly logLevel: string;
-  /** Each child stops gracefully and is replaced after this many finished jobs (`--max-jobs`). */
-  readonly maxJobsPerChild?: number;
-  /** Each child stops gracefully and is replaced once its RSS exceeds this many MiB (`--max-memory-mb`). */
-  readonly maxMemoryPerChildMb?: number;
-  /** More worker flags, passed to every child as they are, e.g. `['--concurrency', '4']`. */
-  readonly extraArgs?: readonly string[];
-  /** Give up waiting for the server at start after this many seconds (exit 1). @defaultValue wait for ever */
-  readonly connectTimeout?: number;
-  /** Written every few seconds while at least one child is up, removed on stop (`--health-file`). */
-  readonly healthFile?: string;
-  /** Serve the children's metrics, summed, on this port (`--metrics-port`; 0 picks a free one). */
-  readonly metricsPort?: number;
-  /** @defaultValue '127.0.0.1' */
-  readonly metricsHost?: string;
-}
+};
 
 /** Every timing of the supervisor, in one place. */
 export const SUPERVISOR_DEFAULTS = Object.freeze({
@@ -71,18 +53,6 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
 
 /** The `bsworker` executable that every child runs (dist/cli/supervisor.js -> bin/bsworker). */
 const BIN = fileURLToPath(new URL('../../bin/bsworker', import.meta.url));
-
-/** The command-line arguments of each child: an ordinary single-process worker, with per-child limits. */
-export function childArgs(options: SupervisorOptions): string[] {
-  const args = ['--tubes', options.tubes.join(','), '--jobs', options.jobs];
-  if (options.url !== undefined) args.push('--url', options.url);
-  args.push('--max-kicks', String(options.maxKicks), '--grace-ms', String(options.graceMs), '--log-level', options.logLevel);
-  if (options.maxJobsPerChild !== undefined) args.push('--max-jobs', String(options.maxJobsPerChild));
-  if (options.maxMemoryPerChildMb !== undefined) args.push('--max-memory-mb', String(options.maxMemoryPerChildMb));
-  // The children serve no port of their own: each answers the supervisor, which serves the sum.
-  if (options.metricsPort !== undefined) args.push('--metrics-ipc');
-  return [...args, ...(options.extraArgs ?? [])];
-}
 
 /**
  * The delay before restarting a child after `deaths` earlier deaths in a row in its slot: 1 s, 2 s, 4 s,
@@ -151,7 +121,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
 /** Serves the summed metrics of the children; rejects when the port cannot be bound. */
 async function serveClusterMetrics(metrics: ClusterMetrics, options: SupervisorOptions, logger: Logger): Promise<MetricsEndpoint> {
-  const host = options.metricsHost ?? '127.0.0.1';
+  const host = options.metricsHost;
   const port = options.metricsPort ?? 0;
   warnIfExposed(host, logger);
   let endpoint: MetricsEndpoint;
@@ -206,8 +176,11 @@ class Supervisor {
     const done = new Promise<void>((resolve) => {
       this.#resolveDone = resolve;
     });
-    const { processes, maxJobsPerChild, maxMemoryPerChildMb } = this.#options;
-    this.#logger.info({ processes, maxJobsPerChild, maxMemoryPerChildMb, tubes: this.#options.tubes }, 'supervisor started');
+    const { processes, maxJobsPerChild, maxMemoryPerChild } = this.#options;
+    this.#logger.info(
+      { processes, maxJobsPerChild, maxMemoryPerChildMb: maxMemoryPerChild, tubes: this.#options.tubes },
+      'supervisor started',
+    );
     for (const slot of this.#slots) this.#start(slot);
     await done;
     clearTimeout(this.#killTimer);

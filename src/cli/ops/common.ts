@@ -6,12 +6,15 @@ import { ConnectionError, NotFoundError } from '../../beanstalk/errors.js';
 import { UsageError } from '../errors.js';
 import { parseUrl } from '../parse.js';
 
+/** The spelling and help of `--url`, shared by the worker's flags table and every other command. */
+export const URL_FLAG = Object.freeze({
+  flags: '--url <url>',
+  description: 'beanstalkd server: beanstalk://host:port, host:port or host (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
+});
+
 /** The `--url` option every command takes. */
 export function urlOption(): Option {
-  return new Option(
-    '--url <url>',
-    'beanstalkd server: beanstalk://host:port, host:port or host (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
-  ).argParser(parseUrl);
+  return new Option(URL_FLAG.flags, URL_FLAG.description).argParser(parseUrl);
 }
 
 /** The `--json` option: one JSON document on stdout instead of text. */
