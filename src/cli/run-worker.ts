@@ -13,9 +13,10 @@ import { exposeProcessMetrics, type ProcessMetrics } from '../metrics/worker-end
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import { Worker } from '../worker/worker.js';
-import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
+import { supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
+import { IPC, onSupervisorMessage, sendToSupervisor } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
@@ -67,19 +68,22 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   setStdoutClosedHandler(onStdoutClosed);
   watchLoggerOutput(rootLogger);
   if (childIndex !== undefined) {
-    process.on('message', (message) => {
-      if (message === IPC.siblingDied) {
-        logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
-        worker?.checkNextJobsForCrashes();
-        return;
-      }
-      if (message !== IPC.force) return;
-      forced = true;
-      stopRequested = true;
-      logger.warn('the supervisor forces the stop: giving the running jobs back now');
-      beforeStart.abort();
-      void worker?.stop({ force: true });
-    });
+    onSupervisorMessage(
+      (message) => {
+        if (message.type === IPC.siblingDied) {
+          logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
+          worker?.checkNextJobsForCrashes();
+          return;
+        }
+        if (message.type !== IPC.force) return;
+        forced = true;
+        stopRequested = true;
+        logger.warn('the supervisor forces the stop: giving the running jobs back now');
+        beforeStart.abort();
+        void worker?.stop({ force: true });
+      },
+      (problem) => logger.debug({ reason: problem.reason }, 'ignored an IPC message that is not from a bsworker supervisor'),
+    );
   }
   // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
   // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
@@ -169,7 +173,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         () => stopRequested,
         (reached) => {
           // Tells the supervisor that the exit 0 to come is a planned recycle, not a crash.
-          process.send?.(IPC.recycled);
+          void sendToSupervisor({ type: IPC.recycled });
           stopGracefully(
             { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
             `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,

@@ -15,9 +15,10 @@ import { ClusterMetrics } from '../metrics/cluster.js';
 import { type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
 import { warnIfExposed } from '../metrics/worker-endpoint.js';
 import { backoffDelay } from '../util/backoff.js';
-import { CHILD_INDEX_ENV, IPC } from './child.js';
+import { CHILD_INDEX_ENV } from './child.js';
 import { EXIT } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
+import { IPC, type Malformed, onChildMessage, sendToChild } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
@@ -209,7 +210,7 @@ class Supervisor {
       // forcing goes over IPC.
       for (const child of this.#live()) {
         try {
-          child.send(IPC.force);
+          sendToChild(child, { type: IPC.force });
         } catch (error) {
           this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child to force its stop');
         }
@@ -246,9 +247,17 @@ class Supervisor {
     this.#metrics?.watch(child);
     slot.startedAt = Date.now();
     slot.recycling = false;
-    child.on('message', (message) => {
-      if (message === IPC.recycled) slot.recycling = true;
-    });
+    let malformed = 0;
+    onChildMessage(
+      child,
+      (message) => {
+        if (message.type === IPC.recycled) slot.recycling = true;
+      },
+      (problem) => {
+        malformed += 1;
+        this.#malformed(slot, child, problem, malformed);
+      },
+    );
     child.once('spawn', () => this.#logger.info({ child: slot.index, childPid: child.pid }, 'child started'));
     child.once('exit', (code, signal) => this.#exited(slot, child, code, signal));
     child.on('error', (error) => {
@@ -256,6 +265,17 @@ class Supervisor {
       // Without a pid the fork itself failed, and no 'exit' may follow.
       if (child.pid === undefined) this.#exited(slot, child, null, null);
     });
+  }
+
+  /**
+   * A child sent something that is not a bsworker message (task code can write to the channel too): it
+   * is ignored. The first from each child is a warning, the rest are debug lines, so that a task that
+   * sends on every job cannot flood the log.
+   */
+  #malformed(slot: Slot, child: ChildProcess, problem: Malformed, nth: number): void {
+    const fields = { child: slot.index, childPid: child.pid, reason: problem.reason, malformed: nth };
+    if (nth === 1) this.#logger.warn(fields, `ignored a malformed IPC message from child ${slot.index}: ${problem.reason}`);
+    else this.#logger.debug(fields, 'ignored a malformed IPC message');
   }
 
   #exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -295,7 +315,7 @@ class Supervisor {
     // A job that kills its process may be taken next by a live sibling: those check their next jobs.
     for (const child of this.#live()) {
       try {
-        child.send(IPC.siblingDied);
+        sendToChild(child, { type: IPC.siblingDied });
       } catch (error) {
         this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child that a sibling died');
       }
