@@ -403,8 +403,13 @@ export const noise = queue.task(\`\${p}-noise\`)(async function noise(kw) {
     const told = await cli.waitForLine((line) => line.msg === SIBLING_DIED, `'${SIBLING_DIED}'`, 5_000);
     assert.equal(told.pid, survivor, 'logged by the surviving child');
     assert.equal(told.level, 30);
-    const died = cli.lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim);
-    assert.ok(died, "the supervisor's 'child died' line for the victim");
+    // Awaited, not looked up: the supervisor tells the survivor before it logs the death, and each
+    // process batches its own log lines, so the two may reach the shared stdout in either order.
+    await cli.waitForLine(
+      (line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim,
+      "the supervisor's 'child died' line for the victim",
+      5_000,
+    );
     assert.equal(told.child, started().find((line) => line.pid === survivor)?.child, "the survivor's child index");
 
     // The survivor still runs jobs.
