@@ -1,5 +1,5 @@
 /**
- * `bsworker serve`: the HTTP API over the configured server (and, with `--jobs`, the task registry),
+ * `bsworker serve`: the HTTP API over the configured servers (and, with `--jobs`, the task registry),
  * until SIGTERM or SIGINT. The command parses, picks the token and prints it when it made one; the
  * server is `src/http/`.
  */
@@ -8,7 +8,6 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Admin } from '../admin/index.js';
-import { formatAddress, resolveServerAddress } from '../beanstalk/address.js';
 import { checkToken, readTokenFile, splitHost, TOKEN_ENV } from '../http/security.js';
 import { createApiServer, ListenRefusedError } from '../http/server.js';
 import { API_DEFAULTS, type TaskRegistry } from '../http/types.js';
@@ -16,6 +15,7 @@ import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger } from '../logging/logger.js';
 import { checkWorkerMetricsUrl } from '../metrics/scrape.js';
 import { monitorServer, ServerMetrics } from '../metrics/server-metrics.js';
+import { parseServerList } from '../servers/server-list.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import { validateKwargs } from '../tasks/schema.js';
 import { EXIT, UsageError } from './errors.js';
@@ -124,10 +124,10 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
   const jobs = options.jobs === undefined ? undefined : await loadRegistry(options.jobs);
   if (jobs)
     logger.info({ jobs: options.jobs, modules: jobs.files, tasks: jobs.tasks }, 'http: jobs directory loaded; puts are checked against it');
-  const admin = new Admin(url === undefined ? {} : { urls: [url] });
+  const admin = new Admin(url === undefined ? {} : { urls: url });
   // /metrics reads every server on each scrape on connections of its own, so a slow scrape never
-  // queues behind (or in front of) the API's commands.
-  const monitors = [monitorServer(resolveServerAddress(url), formatAddress(resolveServerAddress(url)))];
+  // queues behind (or in front of) the API's commands. One monitor per server: its `server` label.
+  const monitors = parseServerList(url).map((server) => monitorServer(server.address, server.name));
   const metrics = new ServerMetrics({ servers: monitors });
   const closeAll = async (): Promise<void> => {
     await admin.close();
@@ -196,7 +196,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
 export function registerServeCommand(program: Command, io: { readonly exit: (code: number) => void }): void {
   program
     .command('serve')
-    .description('serve the HTTP API (JSON under /api/, /healthz, /readyz, /metrics) over the beanstalkd server')
+    .description('serve the HTTP API (JSON under /api/, /healthz, /readyz, /metrics) over the beanstalkd server(s)')
     .option('--host <host>', 'address to listen on; anything but loopback needs a configured token', API_DEFAULTS.host)
     .option('--port <n>', 'port to listen on (0: any free port, printed at start)', integerIn(0, 65_535), SERVE_DEFAULT_PORT)
     .option('--token-file <path>', `file holding the bearer token (first line), else $${TOKEN_ENV}, else one is generated and printed`)

@@ -89,10 +89,25 @@ const tubeCountFields = {
   pausedSecondsLeft: integer,
 };
 
+/** `unavailable` of the results that cover every server: present only with several servers configured. */
+const UNAVAILABLE: Schema = {
+  type: 'array',
+  items: string,
+  description: 'Only with several servers configured: the servers that could not be reached (their part is missing).',
+};
+
 /** A tube's counters per server and summed. */
 export const tubeReportSchema: Schema = {
   $id: 'TubeReport',
-  ...object({ name: string, totals: object(tubeCountFields), servers: array(object({ server: string, ...tubeCountFields })) }),
+  ...object(
+    {
+      name: string,
+      totals: object(tubeCountFields),
+      servers: array(object({ server: string, ...tubeCountFields })),
+      unavailable: UNAVAILABLE,
+    },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** Every tube. */
@@ -216,7 +231,14 @@ export const putResultSchema: Schema = {
 /** A kick of buried jobs. */
 export const kickResultSchema: Schema = {
   $id: 'KickResult',
-  ...object({ kicked: integer, tubes: array(object({ server: string, tube: string, kicked: integer, stillBuried: integer })) }),
+  ...object(
+    {
+      kicked: integer,
+      tubes: array(object({ server: string, tube: string, kicked: integer, stillBuried: integer })),
+      unavailable: UNAVAILABLE,
+    },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** A kick of one job. */
@@ -259,7 +281,10 @@ const pauseFields = { pauseSeconds: integer, pausedSecondsLeft: integer, previou
 /** A pause or a resume. */
 export const pauseResultSchema: Schema = {
   $id: 'PauseResult',
-  ...object({ tube: string, ...pauseFields, servers: array(object({ server: string, ...pauseFields })) }),
+  ...object(
+    { tube: string, ...pauseFields, servers: array(object({ server: string, ...pauseFields })), unavailable: UNAVAILABLE },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** Dead letters put back. */
