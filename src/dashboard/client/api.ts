@@ -68,8 +68,12 @@ export const api = {
   servers: () => call<ServersReply>('GET', '/api/servers'),
   tubes: () => call<TubesReport>('GET', '/api/tubes'),
   tube: (tube: string) => call<TubeReport>('GET', `/api/tubes/${enc(tube)}`),
-  jobs: (tube: string, state: string, limit = 50) =>
-    call<JobPage>('GET', `/api/tubes/${enc(tube)}/jobs?state=${enc(state)}&limit=${limit}`),
+  /** A page of one server's jobs; `server` is needed only with several servers. */
+  jobs: (tube: string, state: string, limit = 50, server?: string) =>
+    call<JobPage>(
+      'GET',
+      `/api/tubes/${enc(tube)}/jobs?state=${enc(state)}&limit=${limit}${server === undefined ? '' : `&server=${enc(server)}`}`,
+    ),
   /** A search: `filters` holds state, func_name, q, scan, limit (empty ones left out). */
   find: (tube: string, filters: Readonly<Record<string, string>>) => {
     const query = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== '')).toString();

@@ -8,8 +8,8 @@ import { api } from './api.js';
 import { type Child, duration, el, replace, table, toast, viewLink } from './dom.js';
 import type { JobPage, JobReport } from './types.js';
 
-/** The search fields, as the URL and the API name them. */
-const FIELDS = ['tube', 'state', 'func_name', 'q', 'scan'] as const;
+/** The search fields, as the URL and the API name them (`server`: which one, when there are several). */
+const FIELDS = ['tube', 'state', 'func_name', 'q', 'scan', 'server'] as const;
 
 /** A labelled input; `list` names a <datalist> of suggestions. */
 function field(
@@ -71,6 +71,9 @@ export function showFind(main: HTMLElement, params: URLSearchParams): () => void
     ),
   );
   const tubeNames = el('datalist', { id: 'tube-names' });
+  // A search scans one server's ids: with several servers, pick one (shown only then; down ones marked).
+  const server = el('select', { id: 'find-server', name: 'server' });
+  const serverField = el('label', { for: 'find-server', hidden: true }, 'Server', server);
   const searchForm = el(
     'form',
     { class: 'card find', 'aria-label': 'Find jobs in a tube' },
@@ -79,6 +82,7 @@ export function showFind(main: HTMLElement, params: URLSearchParams): () => void
     funcName.node,
     text.node,
     scan.node,
+    serverField,
     tubeNames,
     el('button', { type: 'submit' }, 'Search'),
   );
@@ -90,6 +94,7 @@ export function showFind(main: HTMLElement, params: URLSearchParams): () => void
       func_name: funcName.input.value.trim(),
       q: text.input.value,
       scan: scan.input.value.trim(),
+      server: serverField.hidden ? '' : server.value,
     };
     const query = new URLSearchParams(FIELDS.flatMap((name) => (values[name] === '' ? [] : [[name, values[name]]]))).toString();
     // The URL holds the search: the router renders it, and the back button returns to it.
@@ -99,6 +104,20 @@ export function showFind(main: HTMLElement, params: URLSearchParams): () => void
   const results = el('section', { 'aria-label': 'Results', id: 'find-results' });
   replace(main, el('h1', {}, 'Find'), idForm, searchForm, results);
 
+  void api
+    .servers()
+    .then((reply) => {
+      if (stopped || reply.servers.length < 2) return;
+      const wanted = params.get('server') ?? '';
+      replace(
+        server,
+        ...reply.servers.map((entry) =>
+          el('option', { value: entry.server, selected: entry.server === wanted }, entry.up ? entry.server : `${entry.server} (down)`),
+        ),
+      );
+      serverField.hidden = false;
+    })
+    .catch(() => undefined);
   void api
     .tubes()
     .then((report) => {

@@ -20,6 +20,8 @@ export interface TubeReport {
   readonly name: string;
   readonly totals: TubeCounts;
   readonly servers: readonly (TubeCounts & { readonly server: string })[];
+  /** Only with several servers configured: those that could not be read. */
+  readonly unavailable?: readonly string[];
 }
 
 export interface TubesReport {
