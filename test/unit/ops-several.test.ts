@@ -28,7 +28,7 @@ describe('allot (a kick or delete bound over several servers)', () => {
         shares.reduce((total, share) => total + share, 0),
         Math.min(bound, sum),
       );
-      shares.forEach((share, i) => assert.ok(share >= 0 && share <= (counts[i] as number), `${counts} ${bound} -> ${shares}`));
+      for (const [i, share] of shares.entries()) assert.ok(share >= 0 && share <= (counts[i] as number), `${counts} ${bound} -> ${shares}`);
     }
   });
 });
