@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { allot } from '../../src/admin/spread.js';
 import { EXIT, exitCodeFor, PartialError } from '../../src/cli/errors.js';
 import { endIfPartial, parseJobRef, parseUrlList } from '../../src/cli/ops/common.js';
+import { renderFrame, severalFrameJson, type TopSnapshot } from '../../src/cli/ops/top-frame.js';
 
 describe('allot (a kick or delete bound over several servers)', () => {
   it('shares in proportion to each count, largest remainders first, and sums to the bound', () => {
@@ -61,5 +62,48 @@ describe('--url lists and qualified job ids on the command line', () => {
         EXIT.partial === 3 &&
         /1 of 3 beanstalkd servers did not answer \(127\.0\.0\.1:11302\): the output covers the other 2/.test(error.message),
     );
+  });
+});
+
+describe('top over several servers', () => {
+  const stats = {
+    version: '1.12',
+    uptimeSeconds: 100,
+    connections: 2,
+    jobs: { ready: 3, urgent: 0, reserved: 0, delayed: 0, buried: 1, total: 4 },
+    maxJobSize: 65_535,
+    binlog: { enabled: false, currentIndex: 0, oldestIndex: 0, maxSizeBytes: 0, recordsWritten: 0, recordsMigrated: 0 },
+    draining: false,
+    counters: { 'cmd-delete': 0, 'total-jobs': 4 },
+  };
+  const snapshot: TopSnapshot = {
+    at: '2026-12-02T15:00:00.000Z',
+    servers: [
+      { server: 'a:1', up: true, error: null, stats },
+      { server: 'b:2', up: false, error: 'connect ECONNREFUSED b:2', stats: null },
+    ],
+    tubes: [],
+    unavailable: ['b:2'],
+  };
+
+  it('names the down server in the frame, on a terminal and off one', () => {
+    const plainLines = renderFrame(snapshot, null, { print: () => undefined, isTTY: false });
+    assert.ok(plainLines.includes('2026-12-02T15:00:00Z down server=b:2 error="connect ECONNREFUSED b:2"'), plainLines.join('\n'));
+    const frame = renderFrame(snapshot, null, { print: () => undefined, isTTY: true }).join('\n');
+    assert.match(frame, /down: b:2 \(connect ECONNREFUSED b:2\); its tubes are not counted/);
+  });
+
+  it('--json lists every server, the totals of those that answered and who did not', () => {
+    const json = severalFrameJson(snapshot, null);
+    assert.deepEqual(
+      json.servers.map((entry) => [entry.server, entry.up, entry.stats === null]),
+      [
+        ['a:1', true, false],
+        ['b:2', false, true],
+      ],
+    );
+    assert.deepEqual(json.totals, { connections: 2, jobs: stats.jobs, inPerSecond: null, donePerSecond: null });
+    assert.deepEqual(json.unavailable, ['b:2']);
+    assert.equal('counters' in (json.servers[0]?.stats ?? {}), false, 'the stats --json server shape, without counters');
   });
 });
