@@ -99,6 +99,9 @@ export class PutRouter {
     this.#options = options;
     this.#servers = options.servers.map((server) => new RoutedServer(server, options));
     this.#names = options.servers.map((server) => server.name);
+    // Each process starts its rotation somewhere else: short-lived producers (a CLI put, a cron
+    // script) would otherwise all send their first put to the first server.
+    this.#next = Math.floor(Math.random() * this.#servers.length);
   }
 
   /** The servers' names, in the order given. */
