@@ -64,6 +64,7 @@ export {
 export type {
   BackoffOptions,
   KwargsOf,
+  PutDefaults,
   PutManyOptions,
   PutOptions,
   Putter,

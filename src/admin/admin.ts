@@ -3,18 +3,22 @@
  * the dashboard alike. It returns the documented shapes of `types.ts` and throws the errors of
  * `errors.ts`; it parses no flags, prints nothing and knows no exit codes or status codes.
  *
- * Built from a list of server URLs (one, for now). Each server has one connection, opened on first use
- * and reused by every later call (see `servers.ts`); {@link Admin.close} closes them.
+ * Built from a list of server URLs. Each server has one connection, opened on first use and reused by
+ * every later call (see `servers.ts`); {@link Admin.close} closes them. With several servers, what
+ * covers them all goes on past one that is down and names it (`unavailable`, see `spread.ts`), job ids
+ * are qualified (`host:port/42`), and puts are spread as a producer spreads them (a PutRouter).
  */
-import { resolveServerAddress } from '../beanstalk/address.js';
+import { formatAddress, parseServerUrl } from '../beanstalk/address.js';
 import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
-import { InvalidInputError, NotFoundError } from './errors.js';
+import { PutRouter } from '../servers/put-router.js';
+import { parseServerList, type ServerUrls } from '../servers/server-list.js';
+import { InvalidInputError, NotFoundError, toAdminError } from './errors.js';
 import { checkTube, locateId } from './input.js';
 import { checkState, deleteOne, kickOne, type ListOptions, listJobs, peekState, readJob, scanTube } from './jobs.js';
 import { deleteBuriedJobs, kickTubes, pauseTube } from './operate.js';
-import { type KwargsCheck, type PutInput, putJob } from './put.js';
+import { type KwargsCheck, type PutInput, putJob, putRouted } from './put.js';
 import { readOverview, readServers, readTube } from './read.js';
-import { type RequeueOptions, requeueDeadLetters } from './requeue.js';
+import { type RequeueOptions, requeueDeadLetters, requeueOne } from './requeue.js';
 import { AdminServer } from './servers.js';
 import type {
   DeleteBuriedResult,
@@ -27,6 +31,7 @@ import type {
   Overview,
   PauseResult,
   PutResult,
+  RequeueJobResult,
   RequeueResult,
   ServerReport,
   TubeReport,
@@ -36,10 +41,18 @@ import type {
 /** Options of {@link Admin}; every field is optional. */
 export interface AdminOptions {
   /**
-   * The servers: `beanstalk://host:port`, `host:port` or `host`.
-   * @defaultValue `[BEANSTALKD_URL]` from the environment, else `['127.0.0.1:11300']`
+   * The servers: each `beanstalk://host:port`, `host:port` or `host`; a string may hold a
+   * comma-separated list (`'a:11300,b:11300'`), as `--url` and `BEANSTALKD_URL` do.
+   * @defaultValue `BEANSTALKD_URL` from the environment (a list too), else `'127.0.0.1:11300'`
    */
-  readonly urls?: readonly string[];
+  readonly urls?: ServerUrls;
+  /**
+   * Act on this one of the configured servers only (`--server`): its `host:port` as listed, or any URL
+   * that names it. Ids stay qualified when several are configured. `SERVER_NOT_FOUND` when it is not
+   * one of them.
+   * @defaultValue every configured server
+   */
+  readonly server?: string;
   /**
    * How long opening a connection may take. A refused connection fails at once (no retry: a server that
    * is down is reported, not waited for).
@@ -72,25 +85,49 @@ export interface JobsOptions extends ListOptions {
 /** The operating API over a list of beanstalkd servers. */
 export class Admin {
   readonly #servers: readonly AdminServer[];
+  /** Every configured server's name, `--server` or not: with more than one, ids are qualified. */
+  readonly #configured: readonly string[];
   readonly #checkKwargs: KwargsCheck | undefined;
   readonly #now: () => Date;
+  readonly #connectTimeoutMs: number;
+  readonly #connect: ConnectFunction | undefined;
+  /** With several servers, what spreads {@link Admin.put}; made on the first put. */
+  #router: PutRouter | undefined;
+  #closed = false;
 
   constructor(options: AdminOptions = {}) {
-    const urls = options.urls ?? [undefined];
-    if (urls.length === 0) throw new TypeError('Expected `urls` to name at least one server');
+    if (Array.isArray(options.urls) && options.urls.length === 0) throw new TypeError('Expected `urls` to name at least one server');
+    const list = parseServerList(options.urls);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? ADMIN_DEFAULTS.connectTimeoutMs;
+    this.#connect = options.connect;
     const connect = {
-      connectTimeoutMs: options.connectTimeoutMs ?? ADMIN_DEFAULTS.connectTimeoutMs,
+      connectTimeoutMs: this.#connectTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs ?? ADMIN_DEFAULTS.stallTimeoutMs,
       ...(options.connect === undefined ? {} : { connect: options.connect }),
     };
-    this.#servers = urls.map((url) => new AdminServer(resolveServerAddress(url), connect));
+    this.#configured = list.map((server) => server.name);
+    const chosen = options.server === undefined ? list : [pickServer(list, options.server)];
+    this.#servers = chosen.map((server) => new AdminServer(server.address, connect));
     this.#checkKwargs = options.checkKwargs;
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** The configured servers, `host:port`, in order: the values of every `server` field. */
+  /** The servers acted on, `host:port`, in order: the values of every `server` field. */
   get serverNames(): readonly string[] {
     return this.#servers.map((server) => server.name);
+  }
+
+  /**
+   * Every configured server, the `server` option aside. More than one means ids are qualified and the
+   * results that cover every server carry `unavailable`.
+   */
+  get configuredServers(): readonly string[] {
+    return this.#configured;
+  }
+
+  /** True when several servers are configured: ids are `host:port/42`, results name the servers that did not answer. */
+  get several(): boolean {
+    return this.#configured.length > 1;
   }
 
   /** Every server: up or down (with the reason), and its stats. Never throws for a server that is down. */
@@ -109,9 +146,12 @@ export class Admin {
     return readOverview(this.#servers, true, this.#now);
   }
 
-  /** One tube; {@link NotFoundError} (`TUBE_NOT_FOUND`) when no server has it. */
+  /**
+   * One tube; {@link NotFoundError} (`TUBE_NOT_FOUND`) when no server that answered has it. With several
+   * servers, `unavailable` names those that did not.
+   */
   async tube(name: string): Promise<TubeReport> {
-    return readTube(this.#servers, checkTube(name));
+    return readTube(this.#servers, checkTube(name), this.several);
   }
 
   /** One job: state, counters, decoded body, failure history. {@link NotFoundError} (`JOB_NOT_FOUND`). */
@@ -140,23 +180,39 @@ export class Admin {
     return { ids: matches.map((stats) => this.#formatId(server, stats.id)), page: { tube, state, ...page } };
   }
 
-  /** The largest body the (first) server takes, in bytes: a reader of kwargs can stop there. */
+  /**
+   * The largest body a put may carry, in bytes: a reader of kwargs can stop there. With several servers,
+   * the smallest `max-job-size` of those that answer.
+   */
   async maxJobSize(): Promise<number> {
-    return this.#first.run(async (connection) => connection.maxJobSize);
+    const router = this.#putRouter();
+    if (router === undefined) return this.#first.run(async (connection) => connection.maxJobSize);
+    try {
+      return await router.maxJobSize(Date.now() + this.#connectTimeoutMs);
+    } catch (error) {
+      throw toAdminError(error, router.names.join(','));
+    }
   }
 
   /**
-   * Puts one job in the standard envelope into `input.tube` (on the first server, while there is one
-   * routing rule). Everything is checked first: `INVALID_TUBE`, `INVALID_FUNC_NAME`, `INVALID_OPTION`,
+   * Puts one job in the standard envelope into `input.tube`. With several servers (and no `server`
+   * option) the put is spread as a producer's are: round-robin, past a server that is down, draining or
+   * full, and moved only when it certainly was not inserted (see the README's "Several servers").
+   * Everything is checked first: `INVALID_TUBE`, `INVALID_FUNC_NAME`, `INVALID_OPTION`,
    * `INVALID_KWARGS`, `JOB_TOO_BIG`, then the `checkKwargs` option.
    */
   async put(input: PutInput): Promise<PutResult> {
-    return putJob(this.#first, input, this.#checkKwargs, this.#formatId);
+    const router = this.#putRouter();
+    if (router === undefined) return putJob(this.#first, input, this.#checkKwargs, this.#formatId);
+    return putRouted(router, input, this.#checkKwargs, Date.now() + this.#connectTimeoutMs);
   }
 
-  /** Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per tube. */
+  /**
+   * Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per
+   * tube over all the servers, shared between them in proportion to each one's buried count.
+   */
   async kick(tube: string | undefined, bound?: number): Promise<KickResult> {
-    return kickTubes(this.#servers, tube, bound);
+    return kickTubes(this.#servers, tube, bound, this.several);
   }
 
   /** Kicks one buried or delayed job; `JOB_NOT_FOUND`, or `WRONG_STATE` for a ready or reserved one. */
@@ -175,17 +231,17 @@ export class Admin {
 
   /** Deletes up to `count` buried jobs of `tube` (all when undefined), oldest first; `onDeleted` after each. */
   async deleteBuried(tube: string, count?: number, onDeleted: () => void = () => undefined): Promise<DeleteBuriedResult> {
-    return deleteBuriedJobs(this.#servers, tube, count, onDeleted, this.#formatId);
+    return deleteBuriedJobs(this.#servers, tube, count, onDeleted, this.#formatId, this.several);
   }
 
   /** Pauses `tube`'s reserves for `seconds` (0 ends a pause); `TUBE_NOT_FOUND` when no server has it. */
   async pause(tube: string, seconds: number): Promise<PauseResult> {
-    return pauseTube(this.#servers, tube, seconds);
+    return pauseTube(this.#servers, tube, seconds, this.several);
   }
 
   /** Ends `tube`'s pause now. */
   async resume(tube: string): Promise<PauseResult> {
-    return pauseTube(this.#servers, tube, 0);
+    return pauseTube(this.#servers, tube, 0, this.several);
   }
 
   /**
@@ -197,9 +253,30 @@ export class Admin {
     return requeueDeadLetters(this.#server(options.server), options, this.#formatId);
   }
 
+  /**
+   * Puts one dead letter back into the tube it failed in (its record says which), failure history kept;
+   * `NOT_A_DEAD_LETTER` for a job without that record, `JOB_RESERVED` while a worker holds it.
+   */
+  async requeueJob(id: string): Promise<RequeueJobResult> {
+    const located = this.#locate(id);
+    return requeueOne(located.server, located.id, String(id).trim(), this.#formatId);
+  }
+
   /** Closes every connection; later calls fail. Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.#servers.map((server) => server.close()));
+    this.#closed = true;
+    await Promise.all([...this.#servers.map((server) => server.close()), this.#router?.close()]);
+  }
+
+  /** The router of puts when they are spread (several servers, no `server` option), else undefined. */
+  #putRouter(): PutRouter | undefined {
+    if (this.#servers.length < 2 || this.#closed) return undefined;
+    this.#router ??= new PutRouter({
+      servers: this.#servers.map((server) => ({ address: server.address, name: server.name })),
+      connectTimeoutMs: this.#connectTimeoutMs,
+      ...(this.#connect === undefined ? {} : { connect: this.#connect }),
+    });
+    return this.#router;
   }
 
   get #first(): AdminServer {
@@ -222,6 +299,22 @@ export class Admin {
     return { server: this.#servers[located.server] as AdminServer, id: located.id };
   }
 
-  /** A job id as results give it: the server's own while there is one server, else `host:port/id`. */
-  readonly #formatId = (server: AdminServer, id: string): string => (this.#servers.length === 1 ? id : `${server.name}/${id}`);
+  /** A job id as results give it: the server's own while one server is configured, else `host:port/id`. */
+  readonly #formatId = (server: AdminServer, id: string): string => (this.several ? `${server.name}/${id}` : id);
+}
+
+/** The configured server that `wanted` names (as listed, or any URL form of it); `SERVER_NOT_FOUND` otherwise. */
+function pickServer<T extends { readonly name: string }>(list: readonly T[], wanted: string): T {
+  let name = wanted.trim();
+  try {
+    name = formatAddress(parseServerUrl(name));
+  } catch {
+    // Not a URL: compared as it was given, and refused below.
+  }
+  const found = list.find((server) => server.name === name);
+  if (found) return found;
+  throw new NotFoundError(
+    'SERVER_NOT_FOUND',
+    `no configured server is called ${JSON.stringify(wanted)} (configured: ${list.map((server) => server.name).join(', ')})`,
+  );
 }

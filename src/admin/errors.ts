@@ -60,7 +60,7 @@ export class InvalidInputError extends AdminError {
 }
 
 /** Codes of {@link ConflictError}. */
-export type ConflictCode = 'JOB_RESERVED' | 'WRONG_STATE' | 'JOB_CHANGED';
+export type ConflictCode = 'JOB_RESERVED' | 'WRONG_STATE' | 'JOB_CHANGED' | 'NOT_A_DEAD_LETTER';
 
 /** The job is in a state that does not allow the operation: reserved by a worker, or not buried (HTTP 409). */
 export class ConflictError extends AdminError {

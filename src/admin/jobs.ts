@@ -7,8 +7,10 @@ import type { Beanstalk, JobStats, PeekedJob } from '../beanstalk/types.js';
 import { describeJob } from './describe.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { checkInteger, checkTube, parseCursor } from './input.js';
+import { downNote } from './read.js';
 import { findHighestId, SCAN_DEFAULTS, SCAN_MAX, scanIds } from './scan.js';
 import type { AdminServer } from './servers.js';
+import { isDown } from './spread.js';
 import type { DeleteJobResult, JobPage, JobReport, JobState, KickJobResult } from './types.js';
 import { JOB_STATES } from './types.js';
 
@@ -39,7 +41,8 @@ export function checkState(state: unknown, allowed: readonly JobState[] = JOB_ST
 
 /**
  * The next ready job of `tube` (the one a worker would reserve), the delayed job due first, or the
- * oldest buried job (the next one a kick moves), on the first server that has one.
+ * oldest buried job (the next one a kick moves), on the first server that has one. A server that is
+ * down is passed over; every server down is the first one's error.
  */
 export async function peekState(
   servers: readonly AdminServer[],
@@ -49,18 +52,33 @@ export async function peekState(
 ): Promise<JobReport> {
   checkTube(tube);
   checkState(state, ['ready', 'delayed', 'buried']);
+  const down: string[] = [];
+  let firstDown: unknown;
   for (const server of servers) {
-    const found = await server.inTube(tube, async (connection) => {
-      const peek = { ready: () => connection.peekReady(), delayed: () => connection.peekDelayed(), buried: () => connection.peekBuried() };
-      const job = await peek[state]();
-      if (!job) return undefined;
-      const stats = await connection.statsJob(job.id);
-      if (!stats) throw new NotFoundError('JOB_NOT_FOUND', `job ${job.id} was deleted while it was being read`);
-      return describeJob(server.name, formatId(server, job.id), stats, job.body);
-    });
+    let found: JobReport | undefined;
+    try {
+      found = await server.inTube(tube, async (connection) => {
+        const peek = {
+          ready: () => connection.peekReady(),
+          delayed: () => connection.peekDelayed(),
+          buried: () => connection.peekBuried(),
+        };
+        const job = await peek[state]();
+        if (!job) return undefined;
+        const stats = await connection.statsJob(job.id);
+        if (!stats) throw new NotFoundError('JOB_NOT_FOUND', `job ${job.id} was deleted while it was being read`);
+        return describeJob(server.name, formatId(server, job.id), stats, job.body);
+      });
+    } catch (error) {
+      if (!isDown(error)) throw error;
+      down.push(server.name);
+      firstDown ??= error;
+      continue;
+    }
     if (found) return found;
   }
-  throw new NotFoundError('NO_JOB_IN_STATE', `no ${state} job in tube ${tube}`);
+  if (down.length === servers.length) throw firstDown;
+  throw new NotFoundError('NO_JOB_IN_STATE', `no ${state} job in tube ${tube}${downNote(down)}`);
 }
 
 /** Options of {@link listJobs}; see `SCAN_DEFAULTS` for the defaults. */

@@ -1,6 +1,6 @@
 /**
  * Operations on a tube's jobs in bulk: kick the buried ones, delete the buried ones, pause and resume.
- * Each goes over every server that has the tube.
+ * Each goes over every server that has the tube; one that is down is skipped and named (see `spread.ts`).
  */
 import { NotFoundError as BeanstalkNotFound } from '../beanstalk/errors.js';
 import { kickBuried } from '../beanstalk/kick-buried.js';
@@ -9,6 +9,7 @@ import { NotFoundError } from './errors.js';
 import { checkInteger, checkTube } from './input.js';
 import { noSuchTube } from './read.js';
 import type { AdminServer } from './servers.js';
+import { allot, eachServer, isDown } from './spread.js';
 import {
   type DeleteBuriedResult,
   type KickedTube,
@@ -21,34 +22,79 @@ import {
 /** The largest count of the bulk operations: beanstalkd's own 32-bit bound. */
 const MAX_COUNT = 4_294_967_295;
 
-/**
- * Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per
- * tube and server. With a tube, one entry per server (kicked 0 when nothing was buried); with every
- * tube, only those that had buried jobs, sorted by name.
- */
-export async function kickTubes(servers: readonly AdminServer[], tube: string | undefined, bound: number | undefined): Promise<KickResult> {
-  if (tube !== undefined) checkTube(tube);
-  if (bound !== undefined) checkInteger(bound, 'bound', 1, MAX_COUNT);
-  const results: KickedTube[] = [];
-  for (const server of servers) {
-    const tubes = tube === undefined ? (await server.run((connection) => connection.listTubes())).sort() : [tube];
-    // Tubes one after another: `kick` acts on the tube in use.
-    for (const name of tubes) {
-      const result = await server.inTube(name, (connection) => kickBuried(connection, name, bound));
-      if (result) results.push({ server: server.name, ...result });
-      else if (tube !== undefined) results.push({ server: server.name, tube: name, kicked: 0, stillBuried: 0 });
-    }
-  }
-  results.sort((a, b) => (a.tube < b.tube ? -1 : a.tube > b.tube ? 1 : 0));
-  return { kicked: results.reduce((sum, result) => sum + result.kicked, 0), tubes: results };
+/** Each tube's buried count on one server: `tube`'s alone, or every tube's. */
+async function buriedByTube(server: AdminServer, tube: string | undefined): Promise<Map<string, number>> {
+  return server.run(async (connection) => {
+    const names = tube === undefined ? await connection.listTubes() : [tube];
+    // Pipelined: one round trip for every tube.
+    const stats = await Promise.all(names.map((name) => connection.statsTube(name)));
+    return new Map(names.map((name, i) => [name, stats[i]?.buried ?? 0]));
+  });
 }
 
-/** Buried jobs of `tube` over every server, 0 where the tube does not exist. */
+/**
+ * Kicks buried jobs (never delayed ones) of `tube`, or of every tube when undefined, up to `bound` per
+ * tube over all the servers: a bound is shared between the servers in proportion to each one's buried
+ * count ({@link allot}), so `kick 100` over three servers kicks 100, not 300. With a tube, one entry per
+ * server that answered (kicked 0 when nothing was buried); with every tube, only those that had buried
+ * jobs, sorted by name. A server that is down is skipped and listed in `unavailable` (several servers
+ * only); every server down is the first one's error.
+ */
+export async function kickTubes(
+  servers: readonly AdminServer[],
+  tube: string | undefined,
+  bound: number | undefined,
+  several: boolean,
+): Promise<KickResult> {
+  if (tube !== undefined) checkTube(tube);
+  if (bound !== undefined) checkInteger(bound, 'bound', 1, MAX_COUNT);
+  const counts = await eachServer(servers, (server) => buriedByTube(server, tube));
+  const plans = new Map<AdminServer, [name: string, wanted: number, buried: number][]>();
+  const names = [...new Set(counts.results.flatMap(({ value }) => [...value.keys()]))].sort();
+  for (const name of names) {
+    const holding = counts.results.map(({ server, value }) => ({ server, buried: value.get(name) ?? 0 }));
+    const shares = allot(
+      bound,
+      holding.map((entry) => entry.buried),
+    );
+    holding.forEach(({ server, buried }, i) => {
+      if (buried === 0 && tube === undefined) return;
+      const plan = plans.get(server) ?? [];
+      plan.push([name, shares[i] ?? 0, buried]);
+      plans.set(server, plan);
+    });
+  }
+  // Servers at once; on each, tubes one after another: `kick` acts on the tube in use.
+  const kicked = await eachServer([...plans.keys()], async (server) => {
+    const done: KickedTube[] = [];
+    for (const [name, wanted, buried] of plans.get(server) ?? []) {
+      const result = wanted === 0 ? null : await server.inTube(name, (connection) => kickBuried(connection, name, wanted));
+      done.push(result ? { server: server.name, ...result } : { server: server.name, tube: name, kicked: 0, stillBuried: buried });
+    }
+    return done;
+  }).catch((error: unknown) => {
+    // Every server that was to kick went down meanwhile: nothing was kicked that this call can report.
+    if (several && isDown(error)) return { results: [], unavailable: [...plans.keys()].map((server) => server.name) };
+    throw error;
+  });
+  const order = new Map(servers.map((server, i) => [server.name, i]));
+  const results = kicked.results
+    .flatMap(({ value }) => value)
+    .sort((a, b) => (a.tube < b.tube ? -1 : a.tube > b.tube ? 1 : (order.get(a.server) ?? 0) - (order.get(b.server) ?? 0)));
+  const total = results.reduce((sum, result) => sum + result.kicked, 0);
+  if (!several) return { kicked: total, tubes: results };
+  return { kicked: total, tubes: results, unavailable: inOrder(servers, [...counts.unavailable, ...kicked.unavailable]) };
+}
+
+/** `names` in the configured order, once each. */
+function inOrder(servers: readonly AdminServer[], names: readonly string[]): string[] {
+  return servers.filter((server) => names.includes(server.name)).map((server) => server.name);
+}
+
+/** Buried jobs of `tube` over every server that answers, 0 where the tube does not exist. */
 export async function buriedCount(servers: readonly AdminServer[], tube: string): Promise<number> {
-  const counts = await Promise.all(
-    servers.map((server) => server.run(async (connection) => (await connection.statsTube(tube))?.buried ?? 0)),
-  );
-  return counts.reduce((sum, count) => sum + count, 0);
+  const counts = await eachServer(servers, (server) => server.run(async (connection) => (await connection.statsTube(tube))?.buried ?? 0));
+  return counts.results.reduce((sum, { value }) => sum + value, 0);
 }
 
 /**
@@ -82,8 +128,10 @@ async function deleteBuriedHere(
 }
 
 /**
- * Deletes up to `count` buried jobs of `tube` (all of them when undefined), oldest first, server after
- * server. `onDeleted` is called after each delete (a progress bar). Nothing to delete is not an error.
+ * Deletes up to `count` buried jobs of `tube` (all of them when undefined), oldest first on each server,
+ * server after server; a count is shared between the servers as a kick's bound is ({@link allot}).
+ * `onDeleted` is called after each delete (a progress bar). Nothing to delete is not an error. A server
+ * that is down, before or during, is skipped and listed in `unavailable` (several servers only).
  */
 export async function deleteBuriedJobs(
   servers: readonly AdminServer[],
@@ -91,33 +139,54 @@ export async function deleteBuriedJobs(
   count: number | undefined,
   onDeleted: () => void,
   formatId: (server: AdminServer, id: string) => string,
+  several: boolean,
 ): Promise<DeleteBuriedResult> {
   checkTube(tube);
   if (count !== undefined) checkInteger(count, 'count', 1, MAX_COUNT);
+  const counts = await eachServer(servers, (server) => server.run(async (connection) => (await connection.statsTube(tube))?.buried ?? 0));
+  const shares = allot(
+    count,
+    counts.results.map(({ value }) => value),
+  );
   const ids: string[] = [];
-  let deleted = 0;
-  for (const server of servers) {
-    const buried = await server.run(async (connection) => (await connection.statsTube(tube))?.buried ?? 0);
-    const wanted = Math.min(buried, (count ?? buried) - deleted);
-    if (wanted <= 0) continue;
-    deleted += await server.inTube(tube, (connection) =>
-      deleteBuriedHere(connection, wanted, ids, onDeleted, (id) => formatId(server, id)),
-    );
+  const unavailable = [...counts.unavailable];
+  const perServer: { server: string; deleted: number; stillBuried: number }[] = [];
+  for (const [i, { server, value: buried }] of counts.results.entries()) {
+    const wanted = shares[i] ?? 0;
+    let deleted = 0;
+    if (wanted > 0) {
+      try {
+        deleted = await server.inTube(tube, (connection) =>
+          deleteBuriedHere(connection, wanted, ids, onDeleted, (id) => formatId(server, id)),
+        );
+      } catch (error) {
+        // Gone in the middle: what it deleted before is in `ids`, but its count is unknown.
+        if (!several || !isDown(error)) throw error;
+        unavailable.push(server.name);
+        continue;
+      }
+    }
+    perServer.push({ server: server.name, deleted, stillBuried: Math.max(0, buried - deleted) });
   }
-  return { tube, deleted, ids, stillBuried: await buriedCount(servers, tube) };
+  const deleted = perServer.reduce((sum, entry) => sum + entry.deleted, 0);
+  const stillBuried = await buriedCount(servers, tube).catch((error: unknown) => {
+    if (several && isDown(error)) return perServer.reduce((sum, entry) => sum + entry.stillBuried, 0);
+    throw error;
+  });
+  if (!several) return { tube, deleted, ids, stillBuried };
+  return { tube, deleted, ids, stillBuried, servers: perServer, unavailable: inOrder(servers, unavailable) };
 }
 
 /**
  * Sets the pause of `tube` to `seconds` (0 ends a pause) on every server that has the tube, and reads it
- * back. {@link NotFoundError} when no server has it: beanstalkd answers `NOT_FOUND`, which on its own
- * reads like a missing job.
+ * back. {@link NotFoundError} when no server that answered has it: beanstalkd answers `NOT_FOUND`, which
+ * on its own reads like a missing job. A server that is down is listed in `unavailable` (several only).
  */
-export async function pauseTube(servers: readonly AdminServer[], tube: string, seconds: number): Promise<PauseResult> {
+export async function pauseTube(servers: readonly AdminServer[], tube: string, seconds: number, several: boolean): Promise<PauseResult> {
   checkTube(tube);
   checkInteger(seconds, 'seconds', 0, MAX_COUNT);
-  const done: PauseOnServer[] = [];
-  for (const server of servers) {
-    const result = await server.run(async (connection) => {
+  const settled = await eachServer(servers, (server) =>
+    server.run(async (connection): Promise<PauseOnServer | undefined> => {
       // Pipelined: the state before, the pause, the state after, in one round trip.
       const [before, paused, after] = await Promise.all([
         connection.statsTube(tube),
@@ -137,11 +206,11 @@ export async function pauseTube(servers: readonly AdminServer[], tube: string, s
         pausedSecondsLeft: after.pauseSeconds > 0 ? after.pauseTimeLeftSeconds : 0,
         previousSecondsLeft: before.pauseSeconds > 0 ? before.pauseTimeLeftSeconds : 0,
       };
-    });
-    if (result) done.push(result);
-  }
+    }),
+  );
+  const done = settled.results.flatMap(({ value }) => (value ? [value] : []));
   const [first] = done;
   if (!first) throw new NotFoundError('TUBE_NOT_FOUND', noSuchTube(tube));
   const { server: _, ...figures } = first;
-  return { tube, ...figures, servers: done };
+  return several ? { tube, ...figures, servers: done, unavailable: [...settled.unavailable] } : { tube, ...figures, servers: done };
 }

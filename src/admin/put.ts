@@ -4,10 +4,13 @@
  * then by the caller's {@link KwargsCheck} (a task's schema, when the jobs directory is loaded), all
  * before a byte is sent.
  */
+import { ConnectionError } from '../beanstalk/errors.js';
 import { assertBodySize } from '../beanstalk/validate.js';
 import { encodeEnvelope } from '../envelope/envelope.js';
+import { splitJobId } from '../servers/job-id.js';
+import type { PutRouter } from '../servers/put-router.js';
 import { resolvePutParams, validatePutOptions } from '../tasks/put-options.js';
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, toAdminError } from './errors.js';
 import { checkTube } from './input.js';
 import type { AdminServer } from './servers.js';
 import type { PutResult } from './types.js';
@@ -88,6 +91,40 @@ export async function putJob(
   return {
     id: formatId(server, id),
     server: server.name,
+    tube: input.tube,
+    func_name: input.funcName,
+    priority: params.priority,
+    delaySeconds: params.delaySeconds,
+    ttrSeconds: params.ttrSeconds,
+  };
+}
+
+/**
+ * Puts the job through `router` (several servers): checked as {@link putJob} checks it, against the
+ * smallest `max-job-size` of the servers that answer, then spread (see `src/servers/put-router.ts`). The
+ * id comes back qualified, `host:port/42`.
+ */
+export async function putRouted(router: PutRouter, input: PutInput, check: KwargsCheck | undefined, deadline: number): Promise<PutResult> {
+  checkPutInput(input);
+  const kwargs = check ? await check({ tube: input.tube, funcName: input.funcName, kwargs: input.kwargs }) : input.kwargs;
+  const body = encode(input.funcName, input.tube, kwargs);
+  const params = resolvePutParams({ priority: input.priority, delay: input.delay, ttr: input.ttr });
+  const where = router.names.join(',');
+  let id: string;
+  try {
+    try {
+      assertBodySize(body, await router.maxJobSize(deadline));
+    } catch (error) {
+      if (error instanceof RangeError) throw new InvalidInputError('JOB_TOO_BIG', error.message);
+      throw error;
+    }
+    id = await router.put(input.tube, body, params, undefined, deadline);
+  } catch (error) {
+    throw toAdminError(error, error instanceof ConnectionError ? error.address : where);
+  }
+  return {
+    id,
+    server: splitJobId(id).server ?? where,
     tube: input.tube,
     func_name: input.funcName,
     priority: params.priority,

@@ -6,6 +6,7 @@
 import type { TubeStats } from '../beanstalk/types.js';
 import { NotFoundError } from './errors.js';
 import type { AdminServer } from './servers.js';
+import { eachServer } from './spread.js';
 import { serverStatsReport, tubeCounts, tubeReports } from './summarise.js';
 import type { Overview, ServerReport, TubeOnServer, TubeReport } from './types.js';
 
@@ -59,20 +60,21 @@ export async function readServers(servers: readonly AdminServer[]): Promise<Serv
 }
 
 /**
- * One tube on every server that has it. {@link NotFoundError} (`TUBE_NOT_FOUND`) when none has it; the
- * first server's error when none answered.
+ * One tube on every server that has it. {@link NotFoundError} (`TUBE_NOT_FOUND`) when none that
+ * answered has it; the first server's error when none answered. With `several`, the servers that did
+ * not answer are listed in `unavailable`.
  */
-export async function readTube(servers: readonly AdminServer[], name: string): Promise<TubeReport> {
-  const results = await Promise.allSettled(servers.map((server) => server.run((connection) => connection.statsTube(name))));
-  const found: (readonly [string, TubeOnServer])[] = [];
-  results.forEach((result, i) => {
-    if (result.status === 'fulfilled' && result.value !== null) {
-      found.push([name, { server: servers[i]?.name ?? '', ...tubeCounts(result.value) }]);
-    }
-  });
+export async function readTube(servers: readonly AdminServer[], name: string, several = false): Promise<TubeReport> {
+  const read = await eachServer(servers, (server) => server.run((connection) => connection.statsTube(name)));
+  const found = read.results.flatMap(({ server, value }) =>
+    value === null ? [] : [[name, { server: server.name, ...tubeCounts(value) }] as const],
+  );
   const [report] = tubeReports(found);
-  if (report) return report;
-  const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (rejected.length === results.length && rejected[0]) throw rejected[0].reason;
-  throw new NotFoundError('TUBE_NOT_FOUND', noSuchTube(name));
+  if (!report) throw new NotFoundError('TUBE_NOT_FOUND', noSuchTube(name) + downNote(read.unavailable));
+  return several ? { ...report, unavailable: read.unavailable } : report;
+}
+
+/** `` (servers down: a, b)`` for a message that may be missing their part, or nothing. */
+export function downNote(unavailable: readonly string[]): string {
+  return unavailable.length === 0 ? '' : ` (not reachable, so not looked at: ${unavailable.join(', ')})`;
 }

@@ -10,7 +10,7 @@
 import type { JobStats } from '../beanstalk/types.js';
 import { requeueBody } from '../failures/record.js';
 import { deadLetterOf } from './describe.js';
-import { AdminError, InvalidInputError, UnavailableError } from './errors.js';
+import { AdminError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from './errors.js';
 import { checkInteger, checkTube } from './input.js';
 import { scanTube } from './jobs.js';
 import { SCAN_MAX } from './scan.js';
@@ -20,6 +20,7 @@ import {
   type RequeueDuplicate,
   type RequeuedJob,
   type RequeueFailure,
+  type RequeueJobResult,
   type RequeueResult,
   type ScanStop,
 } from './types.js';
@@ -196,4 +197,52 @@ export async function requeueDeadLetters(
 
 function messageOf(error: unknown): string {
   return error instanceof AdminError || error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Puts one dead letter back into the tube its record names, failure history kept, then deletes the
+ * letter. `JOB_NOT_FOUND` for no such job, `JOB_RESERVED` while a worker holds it, `NOT_A_DEAD_LETTER`
+ * for a job without a dead-letter record. As with {@link requeueDeadLetters}, the new job is put first.
+ */
+export async function requeueOne(
+  server: AdminServer,
+  id: string,
+  shownId: string,
+  formatId: (server: AdminServer, id: string) => string,
+): Promise<RequeueJobResult> {
+  const found = await server.run(async (connection) => {
+    const stats = await connection.statsJob(id);
+    const letter = stats ? await connection.peek(id) : undefined;
+    return stats && letter ? { stats, letter, maxBytes: connection.maxJobSize } : undefined;
+  });
+  if (!found) throw new NotFoundError('JOB_NOT_FOUND', `job ${shownId} does not exist`);
+  const { stats, letter } = found;
+  if (stats.state === 'reserved') {
+    throw new ConflictError('JOB_RESERVED', `job ${shownId} is reserved by a worker; requeue it once it is back in its tube`);
+  }
+  const tube = originalTube(letter.body);
+  const body = tube === undefined ? undefined : requeueBody(letter.body, { maxBytes: found.maxBytes });
+  if (tube === undefined || body === undefined) {
+    throw new ConflictError('NOT_A_DEAD_LETTER', `job ${shownId} has no dead-letter record naming the tube it failed in`);
+  }
+  const schedule = scheduleOf(letter.body, stats);
+  const newId = await server.inTube(tube, (connection) =>
+    connection.putInTube(tube, body, { priority: schedule.priority, delaySeconds: 0, ttrSeconds: schedule.ttrSeconds }),
+  );
+  let deadLetterDeleted = true;
+  try {
+    await server.run((connection) => connection.delete(id));
+  } catch (error) {
+    // Inserted but not deleted: a duplicate, which the result says, rather than a loss.
+    if (error instanceof UnavailableError) throw error;
+    deadLetterDeleted = false;
+  }
+  return {
+    server: server.name,
+    deadLetterId: formatId(server, id),
+    id: formatId(server, newId),
+    tube,
+    ...schedule,
+    deadLetterDeleted,
+  };
 }

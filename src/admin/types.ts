@@ -2,9 +2,11 @@
  * The shapes the admin layer returns: plain JSON-serialisable objects, the same for the CLI's `--json`
  * (which prints a documented subset of some of them), the HTTP API and the dashboard.
  *
- * Servers are a list (of one, for now) and every result that comes from one server names it in a
- * `server` field (`host:port`), so that several servers change no shape. Job ids and cursors are opaque
- * strings: pass back what a result gave. With one server a job id is beanstalkd's own (`"42"`).
+ * Servers are a list and every result that comes from one server names it in a `server` field
+ * (`host:port`). With several servers configured, the results that cover them all also carry
+ * `unavailable` (the servers that did not answer, whose part is missing); with one server they have
+ * exactly the fields they always had. Job ids and cursors are opaque strings: pass back what a result
+ * gave. With one server a job id is beanstalkd's own (`"42"`); with several it is `host:port/42`.
  */
 import type { CarriedCounters, FailureEntry } from '../failures/record.js';
 
@@ -114,6 +116,11 @@ export interface TubeReport {
   readonly totals: TubeCounts;
   /** Only the servers that have the tube, in the configured order. */
   readonly servers: readonly TubeOnServer[];
+  /**
+   * Only from {@link Admin.tube} with several servers configured: the servers that could not be read
+   * (their counts are missing above); empty when all answered.
+   */
+  readonly unavailable?: readonly string[];
 }
 
 /** Every tube, read at one moment. */
@@ -280,8 +287,14 @@ export interface KickedTube {
 export interface KickResult {
   /** The total kicked, over all tubes and servers. */
   readonly kicked: number;
-  /** One entry per tube given; for every tube, only those that had buried jobs, sorted by name. */
+  /**
+   * One entry per tube and server, sorted by tube name then in the configured order. With a tube: one
+   * per server that answered (kicked 0 when nothing was buried); for every tube, only those that had
+   * buried jobs.
+   */
   readonly tubes: readonly KickedTube[];
+  /** Only with several servers configured: the servers that could not be reached (nothing kicked there). */
+  readonly unavailable?: readonly string[];
 }
 
 /** What {@link Admin.kickJob} did. */
@@ -312,6 +325,10 @@ export interface DeleteBuriedResult {
   readonly ids: readonly string[];
   /** Buried jobs left in the tube afterwards, over all servers. */
   readonly stillBuried: number;
+  /** Only with several servers configured: what each server that answered deleted and kept. */
+  readonly servers?: readonly { readonly server: string; readonly deleted: number; readonly stillBuried: number }[];
+  /** Only with several servers configured: the servers that could not be reached (nothing deleted there). */
+  readonly unavailable?: readonly string[];
 }
 
 /** Results list at most this many ids, so deleting a million jobs does not return a million ids. */
@@ -335,6 +352,8 @@ export interface PauseResult {
   readonly pausedSecondsLeft: number;
   readonly previousSecondsLeft: number;
   readonly servers: readonly PauseOnServer[];
+  /** Only with several servers configured: the servers that could not be reached (not paused there). */
+  readonly unavailable?: readonly string[];
 }
 
 /** One dead letter put back by {@link Admin.requeue}. */
@@ -363,6 +382,24 @@ export interface RequeueFailure {
   readonly server: string;
   readonly deadLetterId: string;
   readonly error: string;
+}
+
+/** What {@link Admin.requeueJob} did: one dead letter put back into the tube it failed in. */
+export interface RequeueJobResult {
+  readonly server: string;
+  /** The dead letter's id. */
+  readonly deadLetterId: string;
+  /** The new job's id in the original tube. */
+  readonly id: string;
+  /** The original tube, which the letter's record names. */
+  readonly tube: string;
+  readonly priority: number;
+  readonly ttrSeconds: number;
+  /**
+   * False when the new job was inserted but the letter could not be deleted after (it was reserved or
+   * deleted in between, or the connection was lost): the job is then in both tubes, never in neither.
+   */
+  readonly deadLetterDeleted: boolean;
 }
 
 /** What {@link Admin.requeue} did. */

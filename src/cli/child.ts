@@ -1,29 +1,12 @@
 /**
  * The child side of `bsworker --processes`: how a worker knows a supervisor forked it, and the recycle
  * limits (`--max-jobs`, `--max-memory-mb`) after which it stops gracefully so that the supervisor can
- * replace it with a fresh process.
+ * replace it with a fresh process. The messages it exchanges with the supervisor are in `ipc.ts`.
  */
 import type { Worker } from '../worker/worker.js';
 
 /** The environment variable through which the supervisor tells a child its slot number. */
 export const CHILD_INDEX_ENV = 'BSWORKER_CHILD_INDEX';
-
-/**
- * IPC messages between the supervisor and its children. Signals cannot say "force": a SIGTERM sent to
- * the whole process group (systemd's default, `kill -- -PGID`) reaches each child twice, once directly
- * and once from the supervisor, and two SIGTERMs would read as a forced stop.
- */
-export const IPC = Object.freeze({
-  /** Supervisor -> child: give running jobs back and stop now. */
-  force: 'bsworker:force',
-  /** Child -> supervisor: I reached a recycle limit and will exit 0; replace me at once. */
-  recycled: 'bsworker:recycled',
-  /**
-   * Supervisor -> child: a sibling died; the jobs it held are back at the head of their tubes. Check
-   * the next ones for crashes before running them (Worker.checkNextJobsForCrashes).
-   */
-  siblingDied: 'bsworker:sibling-died',
-});
 
 /**
  * The slot number when this process was forked by a `bsworker --processes` supervisor, else undefined.

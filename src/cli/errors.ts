@@ -3,8 +3,11 @@ import { JobLoadError } from '../loader/load-jobs.js';
 import { KwargsValidationError } from '../tasks/errors.js';
 import { terminalSafeText } from './output.js';
 
-/** `bsworker` exit codes. */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 });
+/**
+ * `bsworker` exit codes. `partial`: an operating command over several servers did what it could, but
+ * some servers did not answer, so its output (printed in full) misses their part.
+ */
+export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, partial: 3 });
 
 /** Bad input on the command line (or a jobs directory that cannot serve the tubes): exit 2. */
 export class UsageError extends Error {
@@ -14,8 +17,17 @@ export class UsageError extends Error {
   }
 }
 
+/** Some of several servers did not answer: the output covers the others (exit 3). */
+export class PartialError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartialError';
+  }
+}
+
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof PartialError) return EXIT.partial;
   if (error instanceof UsageError || error instanceof JobLoadError || error instanceof KwargsValidationError) return EXIT.usage;
   // Our validators throw TypeError/RangeError for bad arguments: those are usage errors too.
   if (error instanceof TypeError || error instanceof RangeError) return EXIT.usage;

@@ -8,71 +8,23 @@ import { resolve } from 'node:path';
 import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
 import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
-import { createLogger, type Logger, toError } from '../logging/logger.js';
+import { createLogger, toError } from '../logging/logger.js';
 import { exposeProcessMetrics, type ProcessMetrics } from '../metrics/worker-endpoint.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
-import type { WorkerOptions } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
-import { IPC, supervisedChildIndex, watchRecycleLimits } from './child.js';
+import { supervisedChildIndex, watchRecycleLimits } from './child.js';
 import { EXIT, UsageError } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
+import { IPC, onSupervisorMessage, sendToSupervisor } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
+import { type WorkerFlagValues, workerOptionsFrom } from './worker-flags.js';
 
-/** The options of the worker command, as commander parsed them. */
-export interface RunWorkerOptions {
-  readonly tubes: string[];
-  readonly jobs: string;
-  readonly url?: string;
-  readonly maxKicks: number;
-  readonly graceMs: number;
-  readonly logLevel: string;
-  readonly concurrency?: number;
-  readonly kickPeriod?: number;
-  readonly deadLetter?: string;
-  /** Stop gracefully (exit 0) after this many finished jobs, for a supervisor to replace the process. */
-  readonly maxJobs?: number;
-  /** Stop gracefully (exit 0) once the resident set size exceeds this many MiB after a job. */
-  readonly maxMemoryMb?: number;
-  /** Give up waiting for the server after this many seconds (exit 1). @defaultValue wait for ever */
-  readonly connectTimeout?: number;
-  /** Kwargs keys whose values are never logged (`--redact`, else `BSWORKER_REDACT`). */
-  readonly redact?: readonly string[];
-  /** Write the time into this file every few seconds while the worker runs (`--health-file`). */
-  readonly healthFile?: string;
-  /** Run task code in this many worker threads (`--threads`), each importing the jobs directory. */
-  readonly threads?: number;
-  /** False with `--no-failure-records`. */
-  readonly failureRecords?: boolean;
-  /** Serve Prometheus metrics on this port (`--metrics-port`; 0 picks a free one). */
-  readonly metricsPort?: number;
-  /** @defaultValue '127.0.0.1' */
-  readonly metricsHost?: string;
-  /** Answer the supervisor's metrics requests over IPC (set by the supervisor on its children). */
-  readonly metricsIpc?: boolean;
-}
-
-/** The Worker's options for the command's: a pure function, so the mapping is tested without a server. */
-export function workerOptionsFrom(options: RunWorkerOptions, logger: Logger): WorkerOptions {
-  return {
-    tubes: options.tubes,
-    url: options.url,
-    logger,
-    maxKicks: options.maxKicks,
-    graceMs: options.graceMs,
-    concurrency: options.concurrency,
-    // Every child may kick: the kick lock makes it one round per tube per period for the whole pool, and
-    // a pool whose kicking child is down still kicks.
-    kickPeriodSeconds: options.kickPeriod,
-    deadLetterTube: options.deadLetter,
-    redact: options.redact,
-    failureRecords: options.failureRecords,
-    threads: options.threads === undefined ? undefined : { size: options.threads, jobsDir: resolve(options.jobs) },
-  };
-}
+/** The options of the worker command, checked: one field per worker flag (see `worker-flags.ts`). */
+export type RunWorkerOptions = WorkerFlagValues;
 
 /**
  * Runs a worker until a signal stops it; resolves to the exit code. The server may be down at start:
@@ -116,19 +68,22 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   setStdoutClosedHandler(onStdoutClosed);
   watchLoggerOutput(rootLogger);
   if (childIndex !== undefined) {
-    process.on('message', (message) => {
-      if (message === IPC.siblingDied) {
-        logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
-        worker?.checkNextJobsForCrashes();
-        return;
-      }
-      if (message !== IPC.force) return;
-      forced = true;
-      stopRequested = true;
-      logger.warn('the supervisor forces the stop: giving the running jobs back now');
-      beforeStart.abort();
-      void worker?.stop({ force: true });
-    });
+    onSupervisorMessage(
+      (message) => {
+        if (message.type === IPC.siblingDied) {
+          logger.info('a sibling process died; checking the next jobs for earlier crashes before running them');
+          worker?.checkNextJobsForCrashes();
+          return;
+        }
+        if (message.type !== IPC.force) return;
+        forced = true;
+        stopRequested = true;
+        logger.warn('the supervisor forces the stop: giving the running jobs back now');
+        beforeStart.abort();
+        void worker?.stop({ force: true });
+      },
+      (problem) => logger.debug({ reason: problem.reason }, 'ignored an IPC message that is not from a bsworker supervisor'),
+    );
   }
   // A Ctrl-C reaches the whole process group, supervisor included, and the supervisor turns it into a
   // SIGTERM for each child: acting on the SIGINT as well would make that SIGTERM a second, forcing signal.
@@ -163,7 +118,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
   let metrics: ProcessMetrics | undefined;
   if (options.metricsIpc && childIndex !== undefined) metrics = await exposeProcessMetrics({ ipc: true }, logger);
   else if (options.metricsPort !== undefined) {
-    const http = { host: options.metricsHost ?? '127.0.0.1', port: options.metricsPort };
+    const http = { host: options.metricsHost, port: options.metricsPort };
     try {
       metrics = await exposeProcessMetrics({ http }, logger);
     } catch (error) {
@@ -218,7 +173,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         () => stopRequested,
         (reached) => {
           // Tells the supervisor that the exit 0 to come is a planned recycle, not a crash.
-          process.send?.(IPC.recycled);
+          void sendToSupervisor({ type: IPC.recycled });
           stopGracefully(
             { ...reached, maxJobs: options.maxJobs, maxMemoryMb: options.maxMemoryMb },
             `${reached.limit} limit reached; stopping after the running jobs so that a fresh process takes over`,

@@ -1,13 +1,13 @@
 /**
- * `bsworker serve`: the HTTP API over the configured server (and, with `--jobs`, the task registry),
+ * `bsworker serve`: the HTTP API over the configured servers (and, with `--jobs`, the task registry),
  * until SIGTERM or SIGINT. The command parses, picks the token and prints it when it made one; the
  * server is `src/http/`.
  */
 
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Admin } from '../admin/index.js';
-import { formatAddress, resolveServerAddress } from '../beanstalk/address.js';
 import { checkToken, readTokenFile, splitHost, TOKEN_ENV } from '../http/security.js';
 import { createApiServer, ListenRefusedError } from '../http/server.js';
 import { API_DEFAULTS, type TaskRegistry } from '../http/types.js';
@@ -15,6 +15,7 @@ import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger } from '../logging/logger.js';
 import { checkWorkerMetricsUrl } from '../metrics/scrape.js';
 import { monitorServer, ServerMetrics } from '../metrics/server-metrics.js';
+import { parseServerList } from '../servers/server-list.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import { validateKwargs } from '../tasks/schema.js';
 import { EXIT, UsageError } from './errors.js';
@@ -37,6 +38,24 @@ interface ServeCommandOptions {
   metricsAuth: boolean;
   logLevel: string;
   workerMetrics?: string[];
+  trustProxy?: string[];
+}
+
+/** `--trust-proxy a,b` (repeatable): proxies' IP addresses or CIDR ranges. */
+function parseTrustProxy(value: string, previous: string[] = []): string[] {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) {
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined)
+      throw new InvalidArgumentError(`expected an IP address or a CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8), got ${JSON.stringify(entry)}`);
+  }
+  return [...previous, ...entries];
 }
 
 /** `--worker-metrics a,b` (repeatable): workers' /metrics URLs. */
@@ -105,10 +124,10 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
   const jobs = options.jobs === undefined ? undefined : await loadRegistry(options.jobs);
   if (jobs)
     logger.info({ jobs: options.jobs, modules: jobs.files, tasks: jobs.tasks }, 'http: jobs directory loaded; puts are checked against it');
-  const admin = new Admin(url === undefined ? {} : { urls: [url] });
+  const admin = new Admin(url === undefined ? {} : { urls: url });
   // /metrics reads every server on each scrape on connections of its own, so a slow scrape never
-  // queues behind (or in front of) the API's commands.
-  const monitors = [monitorServer(resolveServerAddress(url), formatAddress(resolveServerAddress(url)))];
+  // queues behind (or in front of) the API's commands. One monitor per server: its `server` label.
+  const monitors = parseServerList(url).map((server) => monitorServer(server.address, server.name));
   const metrics = new ServerMetrics({ servers: monitors });
   const closeAll = async (): Promise<void> => {
     await admin.close();
@@ -126,6 +145,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
       metricsAuth: options.metricsAuth,
       metricsRegistry: metrics.registry,
       workerMetrics: options.workerMetrics ?? [],
+      trustProxy: options.trustProxy ?? [],
     });
     const address = await server.listen({ host: options.host, port: options.port });
     if (server.tokenGenerated) {
@@ -176,7 +196,7 @@ async function runServe(options: ServeCommandOptions, url: string | undefined): 
 export function registerServeCommand(program: Command, io: { readonly exit: (code: number) => void }): void {
   program
     .command('serve')
-    .description('serve the HTTP API (JSON under /api/, /healthz, /readyz, /metrics) over the beanstalkd server')
+    .description('serve the HTTP API (JSON under /api/, /healthz, /readyz, /metrics) over the beanstalkd server(s)')
     .option('--host <host>', 'address to listen on; anything but loopback needs a configured token', API_DEFAULTS.host)
     .option('--port <n>', 'port to listen on (0: any free port, printed at start)', integerIn(0, 65_535), SERVE_DEFAULT_PORT)
     .option('--token-file <path>', `file holding the bearer token (first line), else $${TOKEN_ENV}, else one is generated and printed`)
@@ -198,6 +218,11 @@ export function registerServeCommand(program: Command, io: { readonly exit: (cod
       '--worker-metrics <urls>',
       "workers' /metrics URLs (bsworker --metrics-port), comma-separated, read by GET /api/workers",
       parseWorkerMetrics,
+    )
+    .option(
+      '--trust-proxy <addresses>',
+      'reverse proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For/-Proto are believed: the login bound per client, Secure cookies behind TLS',
+      parseTrustProxy,
     )
     .addOption(
       new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')

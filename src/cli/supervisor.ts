@@ -15,41 +15,24 @@ import { ClusterMetrics } from '../metrics/cluster.js';
 import { type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
 import { warnIfExposed } from '../metrics/worker-endpoint.js';
 import { backoffDelay } from '../util/backoff.js';
-import { CHILD_INDEX_ENV, IPC } from './child.js';
+import { CHILD_INDEX_ENV } from './child.js';
 import { EXIT } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
+import { IPC, type Malformed, onChildMessage, sendToChild } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForServer } from './wait-for-server.js';
+import { childArgs, type WorkerFlagValues } from './worker-flags.js';
 
-/** The options of the supervisor, as the root command parsed them. */
-export interface SupervisorOptions {
+/**
+ * The options of the supervisor: the worker command's (each child gets its share of them through
+ * {@link childArgs}), with the pool's size settled.
+ */
+export type SupervisorOptions = WorkerFlagValues & {
   /** How many worker processes to keep running (1..64). */
   readonly processes: number;
-  readonly tubes: readonly string[];
-  readonly jobs: string;
-  /** @defaultValue the children read `BEANSTALKD_URL`, else `127.0.0.1:11300` */
-  readonly url?: string;
-  readonly maxKicks: number;
-  /** How long each child's running jobs may take to finish after the first signal. */
-  readonly graceMs: number;
-  readonly logLevel: string;
-  /** Each child stops gracefully and is replaced after this many finished jobs (`--max-jobs`). */
-  readonly maxJobsPerChild?: number;
-  /** Each child stops gracefully and is replaced once its RSS exceeds this many MiB (`--max-memory-mb`). */
-  readonly maxMemoryPerChildMb?: number;
-  /** More worker flags, passed to every child as they are, e.g. `['--concurrency', '4']`. */
-  readonly extraArgs?: readonly string[];
-  /** Give up waiting for the server at start after this many seconds (exit 1). @defaultValue wait for ever */
-  readonly connectTimeout?: number;
-  /** Written every few seconds while at least one child is up, removed on stop (`--health-file`). */
-  readonly healthFile?: string;
-  /** Serve the children's metrics, summed, on this port (`--metrics-port`; 0 picks a free one). */
-  readonly metricsPort?: number;
-  /** @defaultValue '127.0.0.1' */
-  readonly metricsHost?: string;
-}
+};
 
 /** Every timing of the supervisor, in one place. */
 export const SUPERVISOR_DEFAULTS = Object.freeze({
@@ -71,18 +54,6 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
 
 /** The `bsworker` executable that every child runs (dist/cli/supervisor.js -> bin/bsworker). */
 const BIN = fileURLToPath(new URL('../../bin/bsworker', import.meta.url));
-
-/** The command-line arguments of each child: an ordinary single-process worker, with per-child limits. */
-export function childArgs(options: SupervisorOptions): string[] {
-  const args = ['--tubes', options.tubes.join(','), '--jobs', options.jobs];
-  if (options.url !== undefined) args.push('--url', options.url);
-  args.push('--max-kicks', String(options.maxKicks), '--grace-ms', String(options.graceMs), '--log-level', options.logLevel);
-  if (options.maxJobsPerChild !== undefined) args.push('--max-jobs', String(options.maxJobsPerChild));
-  if (options.maxMemoryPerChildMb !== undefined) args.push('--max-memory-mb', String(options.maxMemoryPerChildMb));
-  // The children serve no port of their own: each answers the supervisor, which serves the sum.
-  if (options.metricsPort !== undefined) args.push('--metrics-ipc');
-  return [...args, ...(options.extraArgs ?? [])];
-}
 
 /**
  * The delay before restarting a child after `deaths` earlier deaths in a row in its slot: 1 s, 2 s, 4 s,
@@ -151,7 +122,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
 /** Serves the summed metrics of the children; rejects when the port cannot be bound. */
 async function serveClusterMetrics(metrics: ClusterMetrics, options: SupervisorOptions, logger: Logger): Promise<MetricsEndpoint> {
-  const host = options.metricsHost ?? '127.0.0.1';
+  const host = options.metricsHost;
   const port = options.metricsPort ?? 0;
   warnIfExposed(host, logger);
   let endpoint: MetricsEndpoint;
@@ -206,8 +177,11 @@ class Supervisor {
     const done = new Promise<void>((resolve) => {
       this.#resolveDone = resolve;
     });
-    const { processes, maxJobsPerChild, maxMemoryPerChildMb } = this.#options;
-    this.#logger.info({ processes, maxJobsPerChild, maxMemoryPerChildMb, tubes: this.#options.tubes }, 'supervisor started');
+    const { processes, maxJobsPerChild, maxMemoryPerChild } = this.#options;
+    this.#logger.info(
+      { processes, maxJobsPerChild, maxMemoryPerChildMb: maxMemoryPerChild, tubes: this.#options.tubes },
+      'supervisor started',
+    );
     for (const slot of this.#slots) this.#start(slot);
     await done;
     clearTimeout(this.#killTimer);
@@ -236,7 +210,7 @@ class Supervisor {
       // forcing goes over IPC.
       for (const child of this.#live()) {
         try {
-          child.send(IPC.force);
+          sendToChild(child, { type: IPC.force });
         } catch (error) {
           this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child to force its stop');
         }
@@ -273,9 +247,17 @@ class Supervisor {
     this.#metrics?.watch(child);
     slot.startedAt = Date.now();
     slot.recycling = false;
-    child.on('message', (message) => {
-      if (message === IPC.recycled) slot.recycling = true;
-    });
+    let malformed = 0;
+    onChildMessage(
+      child,
+      (message) => {
+        if (message.type === IPC.recycled) slot.recycling = true;
+      },
+      (problem) => {
+        malformed += 1;
+        this.#malformed(slot, child, problem, malformed);
+      },
+    );
     child.once('spawn', () => this.#logger.info({ child: slot.index, childPid: child.pid }, 'child started'));
     child.once('exit', (code, signal) => this.#exited(slot, child, code, signal));
     child.on('error', (error) => {
@@ -283,6 +265,17 @@ class Supervisor {
       // Without a pid the fork itself failed, and no 'exit' may follow.
       if (child.pid === undefined) this.#exited(slot, child, null, null);
     });
+  }
+
+  /**
+   * A child sent something that is not a bsworker message (task code can write to the channel too): it
+   * is ignored. The first from each child is a warning, the rest are debug lines, so that a task that
+   * sends on every job cannot flood the log.
+   */
+  #malformed(slot: Slot, child: ChildProcess, problem: Malformed, nth: number): void {
+    const fields = { child: slot.index, childPid: child.pid, reason: problem.reason, malformed: nth };
+    if (nth === 1) this.#logger.warn(fields, `ignored a malformed IPC message from child ${slot.index}: ${problem.reason}`);
+    else this.#logger.debug(fields, 'ignored a malformed IPC message');
   }
 
   #exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -322,7 +315,7 @@ class Supervisor {
     // A job that kills its process may be taken next by a live sibling: those check their next jobs.
     for (const child of this.#live()) {
       try {
-        child.send(IPC.siblingDied);
+        sendToChild(child, { type: IPC.siblingDied });
       } catch (error) {
         this.#logger.warn({ err: error, childPid: child.pid }, 'could not tell a child that a sibling died');
       }

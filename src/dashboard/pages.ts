@@ -23,15 +23,24 @@ ${extra}</head>
 `;
 }
 
-/** The login page; `failed` adds the "wrong token" line (a fixed text: nothing of the request is echoed). */
-export function loginPage(version: string, failed: boolean): string {
+/** What the login page says above its button: nothing, a wrong token, or too many of them. */
+export type LoginNotice = 'none' | 'wrong' | 'limited';
+
+const NOTICES: Readonly<Record<LoginNotice, string>> = {
+  none: '',
+  wrong: '<p class="error" role="alert">That is not the token this server was given.</p>\n',
+  limited: '<p class="error" role="alert">Too many wrong tokens from this address: try again in a few minutes.</p>\n',
+};
+
+/** The login page with `notice` (a fixed text: nothing of the request is echoed). */
+export function loginPage(version: string, notice: LoginNotice): string {
   return `${head('bsworker: log in', version)}<body class="login">
 <main id="main">
 <h1>bsworker</h1>
 <form method="post" action="/login" class="card">
 <label for="token">API token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus spellcheck="false">
-${failed ? '<p class="error" role="alert">That is not the token this server was given.</p>\n' : ''}<button type="submit">Log in</button>
+${NOTICES[notice]}<button type="submit">Log in</button>
 <p class="hint">The token <code>bsworker serve</code> was given (--token-file or BSWORKER_TOKEN), or the one it printed at start.</p>
 </form>
 </main>
@@ -51,7 +60,7 @@ export function shellPage(version: string, csrfToken: string): string {
   return `${head('bsworker', version, extra)}<body>
 <header class="top">
 <a class="brand" href="#/">bsworker</a>
-<nav aria-label="Main"><a href="#/">Overview</a></nav>
+<nav aria-label="Main"><a href="#/" data-view="overview">Overview</a> <a href="#/find" data-view="find">Find</a> <a href="#/tasks" data-view="tasks">Tasks</a> <a href="#/workers" data-view="workers">Workers</a></nav>
 <button type="button" id="logout" class="quiet">Log out</button>
 </header>
 <main id="main" tabindex="-1"><p>Loading…</p></main>

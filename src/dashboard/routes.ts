@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenVerifier } from '../http/security.js';
 import { type AssetSet, loadAssets } from './assets.js';
+import { LoginLimiter } from './login-limit.js';
 import { loginPage, notBuiltPage, shellPage } from './pages.js';
 import { clearedSessionCookie, type SessionStore, sessionCookie } from './sessions.js';
 
@@ -24,6 +25,8 @@ export interface DashboardOptions {
   readonly verifier: TokenVerifier;
   /** The static files; read from disk when not given. */
   readonly assets?: AssetSet;
+  /** Wrong logins per address; a new one when not given. */
+  readonly logins?: LoginLimiter;
 }
 
 const HTML = 'text/html; charset=utf-8';
@@ -39,6 +42,7 @@ function overHttps(request: FastifyRequest): boolean {
 /** Registers the dashboard's routes (in their own context, for the form parser the login needs). */
 export async function registerDashboard(app: FastifyInstance, options: DashboardOptions): Promise<void> {
   const { sessions, verifier } = options;
+  const logins = options.logins ?? new LoginLimiter();
   const assets = options.assets ?? loadAssets();
   await app.register(async (scope) => {
     // Only the login form is urlencoded; the API itself parses JSON alone (see server.ts).
@@ -53,15 +57,28 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
       return reply.type(HTML).send(shellPage(assets.version, sessions.csrfToken(session)));
     });
 
-    scope.get('/login', { config: PAGE, schema: HIDDEN }, (_request, reply) => reply.type(HTML).send(loginPage(assets.version, false)));
+    scope.get('/login', { config: PAGE, schema: HIDDEN }, (_request, reply) => reply.type(HTML).send(loginPage(assets.version, 'none')));
 
     scope.post<{ Body: { token?: unknown } }>(
       '/login',
       { config: PAGE, schema: HIDDEN },
       (request: FastifyRequest<{ Body: { token?: unknown } }>, reply: FastifyReply) => {
+        // Refused before the token is even looked at: a guess past the bound tells nothing.
+        const waitMs = logins.retryAfterMs(request.ip);
+        if (waitMs > 0) {
+          return reply
+            .code(429)
+            .header('retry-after', String(Math.ceil(waitMs / 1000)))
+            .type(HTML)
+            .send(loginPage(assets.version, 'limited'));
+        }
         const given = typeof request.body?.token === 'string' ? request.body.token.trim() : '';
         // The API's own constant-time check, on the same header shape.
-        if (!verifier.verify(`Bearer ${given}`)) return reply.code(401).type(HTML).send(loginPage(assets.version, true));
+        if (!verifier.verify(`Bearer ${given}`)) {
+          logins.failed(request.ip);
+          return reply.code(401).type(HTML).send(loginPage(assets.version, 'wrong'));
+        }
+        logins.succeeded(request.ip);
         const id = sessions.create();
         return reply.header('set-cookie', sessionCookie(id, overHttps(request))).redirect('/', 303);
       },

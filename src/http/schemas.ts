@@ -89,10 +89,25 @@ const tubeCountFields = {
   pausedSecondsLeft: integer,
 };
 
+/** `unavailable` of the results that cover every server: present only with several servers configured. */
+const UNAVAILABLE: Schema = {
+  type: 'array',
+  items: string,
+  description: 'Only with several servers configured: the servers that could not be reached (their part is missing).',
+};
+
 /** A tube's counters per server and summed. */
 export const tubeReportSchema: Schema = {
   $id: 'TubeReport',
-  ...object({ name: string, totals: object(tubeCountFields), servers: array(object({ server: string, ...tubeCountFields })) }),
+  ...object(
+    {
+      name: string,
+      totals: object(tubeCountFields),
+      servers: array(object({ server: string, ...tubeCountFields })),
+      unavailable: UNAVAILABLE,
+    },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** Every tube. */
@@ -216,7 +231,14 @@ export const putResultSchema: Schema = {
 /** A kick of buried jobs. */
 export const kickResultSchema: Schema = {
   $id: 'KickResult',
-  ...object({ kicked: integer, tubes: array(object({ server: string, tube: string, kicked: integer, stillBuried: integer })) }),
+  ...object(
+    {
+      kicked: integer,
+      tubes: array(object({ server: string, tube: string, kicked: integer, stillBuried: integer })),
+      unavailable: UNAVAILABLE,
+    },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** A kick of one job. */
@@ -237,12 +259,32 @@ export const deleteJobResultSchema: Schema = {
   ...object({ id: string, server: string, tube: string, state: string }),
 };
 
+/** One dead letter put back. */
+export const requeueJobResultSchema: Schema = {
+  $id: 'RequeueJobResult',
+  ...object({
+    server: string,
+    deadLetterId: string,
+    id: string,
+    tube: string,
+    priority: integer,
+    ttrSeconds: integer,
+    deadLetterDeleted: {
+      type: 'boolean',
+      description: 'False: the new job was inserted but the letter is still there (a duplicate, never a loss).',
+    },
+  }),
+};
+
 const pauseFields = { pauseSeconds: integer, pausedSecondsLeft: integer, previousSecondsLeft: integer };
 
 /** A pause or a resume. */
 export const pauseResultSchema: Schema = {
   $id: 'PauseResult',
-  ...object({ tube: string, ...pauseFields, servers: array(object({ server: string, ...pauseFields })) }),
+  ...object(
+    { tube: string, ...pauseFields, servers: array(object({ server: string, ...pauseFields })), unavailable: UNAVAILABLE },
+    { optional: ['unavailable'] },
+  ),
 };
 
 /** Dead letters put back. */
@@ -279,6 +321,7 @@ export const SHARED_SCHEMAS: readonly Schema[] = [
   deleteJobResultSchema,
   pauseResultSchema,
   requeueResultSchema,
+  requeueJobResultSchema,
 ];
 
 /** A reference to a shared schema by its `$id`, for route schemas. */

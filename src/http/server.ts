@@ -315,6 +315,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       sendError(reply, error, logger);
     },
     clientErrorHandler: answerClientError,
+    // Only the named proxies' X-Forwarded-* headers count; by default a client cannot claim https or an address.
+    ...(options.trustProxy !== undefined && options.trustProxy.length > 0 ? { trustProxy: [...options.trustProxy] } : {}),
   });
   let server: ApiServer | undefined;
   const verifier = new TokenVerifier(token);

@@ -78,6 +78,12 @@ export interface ApiServerOptions {
   readonly bodyLimitBytes?: number;
   /** Where request lines and unexpected errors go. @defaultValue none (silent) */
   readonly logger?: Logger;
+  /**
+   * The addresses (IPs or CIDR ranges) of reverse proxies whose `X-Forwarded-For` and
+   * `X-Forwarded-Proto` are believed: the client's address (the login bound) and `https` (the cookie's
+   * `Secure` flag) are then read from them. Anyone else's are ignored. @defaultValue none
+   */
+  readonly trustProxy?: readonly string[];
 }
 
 /** Where to listen. */

@@ -11,20 +11,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { IPC, type MetricJson, onChildMessage, onSupervisorMessage, sendToChild, sendToSupervisor } from '../cli/ipc.js';
 import type { RenderedMetrics } from './http.js';
-
-/** One metric as `Registry.getMetricsAsJSON()` gives it. */
-export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
-
-/** The IPC message types of the metrics protocol. */
-export const METRICS_IPC = Object.freeze({
-  /** Supervisor -> child: `{ type, id }`, answer with your metrics. */
-  request: 'bsworker:metrics-request',
-  /** Child -> supervisor: `{ type, id, metrics }`, the answer to request `id`. */
-  reply: 'bsworker:metrics-reply',
-  /** Child -> supervisor: `{ type, metrics }`, the last counts, sent when the worker has stopped. */
-  final: 'bsworker:metrics-final',
-});
 
 /** Every timing of the cluster metrics, in one place. */
 export const CLUSTER_METRICS_DEFAULTS = Object.freeze({
@@ -32,36 +20,8 @@ export const CLUSTER_METRICS_DEFAULTS = Object.freeze({
   childTimeoutMs: 2_000,
 });
 
-interface Message {
-  readonly type?: unknown;
-  readonly id?: unknown;
-  readonly metrics?: unknown;
-}
-
-const isMessage = (value: unknown): value is Message => typeof value === 'object' && value !== null;
-
 /** Types whose values only grow: what a gone or silent child still contributes. */
 const CUMULATIVE: ReadonlySet<string> = new Set(['counter', 'histogram']);
-const KNOWN_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary']);
-
-/**
- * The metrics of a child's message, when they have the shape `getMetricsAsJSON()` gives: any process
- * can write to the channel (task code has `process.send` too), so a malformed answer is dropped rather
- * than allowed to break the sum.
- */
-function metricsOf(value: unknown): MetricJson[] | undefined {
-  if (!Array.isArray(value)) return undefined;
-  for (const metric of value as unknown[]) {
-    if (typeof metric !== 'object' || metric === null) return undefined;
-    const { name, type, values } = metric as { name?: unknown; type?: unknown; values?: unknown };
-    if (typeof name !== 'string' || !KNOWN_TYPES.has(String(type)) || !Array.isArray(values)) return undefined;
-    for (const entry of values as unknown[]) {
-      if (typeof entry !== 'object' || entry === null || typeof (entry as { value?: unknown }).value !== 'number') return undefined;
-    }
-  }
-  return value as MetricJson[];
-}
-
 const cumulativeOnly = (metrics: readonly MetricJson[]): MetricJson[] => metrics.filter((metric) => CUMULATIVE.has(String(metric.type)));
 
 /**
@@ -69,28 +29,21 @@ const cumulativeOnly = (metrics: readonly MetricJson[]): MetricJson[] => metrics
  * sends the last snapshot (call it once the worker has stopped) and stops answering.
  */
 export function answerMetricsRequests(registry: Registry, channel: NodeJS.Process = process): () => Promise<void> {
-  const onMessage = (message: unknown): void => {
-    if (!isMessage(message) || message.type !== METRICS_IPC.request || typeof message.id !== 'number') return;
-    const { id } = message;
-    registry.getMetricsAsJSON().then(
-      (metrics) => send({ type: METRICS_IPC.reply, id, metrics }),
-      () => undefined,
-    );
-  };
-  const send = (message: object): Promise<void> =>
-    new Promise((resolve) => {
-      if (!channel.connected || channel.send === undefined) return resolve();
-      try {
-        // The callback runs once the message is handed to the channel: the process may exit after it.
-        channel.send(message, undefined, {}, () => resolve());
-      } catch {
-        resolve();
-      }
-    });
-  channel.on('message', onMessage);
+  const stopListening = onSupervisorMessage(
+    (message) => {
+      if (message.type !== IPC.metricsRequest) return;
+      const { id } = message;
+      registry.getMetricsAsJSON().then(
+        (metrics) => sendToSupervisor({ type: IPC.metricsReply, id, metrics }, channel),
+        () => undefined,
+      );
+    },
+    undefined,
+    channel,
+  );
   return async () => {
-    channel.off('message', onMessage);
-    await send({ type: METRICS_IPC.final, metrics: await registry.getMetricsAsJSON() });
+    stopListening();
+    await sendToSupervisor({ type: IPC.metricsFinal, metrics: await registry.getMetricsAsJSON() }, channel);
   };
 }
 
@@ -170,17 +123,19 @@ export class ClusterMetrics {
   watch(child: ChildProcess): void {
     const entry: ChildMetrics = { last: undefined };
     this.#children.set(child, entry);
-    child.on('message', (message: unknown) => {
-      if (!isMessage(message)) return;
-      if (message.type === METRICS_IPC.reply && typeof message.id === 'number') {
-        const metrics = metricsOf(message.metrics);
-        if (metrics) entry.last = metrics;
-        this.#waiting.get(message.id)?.(metrics);
-      } else if (message.type === METRICS_IPC.final) {
-        const metrics = metricsOf(message.metrics);
-        if (metrics) entry.last = metrics;
-      }
-    });
+    onChildMessage(
+      child,
+      (message) => {
+        if (message.type === IPC.metricsReply) {
+          entry.last = message.metrics;
+          this.#waiting.get(message.id)?.(message.metrics);
+        } else if (message.type === IPC.metricsFinal) entry.last = message.metrics;
+      },
+      // A malformed answer counts the child as silent for this scrape at once (the supervisor logs it).
+      (problem) => {
+        if (problem.replyTo !== undefined) this.#waiting.get(problem.replyTo)?.(undefined);
+      },
+    );
     // 'close' comes after every message the child sent has been read.
     child.once('close', () => {
       this.#children.delete(child);
@@ -215,7 +170,7 @@ export class ClusterMetrics {
       timer = setTimeout(() => resolve(undefined), this.#timeoutMs);
     });
     try {
-      child.send({ type: METRICS_IPC.request, id }, (error) => {
+      sendToChild(child, { type: IPC.metricsRequest, id }, (error) => {
         if (error) this.#waiting.get(id)?.(undefined);
       });
     } catch {

@@ -20,8 +20,11 @@ export interface TaskDescription {
   readonly timeoutMs: number | null;
   /** kwargs keys never logged, on top of the worker's `--redact`. */
   readonly redact: readonly string[];
-  /** The schema's library (`"zod"`, `"valibot"`, ...), or null when the task has none. */
-  readonly schema: { readonly vendor: string } | null;
+  /**
+   * The schema's library (`"zod"`, `"valibot"`, ...), or null when the task has none; `jsonSchema` is
+   * the kwargs' JSON Schema when the library offers one (Standard JSON Schema), else null.
+   */
+  readonly schema: { readonly vendor: string; readonly jsonSchema: Record<string, unknown> | null } | null;
 }
 
 /** The tasks of one tube. */
@@ -44,7 +47,10 @@ export function describeTask(task: RegisteredTask): TaskDescription {
     backoff: { ...BACKOFF_DEFAULTS, ...options.backoff },
     timeoutMs: options.timeoutMs ?? null,
     redact: [...(options.redact ?? [])],
-    schema: options.schema === undefined ? null : { vendor: typeof vendor === 'string' ? vendor : 'unknown' },
+    schema:
+      options.schema === undefined
+        ? null
+        : { vendor: typeof vendor === 'string' ? vendor : 'unknown', jsonSchema: jsonSchemaOf(options.schema) },
   };
 }
 
@@ -59,6 +65,24 @@ export function describeTasks(tasks: readonly RegisteredTask[]): TubeTasks[] {
   return [...byTube.entries()]
     .sort(([a], [b]) => compare(a, b))
     .map(([tube, list]) => ({ tube, tasks: list.sort((a, b) => compare(a.name, b.name)) }));
+}
+
+/**
+ * The JSON Schema of what a schema accepts, from the Standard JSON Schema interface
+ * (https://standardschema.dev, `~standard.jsonSchema.input`) that zod 4.2+, ArkType and others offer
+ * beside `validate`; null when the library has none or cannot express this schema (a custom refinement,
+ * say). It is shown to people and tools; the kwargs are still checked by `validate` alone.
+ */
+function jsonSchemaOf(schema: object): Record<string, unknown> | null {
+  const standard = (schema as { '~standard'?: { jsonSchema?: { input?: unknown } } })['~standard'];
+  const input = standard?.jsonSchema?.input;
+  if (typeof input !== 'function') return null;
+  try {
+    const result: unknown = input.call(standard?.jsonSchema, { target: 'draft-2020-12' });
+    return typeof result === 'object' && result !== null && !Array.isArray(result) ? (result as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function compare(a: string, b: string): number {

@@ -2,18 +2,21 @@
 
 import type { PutParams } from '../beanstalk/types.js';
 import { assertInteger, assertPriority, assertSeconds, assertTtr } from '../beanstalk/validate.js';
-import type { PutOptions, TaskOptions } from './types.js';
+import type { PutDefaults, PutOptions, TaskOptions } from './types.js';
 
 /**
  * The defaults every put starts from. Priority 1024 leaves room for urgent jobs (beanstalkd counts
  * priorities below 1024 as urgent); 60 s of TTR covers most tasks and is what beanstalkd clients
  * commonly choose. See the README's design notes.
  */
-export const PUT_DEFAULTS: Readonly<Required<PutOptions>> = Object.freeze({ priority: 1024, delay: 0, ttr: 60 });
+export const PUT_DEFAULTS: Readonly<Required<PutDefaults>> = Object.freeze({ priority: 1024, delay: 0, ttr: 60 });
 
 // Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
-const PUT_KEYS = new Set(['priority', 'delay', 'ttr']);
-const TASK_KEYS = new Set([...PUT_KEYS, 'name', 'retries', 'backoff', 'timeoutMs', 'redact', 'schema']);
+const PUT_KEYS = new Set(['priority', 'delay', 'ttr', 'key']);
+/** The keys of a queue's defaults: no routing key (it is per call). */
+export const DEFAULTS_KEYS: ReadonlySet<string> = new Set(['priority', 'delay', 'ttr']);
+// A task has no routing key of its own: the key is per call (a task's every job on one server would be a hot spot).
+const TASK_KEYS = new Set(['priority', 'delay', 'ttr', 'name', 'retries', 'backoff', 'timeoutMs', 'redact', 'schema']);
 const BACKOFF_KEYS = new Set(['type', 'delaySeconds', 'maxDelaySeconds', 'jitter']);
 const SUGGEST: Record<string, string> = {
   delaySeconds: 'delay',
@@ -33,6 +36,11 @@ export function validatePutOptions(options: PutOptions | undefined, where = '', 
   if (options.priority !== undefined) assertPriority(options.priority, `${where}priority`);
   if (options.delay !== undefined) assertSeconds(options.delay, `${where}delay`);
   if (options.ttr !== undefined) assertTtr(options.ttr, `${where}ttr`);
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1_000)) {
+    throw new TypeError(
+      `Expected \`${where}key\` to be a string of 1 to 1000 characters, got ${typeof options.key === 'string' ? `${options.key.length} characters` : typeof options.key}`,
+    );
+  }
 }
 
 function assertKnownKeys(options: object, where: string, known: ReadonlySet<string>): void {
@@ -94,7 +102,7 @@ function assertStandardSchema(schema: unknown): void {
 }
 
 /** Chooses each field from the first layer that sets it (call, task, queue), then {@link PUT_DEFAULTS}. */
-export function resolvePutParams(...layers: (PutOptions | undefined)[]): PutParams {
+export function resolvePutParams(...layers: (PutDefaults | undefined)[]): PutParams {
   let priority: number | undefined;
   let delay: number | undefined;
   let ttr: number | undefined;

@@ -2,8 +2,9 @@
  * JobQueue: the producer side. It registers tasks (`queue.task(tube)`) and puts their jobs over one
  * lazily opened connection that every concurrent `put` pipelines on; a lost connection is reopened by the
  * next put. Never a connection per put: that costs a TCP handshake and a `stats` round trip each time.
+ * With several servers, puts are spread over them by a PutRouter (src/servers/), one connection each.
  */
-import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
+import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { MAX_IN_FLIGHT } from '../beanstalk/connection.js';
 import { ConnectionError, isNotSent, PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
@@ -11,16 +12,19 @@ import type { Beanstalk, PutParams } from '../beanstalk/types.js';
 import { assertBodySize, assertInteger } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { PutRouter } from '../servers/put-router.js';
+import { parseServerList, type ServerUrls } from '../servers/server-list.js';
 import { createTaskDecorator } from './decorator.js';
 import { KwargsValidationError, PutManyError } from './errors.js';
 import { inlineContext } from './inline.js';
 import { getTaskMetadata } from './metadata.js';
-import { resolvePutParams, validatePutOptions } from './put-options.js';
+import { DEFAULTS_KEYS, resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
 import { isThenable, type KwargsSchema, type KwargsValidation, validateKwargs } from './schema.js';
 import type {
   KwargsOf,
   PutArgs,
+  PutDefaults,
   PutManyOptions,
   PutOptions,
   SchemaTaskDecorator,
@@ -34,14 +38,15 @@ import type {
 /** Options of {@link JobQueue}. */
 export interface JobQueueOptions {
   /**
-   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`.
+   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`; several as a comma-separated
+   * list or an array, over which puts are spread (see the README's "Several servers").
    * @defaultValue `BEANSTALKD_URL` from the environment, else `127.0.0.1:11300`
    */
-  readonly url?: string;
+  readonly url?: ServerUrls;
   /** @defaultValue a pino logger at `info` (JSON, or pretty on a terminal) */
   readonly logger?: Logger;
   /** Priority, delay and TTR for every put of this queue, below task and call options. */
-  readonly defaults?: PutOptions;
+  readonly defaults?: PutDefaults;
   /**
    * Run tasks in-process on `put` instead of sending them to beanstalkd (for tests of user code; no
    * server needed). The kwargs still go through the wire format, so tests see what a worker would.
@@ -65,9 +70,13 @@ const DEFAULT_MAX_JOB_SIZE = 65_535;
 export class JobQueue {
   /** True when puts run tasks in-process instead of sending them. */
   readonly inline: boolean;
-  /** The server this queue puts to. */
+  /** The server this queue puts to; the first one when there are several. */
   readonly address: ServerAddress;
-  readonly #defaults: PutOptions | undefined;
+  /** Every server this queue puts to, by name (`host:port`). */
+  readonly servers: readonly string[];
+  /** With several servers, what spreads the puts; undefined with one. */
+  readonly #router: PutRouter | undefined;
+  readonly #defaults: PutDefaults | undefined;
   #logger: Logger | undefined;
   readonly #connection: LazyConnection;
   readonly #connectTimeoutMs: number;
@@ -76,10 +85,12 @@ export class JobQueue {
 
   constructor(options: JobQueueOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected JobQueue options to be an object');
-    validatePutOptions(options.defaults, 'defaults.');
+    validatePutOptions(options.defaults, 'defaults.', DEFAULTS_KEYS);
     this.#defaults = options.defaults;
     this.#logger = options.logger;
-    this.address = resolveServerAddress(options.url);
+    const servers = parseServerList(options.url);
+    this.address = (servers[0] as (typeof servers)[number]).address;
+    this.servers = servers.map((server) => server.name);
     this.inline = options.inline ?? process.env.BSWORKER_INLINE === '1';
     if (options.connectTimeoutMs !== undefined) assertInteger(options.connectTimeoutMs, 'connectTimeoutMs', 1, 2_147_483_647);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -93,6 +104,16 @@ export class JobQueue {
       connect: options.connect,
       onRetry: (error, delayMs) => this.#log().warn({ err: error, delayMs }, 'beanstalkd unreachable; the put waits and retries'),
     });
+    this.#router =
+      servers.length > 1
+        ? new PutRouter({
+            servers,
+            connectTimeoutMs: this.#connectTimeoutMs,
+            ...(options.connect === undefined ? {} : { connect: options.connect }),
+            onSkip: (server, error, skipMs) =>
+              this.#log().warn({ server, err: error, skipMs }, 'beanstalkd server skipped; puts go to the other servers'),
+          })
+        : undefined;
   }
 
   /**
@@ -139,9 +160,17 @@ export class JobQueue {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, body, params);
+    const key = options?.key;
+    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, body, params, key);
     if (this.inline) return this.#runInline(metadata, body);
-    return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
+    return this.#send(metadata.tube, body, params, key);
+  }
+
+  /** Puts one body on the one server, or on the one the router picks (by `key`, else in turn). */
+  #send(tube: string, body: Buffer, params: PutParams, key: string | undefined): Promise<string> {
+    const deadline = Date.now() + this.#connectTimeoutMs;
+    if (this.#router === undefined) return this.#put(tube, body, params, deadline);
+    return this.#router.put(tube, body, params, key, deadline);
   }
 
   /**
@@ -149,11 +178,11 @@ export class JobQueue {
    * encoded body (a Date is a string by then), so a put that passes is a job the worker's check passes;
    * the body sent is still the kwargs as given. Without an async schema, as synchronous as any put.
    */
-  #putChecked(metadata: TaskMetadata, body: Buffer, params: PutParams): Promise<string> {
+  #putChecked(metadata: TaskMetadata, body: Buffer, params: PutParams, key: string | undefined): Promise<string> {
     const proceed = (checked: KwargsValidation): Promise<string> => {
       if (!checked.ok) return Promise.reject(new KwargsValidationError(metadata, checked.issues));
       if (this.inline) return this.#runInline(metadata, body, checked.value);
-      return this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs);
+      return this.#send(metadata.tube, body, params, key);
     };
     let checked: KwargsValidation | Promise<KwargsValidation>;
     try {
@@ -235,15 +264,19 @@ export class JobQueue {
       for (const [index, body] of bodies.entries()) ids.push(await this.#runInline(metadata, body, values?.[index]));
       return ids;
     }
-    const connection = await this.#open(Date.now() + this.#connectTimeoutMs);
-    assertBodySizes(bodies, connection.maxJobSize);
-    return putWindowed((body) => this.#put(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs), bodies, window);
+    const maxJobSize =
+      this.#router === undefined
+        ? (await this.#open(Date.now() + this.#connectTimeoutMs)).maxJobSize
+        : await this.#router.maxJobSize(Date.now() + this.#connectTimeoutMs);
+    assertBodySizes(bodies, maxJobSize);
+    const key = putOptions.key;
+    return putWindowed((body) => this.#send(metadata.tube, body, params, key), bodies, window);
   }
 
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#connection.close();
+    await Promise.all([this.#connection.close(), this.#router?.close()]);
   }
 
   /** `checked` is a schema task's output value, from the check of this body; the task gets it as a worker would give it. */

@@ -42,8 +42,11 @@ export type EmptyKwargs = Record<string, never>;
 /** The keyword arguments a task takes, as its first parameter declares them. */
 export type KwargsOf<F extends TaskFunction> = Parameters<F> extends [] ? EmptyKwargs : NonNullable<Parameters<F>[0]>;
 
-/** How one job is scheduled. Every field falls back to the task's, then the queue's defaults. */
-export interface PutOptions {
+/**
+ * Priority, delay and TTR: what a call, a task and a queue can each set. Every field falls back to the
+ * task's, then the queue's defaults.
+ */
+export interface PutDefaults {
   /**
    * 0 is the most urgent, 2^32-1 the least; jobs below 1024 count as urgent in beanstalkd's stats.
    * @defaultValue 1024
@@ -60,6 +63,16 @@ export interface PutOptions {
    * @defaultValue 60
    */
   readonly ttr?: number;
+}
+
+/** How one job is put: its priority, delay and TTR, and with several servers, which one. */
+export interface PutOptions extends PutDefaults {
+  /**
+   * With several servers, the job goes to the server this key hashes to (rendezvous hashing: stable
+   * across processes and runs), so jobs with one key land on one server; without it, puts go round-robin.
+   * Ignored with one server. 1 to 1,000 characters.
+   */
+  readonly key?: string;
 }
 
 /** Options of `putMany`: the put options for every job, and how many puts may be in flight at once. */
@@ -98,7 +111,7 @@ export interface BackoffOptions {
 }
 
 /** Options of `queue.task(tube, options)`. */
-export interface TaskOptions extends PutOptions {
+export interface TaskOptions extends PutDefaults {
   /**
    * How many times a failed job is retried (released with a delay) before it is buried.
    * @defaultValue 0

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { ApiServerOptions } from '../../src/http/types.js';
 import { type BeanstalkdServer, startBeanstalkd } from './beanstalkd.js';
 import { startApi, type TestApi } from './http.js';
 
@@ -74,10 +75,21 @@ export interface DashboardRig {
   close(): Promise<void>;
 }
 
-/** Starts beanstalkd, the API and Chromium. Call once per file (in `before`), close in `after`. */
-export async function startDashboardRig(): Promise<DashboardRig> {
+/**
+ * Starts beanstalkd, the API and Chromium. Call once per file (in `before`), close in `after`.
+ * `apiOptions` gives the API more options (a registry, worker endpoints) once beanstalkd is up.
+ */
+export async function startDashboardRig(
+  apiOptions: (beanstalkd: BeanstalkdServer) => Promise<Partial<ApiServerOptions>> = async () => ({}),
+): Promise<DashboardRig> {
   const beanstalkd = await startBeanstalkd();
-  const api = await startApi(beanstalkd.url);
+  let api: TestApi;
+  try {
+    api = await startApi(beanstalkd.url, await apiOptions(beanstalkd));
+  } catch (error) {
+    await beanstalkd.stop();
+    throw error;
+  }
   let browser: Browser;
   try {
     browser = await launchBrowser();

@@ -368,6 +368,31 @@ describe('HTTP API endpoints', () => {
     assertError(await call('POST', '/api/tubes/{tube}/requeue', `/api/tubes/${tube}/requeue`, { body: {} }), 400, 'INVALID_REQUEST');
   });
 
+  it('POST /api/jobs/{id}/requeue puts one dead letter back into the tube it names; a plain job is refused', TEST_TIMEOUT, async () => {
+    const [tube, dead] = [freshTube('rq1'), freshTube('rq1-dead')];
+    const body = deadLetterBody(
+      Buffer.from(envelope('charge', tube, { n: 9 })),
+      { error: new Error('bug 9'), tube, jobId: '99', attempts: 2, kicks: 1 },
+      { maxBytes: 65_535 },
+    );
+    assert.ok(body);
+    const letter = await rawPut(beanstalkd.url, dead, body, { priority: 5 });
+    const reply = await call('POST', '/api/jobs/{id}/requeue', `/api/jobs/${letter}/requeue`);
+    assert.equal(reply.status, 200, reply.text);
+    const result = reply.json as { id: string; deadLetterId: string; tube: string; deadLetterDeleted: boolean; priority: number };
+    assert.deepEqual([result.deadLetterId, result.tube, result.deadLetterDeleted], [letter, tube, true]);
+    assert.equal(await rawStatsJob(beanstalkd.url, letter), null, 'the letter is gone');
+    const stats = await rawStatsJob(beanstalkd.url, result.id);
+    assert.deepEqual([stats?.tube, stats?.state], [tube, 'ready']);
+    const back = (await call('GET', '/api/jobs/{id}', `/api/jobs/${result.id}`)).json as { history: { failures: { reason: string }[] } };
+    assert.equal(back.history.failures.at(-1)?.reason, 'dead-lettered');
+
+    const plain = await rawPut(beanstalkd.url, tube, envelope('charge', tube, {}));
+    assertError(await call('POST', '/api/jobs/{id}/requeue', `/api/jobs/${plain}/requeue`), 409, 'NOT_A_DEAD_LETTER');
+    assert.equal((await rawStatsJob(beanstalkd.url, plain))?.state, 'ready', 'a refused requeue changes nothing');
+    assertError(await call('POST', '/api/jobs/{id}/requeue', '/api/jobs/999999999/requeue'), 404, 'JOB_NOT_FOUND');
+  });
+
   it(
     'GET /api/tubes/{tube}/jobs finds jobs by func_name and by text in kwargs, paging below the last one found',
     TEST_TIMEOUT,

@@ -101,12 +101,15 @@ describe('bsworker serve', () => {
       assert.equal(registry.loaded, true);
       const mine = registry.tubes.find((entry) => entry.tube === tube);
       assert.deepEqual(
-        mine?.tasks.map((task) => [task.name, task.retries, task.schema]),
+        mine?.tasks.map((task) => [task.name, task.retries, (task.schema as { vendor?: string } | null)?.vendor ?? null]),
         [
           ['plain', 0, null],
-          ['send', 2, { vendor: 'zod' }],
+          ['send', 2, 'zod'],
         ],
       );
+      // The JSON Schema of what `send` accepts, from zod's Standard JSON Schema.
+      const sendSchema = mine?.tasks.find((task) => task.name === 'send')?.schema as { jsonSchema?: { required?: string[] } } | undefined;
+      assert.deepEqual(sendSchema?.jsonSchema?.required, ['to']);
       cli.signal('SIGTERM');
       assert.equal((await cli.waitForExit()).code, 0);
     },
@@ -155,6 +158,11 @@ describe('bsworker serve', () => {
       const badHost = await run(['serve', '--port', '0', '--allowed-host', 'a b']);
       assert.equal(badHost.code, 2);
       assert.match(badHost.stderr, /expected NAME or NAME:PORT/);
+      for (const proxy of ['proxy.internal', '10.0.0.0/33', '127.0.0.1/8/1']) {
+        const badProxy = await run(['serve', '--port', '0', '--trust-proxy', proxy]);
+        assert.equal(badProxy.code, 2, proxy);
+        assert.match(badProxy.stderr, /--trust-proxy.*expected an IP address or a CIDR range/, proxy);
+      }
     },
   );
 });

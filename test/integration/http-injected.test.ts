@@ -172,6 +172,7 @@ describe('HTTP API: metrics, the OpenAPI document, an unexpected error', () => {
           'GET /metrics',
           'GET /readyz',
           'POST /api/jobs/{id}/kick',
+          'POST /api/jobs/{id}/requeue',
           'POST /api/tubes/{tube}/jobs',
           'POST /api/tubes/{tube}/kick',
           'POST /api/tubes/{tube}/pause',

@@ -164,6 +164,56 @@ describe('bsworker requeue', () => {
     assert.equal((await rawStatsTube(server.url, main))?.['current-jobs-ready'], '3');
   });
 
+  it(
+    '--job puts one letter back into the tube its record names, with its priority and TTR; misuse is a usage error',
+    TEST_TIMEOUT,
+    async () => {
+      const [main, dead] = [freshTube('rqj'), freshTube('rqj-dead')];
+      const record = {
+        error: 'boom',
+        name: 'Error',
+        attempts: 1,
+        kicks: 0,
+        tube: main,
+        job_id: '5',
+        failed_at: '2026-01-01T00:00:00.000Z',
+      };
+      const letter = JSON.stringify({
+        func_name: 'f',
+        tube: main,
+        kwargs: { a: 1 },
+        meta: { dead_letter: { ...record, original: 'envelope', meta_added: true, priority: 6, ttr: 90 } },
+      });
+      const [first, second] = [await rawPut(server.url, dead, letter), await rawPut(server.url, dead, letter)];
+      const text = await run(['requeue', '--job', first, '--url', server.url]);
+      assert.equal(text.code, 0, text.stderr);
+      const match = new RegExp(`^requeued dead letter ${first} into tube ${main} as job (\\d+)$`, 'm').exec(text.stdout);
+      assert.ok(match, text.stdout);
+      const stats = await rawStatsJob(server.url, match[1] as string);
+      assert.deepEqual([stats?.tube, stats?.pri, stats?.ttr], [main, '6', '90']);
+      assert.equal(await rawStatsJob(server.url, first), null, 'the letter is gone');
+      assert.equal((await rawStatsJob(server.url, second))?.state, 'ready', 'the other letter stays');
+
+      const json = JSON.parse((await run(['requeue', '--job', second, '--json', '--url', server.url])).stdout) as {
+        tube: string;
+        deadLetterDeleted: boolean;
+      };
+      assert.deepEqual([json.tube, json.deadLetterDeleted], [main, true]);
+
+      const plain = await rawPut(server.url, main, JSON.stringify({ func_name: 'f', tube: main, kwargs: {} }));
+      const refused = await run(['requeue', '--job', plain, '--url', server.url]);
+      // A job in the wrong state is bad input for an operating command: exit 2, one line.
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /no dead-letter record/);
+      const mixed = await run(['requeue', '--job', plain, '--from', dead, '--url', server.url]);
+      assert.equal(mixed.code, 2);
+      assert.match(mixed.stderr, /--job puts back one letter/);
+      const neither = await run(['requeue', '--url', server.url]);
+      assert.equal(neither.code, 2);
+      assert.match(neither.stderr, /give --from DEAD and --tube TUBE/);
+    },
+  );
+
   it("keeps the original's priority and TTR when the record has them; leaves what is not a dead letter", TEST_TIMEOUT, async () => {
     const [main, dead] = [freshTube('rq'), freshTube('rq-dead')];
     const record = { error: 'boom', name: 'Error', attempts: 1, kicks: 0, tube: main, job_id: '5', failed_at: '2026-01-01T00:00:00.000Z' };

@@ -188,6 +188,10 @@ describe('schemas on the command line', () => {
       result.tubes.map((entry) => entry.tube),
       [tube],
     );
+    const send = result.tubes[0]?.tasks.find((task) => task.name === 'send') as { schema?: { jsonSchema?: { properties?: unknown } } };
+    // zod's own email pattern, long and its own business: only its presence is checked.
+    const emailPattern = (send.schema?.jsonSchema?.properties as { to?: { pattern?: string } } | undefined)?.to?.pattern;
+    assert.equal(typeof emailPattern, 'string');
     assert.deepEqual(result.tubes[0]?.tasks, [
       {
         name: 'plain',
@@ -209,7 +213,25 @@ describe('schemas on the command line', () => {
         backoff: { type: 'exponential', delaySeconds: 1, maxDelaySeconds: 3600, jitter: true },
         timeoutMs: null,
         redact: ['token'],
-        schema: { vendor: 'zod' },
+        schema: {
+          vendor: 'zod',
+          // zod offers Standard JSON Schema: what the kwargs may be, before its defaults and transforms.
+          jsonSchema: {
+            $schema: 'https://json-schema.org/draft/2020-12/schema',
+            type: 'object',
+            properties: {
+              to: {
+                type: 'string',
+                format: 'email',
+                pattern: emailPattern,
+              },
+              count: { default: '1', type: 'string' },
+              tags: { default: [], type: 'array', items: { type: 'string' } },
+            },
+            required: ['to'],
+            additionalProperties: false,
+          },
+        },
       },
     ]);
     const text = await run(['check', '--jobs', JOBS], { BSW_SCHEMA_TUBE: tube });

@@ -73,6 +73,16 @@ describe('bsworker --processes', () => {
       // The TypeScript fixture would make every child register tsx, which only slows the starts down.
       if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
     }
+    // Task code has process.send too: what it writes to the channel must never be taken for bsworker's.
+    await writeFile(
+      join(jobsDir, 'noise.mjs'),
+      `import { p, queue } from './queue.mjs';
+export const noise = queue.task(\`\${p}-noise\`)(async function noise(kw) {
+  process.send?.({ type: 'task:progress', n: kw.n });
+  process.send?.('bsworker:recycled');
+  process.send?.({ type: 'bsworker:metrics-reply', id: 'x', metrics: 'all of them' });
+});\n`,
+    );
   });
 
   afterEach(async () => {
@@ -353,6 +363,28 @@ describe('bsworker --processes', () => {
     assert.ok(!cli.lines.some((l) => isMsg(l, 'child died')), 'no restart');
   });
 
+  it("a task's own IPC messages are ignored: one warning per child, no recycle, the pool goes on", TEST_TIMEOUT, async () => {
+    const p = prefix('noise');
+    const tube = `${p}-noise`;
+    const cli = pool(p, ['--tubes', tube, '--processes', '1']);
+    const ids = [
+      await rawPut(server.url, tube, envelope('noise', tube, { n: 1 })),
+      await rawPut(server.url, tube, envelope('noise', tube, { n: 2 })),
+    ];
+    for (const id of ids) await completed(cli, id);
+    const warning = await cli.waitForLine((l) => isMsg(l, 'ignored a malformed IPC message from child 0'), 'the malformed-message warning');
+    assert.equal(warning.level, 40);
+    assert.equal(warning.child, 0);
+    assert.match(String(warning.reason), /unknown message type "task:progress"/);
+    cli.signal('SIGTERM');
+    assert.equal((await cli.waitForExit()).code, 0);
+    assert.equal(cli.lines.filter((l) => isMsg(l, 'ignored a malformed IPC message')).length, 1, 'the rest are debug lines');
+    assert.ok(
+      !cli.lines.some((l) => isMsg(l, 'child recycled') || isMsg(l, 'child died')),
+      "a spoofed 'bsworker:recycled' is not a recycle",
+    );
+  });
+
   it('SIGKILL of one child: the survivor logs that it checks its next jobs for crashes', TEST_TIMEOUT, async () => {
     const p = prefix('sibling');
     const tube = `${p}-fast`;
@@ -371,8 +403,13 @@ describe('bsworker --processes', () => {
     const told = await cli.waitForLine((line) => line.msg === SIBLING_DIED, `'${SIBLING_DIED}'`, 5_000);
     assert.equal(told.pid, survivor, 'logged by the surviving child');
     assert.equal(told.level, 30);
-    const died = cli.lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim);
-    assert.ok(died, "the supervisor's 'child died' line for the victim");
+    // Awaited, not looked up: the supervisor tells the survivor before it logs the death, and each
+    // process batches its own log lines, so the two may reach the shared stdout in either order.
+    await cli.waitForLine(
+      (line) => typeof line.msg === 'string' && line.msg.startsWith('child died') && line.childPid === victim,
+      "the supervisor's 'child died' line for the victim",
+      5_000,
+    );
     assert.equal(told.child, started().find((line) => line.pid === survivor)?.child, "the survivor's child index");
 
     // The survivor still runs jobs.

@@ -12,8 +12,9 @@ import { formatError } from '../../src/cli/errors.js';
 import { decodeUtf8, readAtMost } from '../../src/cli/ops/put.js';
 import { parseKeys, parseRedactEnv } from '../../src/cli/parse.js';
 import { usageErrorLine } from '../../src/cli/program.js';
-import { type RunWorkerOptions, workerOptionsFrom } from '../../src/cli/run-worker.js';
+import type { RunWorkerOptions } from '../../src/cli/run-worker.js';
 import { ServerWaitTimeoutError, waitForServer } from '../../src/cli/wait-for-server.js';
+import { workerOptionsFrom } from '../../src/cli/worker-flags.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -64,12 +65,21 @@ describe('kwargs input', () => {
 });
 
 describe('worker options from the command line', () => {
-  const base: RunWorkerOptions = { tubes: ['emails'], jobs: './jobs', maxKicks: 3, graceMs: 1_000, logLevel: 'info' };
+  const base: RunWorkerOptions = {
+    tubes: ['emails'],
+    jobs: './jobs',
+    maxKicks: 3,
+    graceMs: 1_000,
+    logLevel: 'info',
+    failureRecords: true,
+    metricsHost: '127.0.0.1',
+  };
 
   it('passes --redact to the Worker as `redact`', () => {
     assert.deepEqual(workerOptionsFrom({ ...base, redact: ['password', 'token'] }, silent).redact, ['password', 'token']);
     assert.equal(workerOptionsFrom(base, silent).redact, undefined);
     assert.equal(workerOptionsFrom({ ...base, failureRecords: false }, silent).failureRecords, false, '--no-failure-records');
+    assert.equal(workerOptionsFrom(base, silent).failureRecords, true);
   });
 
   it('every process kicks (the kick lock keeps it one round per period), and --threads names the jobs directory', () => {

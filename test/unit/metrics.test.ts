@@ -5,8 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { IPC, type MetricJson } from '../../src/cli/ipc.js';
 import { parseListenHost } from '../../src/cli/parse.js';
-import { ClusterMetrics, METRICS_IPC, type MetricJson } from '../../src/metrics/cluster.js';
+import { ClusterMetrics } from '../../src/metrics/cluster.js';
 import { DEFAULT_DURATION_BUCKETS, Series, SeriesHistogram } from '../../src/metrics/tally.js';
 import { isLoopbackHost } from '../../src/util/hosts.js';
 import { parseExposition } from '../helpers/prometheus.js';
@@ -94,8 +95,8 @@ describe('ClusterMetrics', () => {
     const cluster = new ClusterMetrics({ childTimeoutMs: 500 });
     const a = await childMetrics(3, 1);
     const b = await childMetrics(4, 1);
-    const first = new FakeChild((id) => ({ type: METRICS_IPC.reply, id, metrics: a }));
-    const second = new FakeChild((id) => ({ type: METRICS_IPC.reply, id, metrics: b }));
+    const first = new FakeChild((id) => ({ type: IPC.metricsReply, id, metrics: a }));
+    const second = new FakeChild((id) => ({ type: IPC.metricsReply, id, metrics: b }));
     cluster.watch(first as unknown as ChildProcess);
     cluster.watch(second as unknown as ChildProcess);
     const both = parseExposition((await cluster.render()).body);
@@ -104,7 +105,7 @@ describe('ClusterMetrics', () => {
     assert.equal(both.value('bsworker_supervisor_children'), 2);
 
     // The first child sends its last counts and goes: they stay in the sum, its gauge does not.
-    first.emit('message', { type: METRICS_IPC.final, metrics: await childMetrics(5, 0) });
+    first.emit('message', { type: IPC.metricsFinal, metrics: await childMetrics(5, 0) });
     first.die();
     const after = parseExposition((await cluster.render()).body);
     assert.equal(after.value('jobs_total', { outcome: 'completed' }), 9);
@@ -123,7 +124,7 @@ describe('ClusterMetrics', () => {
   it('counts a silent or malformed child as missing and still answers', async () => {
     const cluster = new ClusterMetrics({ childTimeoutMs: 100 });
     let answer: unknown = await childMetrics(2, 1);
-    const child = new FakeChild((id) => ({ type: METRICS_IPC.reply, id, metrics: answer }));
+    const child = new FakeChild((id) => ({ type: IPC.metricsReply, id, metrics: answer }));
     cluster.watch(child as unknown as ChildProcess);
     assert.equal(parseExposition((await cluster.render()).body).value('jobs_total', { outcome: 'completed' }), 2);
 

@@ -1,10 +1,11 @@
 // The supervisor's pure parts: the arguments each child gets and the restart backoff.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { childArgs, restartDelayMs, SUPERVISOR_DEFAULTS } from '../../src/cli/supervisor.js';
+import { restartDelayMs, SUPERVISOR_DEFAULTS } from '../../src/cli/supervisor.js';
+import { childArgs } from '../../src/cli/worker-flags.js';
 
 describe('supervisor', () => {
-  it('gives each child the worker flags, the per-child limits as child flags, and the extra flags last', () => {
+  it('gives each child the worker flags, with the per-child limits as child flags', () => {
     const args = childArgs({
       processes: 4,
       tubes: ['emails', 'reports'],
@@ -13,9 +14,12 @@ describe('supervisor', () => {
       maxKicks: 2,
       graceMs: 5_000,
       logLevel: 'debug',
+      failureRecords: true,
+      metricsHost: '127.0.0.1',
       maxJobsPerChild: 100,
-      maxMemoryPerChildMb: 512,
-      extraArgs: ['--concurrency', '4', '--dead-letter', 'dl'],
+      maxMemoryPerChild: 512,
+      concurrency: 4,
+      deadLetter: 'dl',
     });
     assert.deepEqual(args, [
       '--tubes',
@@ -24,8 +28,12 @@ describe('supervisor', () => {
       'dist/jobs',
       '--url',
       '127.0.0.1:11301',
+      '--concurrency',
+      '4',
       '--max-kicks',
       '2',
+      '--dead-letter',
+      'dl',
       '--grace-ms',
       '5000',
       '--log-level',
@@ -34,16 +42,21 @@ describe('supervisor', () => {
       '100',
       '--max-memory-mb',
       '512',
-      '--concurrency',
-      '4',
-      '--dead-letter',
-      'dl',
     ]);
     assert.ok(!args.includes('--processes'), 'a child is an ordinary single-process worker');
   });
 
   it('leaves out --url and the limits when they were not given', () => {
-    const args = childArgs({ processes: 1, tubes: ['a'], jobs: './jobs', maxKicks: 3, graceMs: 30_000, logLevel: 'info' });
+    const args = childArgs({
+      processes: 1,
+      tubes: ['a'],
+      jobs: './jobs',
+      maxKicks: 3,
+      graceMs: 30_000,
+      logLevel: 'info',
+      failureRecords: true,
+      metricsHost: '127.0.0.1',
+    });
     assert.deepEqual(args, ['--tubes', 'a', '--jobs', './jobs', '--max-kicks', '3', '--grace-ms', '30000', '--log-level', 'info']);
   });
 

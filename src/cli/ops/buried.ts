@@ -10,9 +10,10 @@ import { NotFoundError } from '../../admin/errors.js';
 import { SCAN_DEFAULTS, SCAN_MAX } from '../../admin/scan.js';
 import type { FailureSummary, JobReport, ScanStop } from '../../admin/types.js';
 import { withAdmin } from '../connection.js';
+import { UsageError } from '../errors.js';
 import { formatDuration, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { integerIn, parseTube } from '../parse.js';
-import { buriedIn, jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { buriedIn, endIfPartial, jsonOption, opsAction, serverOf, serverOption, urlOf, urlOption } from './common.js';
 
 /** A buried job in the `bsworker buried --json` document. */
 export interface BuriedJobSummary {
@@ -55,6 +56,24 @@ export interface BuriedReport {
   readonly nextCursor: string | null;
   readonly exhausted: boolean;
   readonly stoppedBy: ScanStop;
+  /**
+   * Only with several servers configured: each answering server's page (a page is a scan of one
+   * server's ids, `limit` jobs each). `jobs` above holds them all, server after server; `nextCursor`
+   * above is set only with `--server` (a cursor is a position on one server).
+   */
+  readonly servers?: readonly BuriedOnServer[];
+  /** Only with several servers configured: the servers that did not answer (their jobs are missing; exit 3). */
+  readonly unavailable?: readonly string[];
+}
+
+/** One server's part of a {@link BuriedReport} over several servers. */
+export interface BuriedOnServer {
+  readonly server: string;
+  readonly buried: number;
+  readonly scanned: number;
+  readonly nextCursor: string | null;
+  readonly exhausted: boolean;
+  readonly stoppedBy: ScanStop;
 }
 
 /** The summary of a job (`first` and each listed job). */
@@ -72,34 +91,76 @@ export interface BuriedOptions {
   readonly scan?: number;
 }
 
-/** Reads a tube's buried count, its first buried job and a page of the list. */
+/** A listed job: the summary, its priority and its failure record. */
+function listed(job: JobReport): BuriedListedJob {
+  return { ...summary(job), priority: job.priority, failures: job.history?.failures.length ?? 0, lastFailure: job.lastFailure };
+}
+
+/** The oldest buried job (the next one `kick` moves), or null: kicked or deleted by someone else since the count. */
+function firstBuried(admin: Admin, tube: string): Promise<BuriedJobSummary | null> {
+  return admin.peek(tube, 'buried').then(summary, (error: unknown) => {
+    if (error instanceof NotFoundError) return null;
+    throw error;
+  });
+}
+
+/** Reads a tube's buried count, its first buried job and a page of the list (a page per server with several). */
 export async function readBuried(admin: Admin, tube: string, options: BuriedOptions = {}): Promise<BuriedReport> {
+  if (admin.several) return readSeveralBuried(admin, tube, options);
   const buried = await buriedIn(admin, tube);
   if (buried === 0 && options.cursor === undefined) {
     return { tube, buried, first: null, jobs: [], scanned: 0, nextCursor: null, exhausted: true, stoppedBy: 'end' };
   }
-  const [first, page] = await Promise.all([
-    // Kicked or deleted by someone else since the count: then it is simply absent.
-    admin.peek(tube, 'buried').then(summary, (error: unknown) => {
-      if (error instanceof NotFoundError) return null;
-      throw error;
-    }),
-    admin.jobs(tube, 'buried', options),
-  ]);
+  const [first, page] = await Promise.all([firstBuried(admin, tube), admin.jobs(tube, 'buried', options)]);
   return {
     tube,
     buried,
     first,
-    jobs: page.jobs.map((job) => ({
-      ...summary(job),
-      priority: job.priority,
-      failures: job.history?.failures.length ?? 0,
-      lastFailure: job.lastFailure,
-    })),
+    jobs: page.jobs.map(listed),
     scanned: page.scanned,
     nextCursor: page.nextCursor,
     exhausted: page.exhausted,
     stoppedBy: page.stoppedBy,
+  };
+}
+
+/** {@link readBuried} over several servers: one page per server that holds buried jobs of the tube. */
+async function readSeveralBuried(admin: Admin, tube: string, options: BuriedOptions): Promise<BuriedReport> {
+  const one = admin.serverNames.length === 1;
+  if (options.cursor !== undefined && !one) {
+    throw new UsageError("--cursor is a position on one server: give --server too (the end of each server's page names it)");
+  }
+  const report = await admin.tube(tube).catch((error: unknown) => {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  });
+  // The tube is on none of the servers that answered: who did not answer is still worth saying.
+  const unavailable = report?.unavailable ?? (await admin.servers()).filter((server) => !server.up).map((server) => server.server);
+  const holding = (report?.servers ?? []).filter((entry) => entry.buried > 0 || (one && options.cursor !== undefined));
+  const [first, pages] = await Promise.all([
+    holding.length === 0 ? null : firstBuried(admin, tube),
+    Promise.all(holding.map((entry) => admin.jobs(tube, 'buried', { ...options, server: entry.server }))),
+  ]);
+  const servers: BuriedOnServer[] = pages.map((page, i) => ({
+    server: page.server,
+    buried: holding[i]?.buried ?? 0,
+    scanned: page.scanned,
+    nextCursor: page.nextCursor,
+    exhausted: page.exhausted,
+    stoppedBy: page.stoppedBy,
+  }));
+  const unfinished = servers.find((entry) => !entry.exhausted);
+  return {
+    tube,
+    buried: report?.totals.buried ?? 0,
+    first,
+    jobs: pages.flatMap((page) => page.jobs.map(listed)),
+    scanned: servers.reduce((sum, entry) => sum + entry.scanned, 0),
+    nextCursor: one ? (servers[0]?.nextCursor ?? null) : null,
+    exhausted: unfinished === undefined,
+    stoppedBy: unfinished?.stoppedBy ?? 'end',
+    servers,
+    unavailable,
   };
 }
 
@@ -141,7 +202,13 @@ function printJobText(output: Output, job: BuriedListedJob): void {
 }
 
 function printBuriedText(output: Output, report: BuriedReport): void {
-  output.print(`tube ${report.tube}: ${plural(report.buried, 'buried job')}`);
+  const where = report.servers === undefined ? '' : ` (${report.servers.map((entry) => `${entry.server}: ${entry.buried}`).join(', ')})`;
+  output.print(`tube ${report.tube}: ${plural(report.buried, 'buried job')}${report.servers?.length ? where : ''}`);
+  for (const server of report.unavailable ?? []) output.print(`server ${server} is down: its buried jobs are not counted or listed`);
+  if (report.servers !== undefined) {
+    printSeveralPages(output, report, report.servers);
+    return;
+  }
   if (report.buried === 0 && report.jobs.length === 0 && report.scanned === 0) return;
   if (report.first) output.print(`next to be kicked: job ${report.first.id}`);
   output.print(`this page: ${plural(report.jobs.length, 'job')}, newest first (${plural(report.scanned, 'id')} scanned)`);
@@ -158,6 +225,26 @@ function printBuriedText(output: Output, report: BuriedReport): void {
   }
 }
 
+/** The pages of several servers: the jobs, then where each server's list goes on. */
+function printSeveralPages(output: Output, report: BuriedReport, servers: readonly BuriedOnServer[]): void {
+  if (report.first) output.print(`next to be kicked on the first server that has one: job ${report.first.id}`);
+  if (servers.length === 0) return;
+  output.print(`this page: ${plural(report.jobs.length, 'job')}, newest first on each server (${plural(report.scanned, 'id')} scanned)`);
+  for (const job of report.jobs) {
+    output.print('');
+    printJobText(output, job);
+  }
+  output.print('');
+  for (const entry of servers) {
+    if (entry.exhausted) output.print(`${entry.server}: no more buried jobs below (${STOPPED.end})`);
+    else {
+      output.print(
+        `${entry.server}: more may lie below id ${entry.nextCursor} (${STOPPED[entry.stoppedBy]}): bsworker buried --tube ${report.tube} --server ${entry.server} --cursor ${entry.nextCursor}`,
+      );
+    }
+  }
+}
+
 /** The `buried` options, as commander parsed them. */
 interface BuriedCommandOptions {
   tube: string;
@@ -166,6 +253,7 @@ interface BuriedCommandOptions {
   scan?: number;
   json?: boolean;
   url?: string;
+  server?: string;
 }
 
 /** `--cursor`: digits, as a page printed it. */
@@ -185,6 +273,7 @@ export function registerBuriedCommand(program: Command, output: Output): void {
     .option('--scan <n>', `examine at most n job ids for this page (default: ${SCAN_DEFAULTS.scan})`, integerIn(1, SCAN_MAX.scan))
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .addHelpText(
       'after',
       '\nbeanstalkd cannot list jobs: the page is found by scanning recent job ids (see the README, "Listing jobs").\n\nExamples:\n  bsworker buried --tube emails\n  bsworker buried --tube emails --limit 100 --cursor 5120 --json',
@@ -192,9 +281,14 @@ export function registerBuriedCommand(program: Command, output: Output): void {
     .action(
       opsAction(async (options: BuriedCommandOptions, command: Command) => {
         const page = { limit: options.limit, cursor: options.cursor, scan: options.scan };
-        const report = await withAdmin(urlOf(command, options), (admin) => readBuried(admin, options.tube, page));
+        const { report, configured } = await withAdmin(
+          urlOf(command, options),
+          async (admin) => ({ report: await readBuried(admin, options.tube, page), configured: admin.serverNames.length }),
+          serverOf(options),
+        );
         if (options.json) printJson(output, report);
         else printBuriedText(output, report);
+        endIfPartial(report.unavailable, configured);
       }),
     );
 }

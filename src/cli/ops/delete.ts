@@ -13,8 +13,8 @@ import { lazyRequire } from '../../loader/lazy-require.js';
 import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { type Output, printJson } from '../output.js';
-import { integerIn, parseJobId, parseTube } from '../parse.js';
-import { buriedIn, jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { integerIn, parseTube } from '../parse.js';
+import { buriedIn, endIfPartial, jsonOption, opsAction, parseJobRef, serverOf, serverOption, urlOf, urlOption } from './common.js';
 
 /**
  * The document `bsworker delete --json` prints, for one job and for bulk deletion alike.
@@ -24,8 +24,12 @@ import { buriedIn, jsonOption, opsAction, urlOf, urlOption } from './common.js';
 export interface DeleteJson {
   /** How many jobs were deleted. */
   readonly deleted: number;
-  /** The deleted jobs' ids (decimal strings), the first {@link MAX_JSON_IDS} of them. */
+  /** The deleted jobs' ids (decimal strings; `host:port/42` with several servers), the first {@link MAX_JSON_IDS} of them. */
   readonly ids: readonly string[];
+  /** Only for `--buried` with several servers configured: what each answering server deleted. */
+  readonly servers?: readonly { readonly server: string; readonly deleted: number }[];
+  /** Only for `--buried` with several servers configured: the servers that did not answer (exit 3). */
+  readonly unavailable?: readonly string[];
 }
 
 /** `--json` lists at most this many ids, so deleting a million jobs does not print a million lines. */
@@ -41,11 +45,12 @@ interface DeleteOptions {
   yes?: boolean;
   json?: boolean;
   url?: string;
+  server?: string;
 }
 
 /** Deletes one job in any state but reserved (the admin layer says why not). */
 async function deleteOne(output: Output, id: string, options: DeleteOptions): Promise<void> {
-  const result = await withAdmin(options.url, (admin) => admin.deleteJob(id));
+  const result = await withAdmin(options.url, (admin) => admin.deleteJob(id), serverOf(options));
   if (options.json) printJson(output, { deleted: 1, ids: [result.id] } satisfies DeleteJson);
   else output.print(`deleted job ${result.id} (it was ${result.state} in tube ${result.tube})`);
 }
@@ -79,52 +84,71 @@ async function confirm(question: string): Promise<boolean> {
 
 /** Deletes buried jobs of a tube after a confirmation. */
 async function deleteBuriedInTube(output: Output, tube: string, options: DeleteOptions): Promise<void> {
-  await withAdmin(options.url, async (admin: Admin) => {
-    const buried = await buriedIn(admin, tube);
-    const count = Math.min(options.limit ?? buried, buried);
-    if (count === 0) {
-      if (options.json) printJson(output, { deleted: 0, ids: [] } satisfies DeleteJson);
-      else output.print(`no buried jobs in tube ${tube}`);
+  await withAdmin(options.url, (admin: Admin) => deleteBuriedWith(admin, output, tube, options), serverOf(options));
+}
+
+async function deleteBuriedWith(admin: Admin, output: Output, tube: string, options: DeleteOptions): Promise<void> {
+  const buried = await buriedIn(admin, tube);
+  const count = Math.min(options.limit ?? buried, buried);
+  // Nothing deleted: with several servers, still say which did not answer (they may hold some).
+  const none = async (): Promise<DeleteJson> => {
+    if (!admin.several) return { deleted: 0, ids: [] };
+    const down = (await admin.servers()).filter((server) => !server.up).map((server) => server.server);
+    return { deleted: 0, ids: [], servers: [], unavailable: down };
+  };
+  if (count === 0) {
+    const result = await none();
+    if (options.json) printJson(output, result);
+    else output.print(`no buried jobs in tube ${tube}`);
+    endIfPartial(result.unavailable, admin.serverNames.length);
+    return;
+  }
+  const what = `${count} buried job${count === 1 ? '' : 's'} from tube ${tube}`;
+  if (options.yes !== true) {
+    if (!process.stdin.isTTY) throw new UsageError(`refusing to delete ${what} without confirmation: add --yes to delete without asking`);
+    if (!(await confirm(`Delete ${what}? [y/N] `))) {
+      if (options.json) printJson(output, await none());
+      else output.print('nothing deleted');
       return;
     }
-    const what = `${count} buried job${count === 1 ? '' : 's'} from tube ${tube}`;
-    if (options.yes !== true) {
-      if (!process.stdin.isTTY) throw new UsageError(`refusing to delete ${what} without confirmation: add --yes to delete without asking`);
-      if (!(await confirm(`Delete ${what}? [y/N] `))) {
-        if (options.json) printJson(output, { deleted: 0, ids: [] } satisfies DeleteJson);
-        else output.print('nothing deleted');
-        return;
-      }
-    }
+  }
 
-    const bar =
-      // cli-progress draws on stderr: show it only when stderr is a terminal, whatever stdout is.
-      process.stderr.isTTY === true && !options.json && count > PROGRESS_THRESHOLD
-        ? new (loadProgress().SingleBar)(
-            {
-              format: `deleting buried jobs from ${tube} [{bar}] {value}/{total} ({eta_formatted} left)`,
-              clearOnComplete: true,
-              hideCursor: true,
-            },
-            loadProgress().Presets.shades_classic,
-          )
-        : undefined;
-    bar?.start(count, 0);
-    let result: Awaited<ReturnType<Admin['deleteBuried']>>;
-    try {
-      result = await admin.deleteBuried(tube, count, () => bar?.increment());
-    } finally {
-      bar?.stop();
-    }
+  const bar =
+    // cli-progress draws on stderr: show it only when stderr is a terminal, whatever stdout is.
+    process.stderr.isTTY === true && !options.json && count > PROGRESS_THRESHOLD
+      ? new (loadProgress().SingleBar)(
+          {
+            format: `deleting buried jobs from ${tube} [{bar}] {value}/{total} ({eta_formatted} left)`,
+            clearOnComplete: true,
+            hideCursor: true,
+          },
+          loadProgress().Presets.shades_classic,
+        )
+      : undefined;
+  bar?.start(count, 0);
+  let result: Awaited<ReturnType<Admin['deleteBuried']>>;
+  try {
+    result = await admin.deleteBuried(tube, count, () => bar?.increment());
+  } finally {
+    bar?.stop();
+  }
 
-    if (options.json) {
-      printJson(output, { deleted: result.deleted, ids: result.ids } satisfies DeleteJson);
-      return;
-    }
-    output.print(
-      `deleted ${result.deleted} buried job${result.deleted === 1 ? '' : 's'} from tube ${tube} (${result.stillBuried} still buried)`,
+  const perServer = result.servers?.map(({ server, deleted }) => ({ server, deleted }));
+  if (options.json) {
+    printJson(
+      output,
+      (perServer === undefined
+        ? { deleted: result.deleted, ids: result.ids }
+        : { deleted: result.deleted, ids: result.ids, servers: perServer, unavailable: result.unavailable ?? [] }) satisfies DeleteJson,
     );
-  });
+  } else {
+    const where = perServer === undefined ? '' : `; ${perServer.map((entry) => `${entry.server}: ${entry.deleted}`).join(', ')}`;
+    output.print(
+      `deleted ${result.deleted} buried job${result.deleted === 1 ? '' : 's'} from tube ${tube} (${result.stillBuried} still buried${where})`,
+    );
+    for (const server of result.unavailable ?? []) output.print(`server ${server} is down: nothing deleted there`);
+  }
+  endIfPartial(result.unavailable, admin.serverNames.length);
 }
 
 /**
@@ -155,13 +179,14 @@ export function registerDeleteCommand(program: Command, output: Output): void {
   program
     .command('delete')
     .description('delete one job by id, or the buried jobs of a tube')
-    .argument('[id]', 'the job id (any state but reserved)', parseJobId)
+    .argument('[id]', 'the job id, any state but reserved (host:port/42 with several servers)', parseJobRef)
     .option('--tube <tube>', 'delete buried jobs of this tube (with --buried)', parseTube)
     .option('--buried', 'delete the buried jobs of --tube, oldest first')
     .option('--limit <n>', 'delete at most n buried jobs (default: all)', integerIn(1))
     .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .addHelpText('after', '\nExamples:\n  bsworker delete 42\n  bsworker delete --tube emails --buried --limit 100 --yes')
     .action(
       opsAction(async (id: string | undefined, options: DeleteOptions, command: Command) => {

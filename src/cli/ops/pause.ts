@@ -3,10 +3,11 @@
  * example while a downstream service is down. Puts still land in a paused tube; only reserves wait.
  */
 import type { Command } from 'commander';
+import type { PauseOnServer } from '../../admin/types.js';
 import { withAdmin } from '../connection.js';
 import { colors, formatDuration, type Output, printJson } from '../output.js';
 import { integerIn, parseTube } from '../parse.js';
-import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { endIfPartial, jsonOption, opsAction, serverOf, serverOption, urlOf, urlOption } from './common.js';
 
 /**
  * What `bsworker pause --json` and `bsworker resume --json` print: the tube's pause as the server
@@ -24,20 +25,43 @@ export interface PauseJson {
   readonly pausedSecondsLeft: number;
   /** Seconds that were left of an earlier pause, which this command replaced; 0 when there was none. */
   readonly previousSecondsLeft: number;
+  /** Only with several servers configured: the pause on each server that has the tube (the fields above are the first's). */
+  readonly servers?: readonly PauseOnServer[];
+  /** Only with several servers configured: the servers that did not answer, where nothing changed (exit 3). */
+  readonly unavailable?: readonly string[];
 }
 
 /**
  * Sets the pause of `tube` to `seconds` (0 ends a pause) and reads the result back from the server. A
- * tube the server does not know is the admin layer's NotFoundError (exit 2).
+ * tube the server does not know is the admin layer's NotFoundError (exit 2). Resolves to the `--json`
+ * document and how many servers were asked.
  */
-export async function setPause(url: string | undefined, tube: string, seconds: number): Promise<PauseJson> {
-  const result = await withAdmin(url, (admin) => admin.pause(tube, seconds));
-  return {
+export async function setPause(
+  url: string | undefined,
+  tube: string,
+  seconds: number,
+  server?: string,
+): Promise<{ readonly json: PauseJson; readonly configured: number }> {
+  const [result, configured] = await withAdmin(
+    url,
+    async (admin) => [await admin.pause(tube, seconds), admin.serverNames.length] as const,
+    server === undefined ? {} : { server },
+  );
+  const figures = {
     tube: result.tube,
     pauseSeconds: result.pauseSeconds,
     pausedSecondsLeft: result.pausedSecondsLeft,
     previousSecondsLeft: result.previousSecondsLeft,
   };
+  const json = result.unavailable === undefined ? figures : { ...figures, servers: result.servers, unavailable: result.unavailable };
+  return { json, configured };
+}
+
+/** With several servers: where the pause now holds, and where it could not be set. */
+function printWhere(output: Output, result: PauseJson): void {
+  if (result.servers === undefined) return;
+  output.print(`on ${result.servers.map((entry) => entry.server).join(', ')}`);
+  for (const server of result.unavailable ?? []) output.print(`server ${server} is down: its tube ${result.tube} was not changed`);
 }
 
 function printPaused(output: Output, result: PauseJson, seconds: number): void {
@@ -70,11 +94,21 @@ export function registerPauseCommands(program: Command, output: Output): void {
     .requiredOption('--seconds <n>', 'how long; 0 ends a pause', integerIn(0))
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .action(
-      opsAction(async (options: { tube: string; seconds: number; json?: boolean; url?: string }, command: Command) => {
-        const result = await setPause(urlOf(command, options), options.tube, options.seconds);
+      opsAction(async (options: { tube: string; seconds: number; json?: boolean; url?: string; server?: string }, command: Command) => {
+        const { json: result, configured } = await setPause(
+          urlOf(command, options),
+          options.tube,
+          options.seconds,
+          serverOf(options).server,
+        );
         if (options.json) printJson(output, result);
-        else printPaused(output, result, options.seconds);
+        else {
+          printPaused(output, result, options.seconds);
+          printWhere(output, result);
+        }
+        endIfPartial(result.unavailable, configured);
       }),
     );
 
@@ -84,11 +118,16 @@ export function registerPauseCommands(program: Command, output: Output): void {
     .requiredOption('--tube <tube>', 'the tube', parseTube)
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .action(
-      opsAction(async (options: { tube: string; json?: boolean; url?: string }, command: Command) => {
-        const result = await setPause(urlOf(command, options), options.tube, 0);
+      opsAction(async (options: { tube: string; json?: boolean; url?: string; server?: string }, command: Command) => {
+        const { json: result, configured } = await setPause(urlOf(command, options), options.tube, 0, serverOf(options).server);
         if (options.json) printJson(output, result);
-        else printPaused(output, result, 0);
+        else {
+          printPaused(output, result, 0);
+          printWhere(output, result);
+        }
+        endIfPartial(result.unavailable, configured);
       }),
     );
 }

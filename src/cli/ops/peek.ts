@@ -13,8 +13,8 @@ import type { FailureEntry } from '../../failures/record.js';
 import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { colors, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
-import { parseJobId, parseTube } from '../parse.js';
-import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { parseTube } from '../parse.js';
+import { jsonOption, opsAction, parseJobRef, serverOf, serverOption, urlOf, urlOption } from './common.js';
 
 /** The decoded envelope in {@link PeekJson}. */
 export type PeekEnvelopeJson = JobEnvelope;
@@ -28,6 +28,8 @@ export type PeekEnvelopeJson = JobEnvelope;
 export interface PeekJson extends Omit<JobReport, 'server' | 'history' | 'lastFailure' | 'deadLetter'> {
   /** The failure history kept in the body (`meta.failures`); present only when there is one. */
   readonly history?: JobHistory;
+  /** Only with several servers configured: the server the job is on (its id is qualified too). */
+  readonly server?: string;
 }
 
 /** Which job to peek at. */
@@ -38,10 +40,11 @@ const RAW_TEXT_CHARS = 300;
 /** Compact JSON up to this length stays on the label's line; longer values are pretty-printed below it. */
 const INLINE_JSON_CHARS = 100;
 
-/** The `peek --json` document of a job report. */
-export function peekJson(job: JobReport): PeekJson {
-  const { server: _server, history, lastFailure: _last, deadLetter: _dead, ...rest } = job;
-  return history === null ? rest : { ...rest, history };
+/** The `peek --json` document of a job report; `several`: several servers are configured. */
+export function peekJson(job: JobReport, several = false): PeekJson {
+  const { server, history, lastFailure: _last, deadLetter: _dead, ...rest } = job;
+  const withHistory = history === null ? rest : { ...rest, history };
+  return several ? { ...withHistory, server } : withHistory;
 }
 
 /** Finds the job; the admin layer's NotFoundError says what was not there. */
@@ -71,6 +74,7 @@ export function printJob(output: Output, job: PeekJson): void {
   };
 
   line('id', job.id);
+  if (job.server !== undefined) line('server', job.server);
   line('tube', job.tube);
   line('state', job.state);
   line('priority', String(job.priority));
@@ -136,6 +140,7 @@ interface PeekOptions {
   buried?: boolean;
   json?: boolean;
   url?: string;
+  server?: string;
 }
 
 /** Turns the argument and options into one target, or throws a {@link UsageError} saying what to give. */
@@ -165,18 +170,26 @@ export function registerPeekCommand(program: Command, output: Output): void {
   program
     .command('peek')
     .description("show a job's state, counters and decoded body, by id or the next ready, delayed or buried job of a tube")
-    .argument('[id]', 'the job id', parseJobId)
+    .argument('[id]', 'the job id (host:port/42 with several servers)', parseJobRef)
     .option('--tube <tube>', 'peek into this tube (with --ready, --delayed or --buried)', parseTube)
     .option('--ready', 'the next job a worker would reserve')
     .option('--delayed', 'the delayed job that becomes ready first')
     .option('--buried', 'the oldest buried job (the next one `kick` moves)')
     .addOption(jsonOption())
     .addOption(urlOption())
-    .addHelpText('after', '\nExamples:\n  bsworker peek 42\n  bsworker peek --tube emails --buried --json')
+    .addOption(serverOption())
+    .addHelpText(
+      'after',
+      '\nWith several servers (--url a,b,c), --tube looks on each in turn and ids are host:port/42.\n\nExamples:\n  bsworker peek 42\n  bsworker peek 127.0.0.1:11301/42\n  bsworker peek --tube emails --buried --json',
+    )
     .action(
       opsAction(async (id: string | undefined, options: PeekOptions, command: Command) => {
         const target = targetOf(id, options);
-        const job = peekJson(await withAdmin(urlOf(command, options), (admin) => findJob(admin, target)));
+        const job = await withAdmin(
+          urlOf(command, options),
+          async (admin) => peekJson(await findJob(admin, target), admin.several),
+          serverOf(options),
+        );
         // printJson escapes what JSON.stringify leaves alone (C1 controls from a hostile body).
         if (options.json) printJson(output, job);
         else printJob(output, job);

@@ -15,12 +15,14 @@ import { UsageError } from '../errors.js';
 import { assertValidKwargs, loadRegisteredTask } from '../jobs-registry.js';
 import { type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
 import { parseTube } from '../parse.js';
-import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { jsonOption, opsAction, serverOf, serverOption, urlOf, urlOption } from './common.js';
 
 /** The document `bsworker put --json` prints. */
 export interface PutJson {
-  /** The new job's id, a decimal string. */
+  /** The new job's id, a decimal string; `host:port/42` with several servers configured. */
   readonly id: string;
+  /** Only with several servers configured: the server that took the job (puts are spread round-robin). */
+  readonly server?: string;
   /** The tube the job was put into. */
   readonly tube: string;
   /** The task name written into the body. */
@@ -239,6 +241,7 @@ interface PutCommandOptions {
   ttr?: number;
   json?: boolean;
   url?: string;
+  server?: string;
   jobs?: string;
 }
 
@@ -330,18 +333,22 @@ async function putJob(
     if (task) await assertValidKwargs(task, kwargs);
   }
   const check = kwargsCheckFor(task);
-  const adminOptions: AdminOptions = check === undefined ? {} : { checkKwargs: check };
-  const result = await withAdmin(
+  const adminOptions: AdminOptions = { ...serverOf(options), ...(check === undefined ? {} : { checkKwargs: check }) };
+  const { result, several } = await withAdmin(
     url,
     async (admin) => {
       // A file or stdin is read only up to what the server takes, so its limit comes first.
       const kwargs = await kwargsOf(stdin, options, await admin.maxJobSize());
-      return admin.put({ tube, funcName, kwargs, priority: options.priority, delay: options.delay, ttr: options.ttr });
+      const put = await admin.put({ tube, funcName, kwargs, priority: options.priority, delay: options.delay, ttr: options.ttr });
+      return { result: put, several: admin.several };
     },
     adminOptions,
   );
   if (options.json) {
-    printJson(output, { id: result.id, tube, func_name: funcName } satisfies PutJson);
+    const json: PutJson = several
+      ? { id: result.id, tube, func_name: funcName, server: result.server }
+      : { id: result.id, tube, func_name: funcName };
+    printJson(output, json);
     return;
   }
   output.print(
@@ -372,9 +379,10 @@ export function registerPutCommand(program: Command, output: Output): void {
     )
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .addHelpText(
       'after',
-      `\nExamples:\n  bsworker put emails send_email --kwargs '{"to": "ann@example.com"}'\n  bsworker put reports build_report --kwargs-file report.json --priority 10 --delay 60\n  echo '{"n": 1}' | bsworker put emails send_email - --json`,
+      `\nWith several servers (--url a,b,c) the job goes to one of them in turn, as a producer's puts do (--server picks one).\n\nExamples:\n  bsworker put emails send_email --kwargs '{"to": "ann@example.com"}'\n  bsworker put reports build_report --kwargs-file report.json --priority 10 --delay 60\n  echo '{"n": 1}' | bsworker put emails send_email - --json`,
     )
     .action(
       opsAction(async (tube: string, funcName: string, stdin: string | undefined, options: PutCommandOptions, command: Command) => {

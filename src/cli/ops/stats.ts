@@ -9,7 +9,8 @@ import type { BinlogSummary, JobCounts, ServerStatsReport, TubeReport } from '..
 import { withAdmin } from '../connection.js';
 import { colors, formatDuration, type Output, printJson, printTable } from '../output.js';
 import { parseTube } from '../parse.js';
-import { jsonOption, opsAction, urlOf, urlOption } from './common.js';
+import { endIfPartial, jsonOption, opsAction, serverOf, serverOption, urlOf, urlOption } from './common.js';
+import { printSeveralStats, readSeveralStats } from './stats-several.js';
 
 export type { BinlogSummary, JobCounts };
 
@@ -53,9 +54,13 @@ export interface StatsJson {
   readonly tubes: readonly TubeSummary[];
 }
 
-/** What `bsworker tubes --json` prints: every tube's name, sorted. */
+/**
+ * What `bsworker tubes --json` prints: every tube's name, sorted. With several servers configured,
+ * `unavailable` names the servers that did not answer (their tubes are missing).
+ */
 export interface TubesJson {
   readonly tubes: readonly string[];
+  readonly unavailable?: readonly string[];
 }
 
 /** The `stats --json` server object of one server's stats. */
@@ -148,13 +153,25 @@ export function registerStatsCommands(program: Command, output: Output): void {
     .option('--tube <tube>', 'show only this tube', parseTube)
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .action(
-      opsAction(async (options: { tube?: string; json?: boolean; url?: string }, command: Command) => {
-        await withAdmin(urlOf(command, options), async (admin) => {
-          const report = await readStats(admin, options.tube);
-          if (options.json) printJson(output, report);
-          else printStats(output, report, admin.serverNames[0] ?? '');
-        });
+      opsAction(async (options: { tube?: string; json?: boolean; url?: string; server?: string }, command: Command) => {
+        await withAdmin(
+          urlOf(command, options),
+          async (admin) => {
+            if (!admin.several) {
+              const report = await readStats(admin, options.tube);
+              if (options.json) printJson(output, report);
+              else printStats(output, report, admin.serverNames[0] ?? '');
+              return;
+            }
+            const report = await readSeveralStats(admin, options.tube);
+            if (options.json) printJson(output, report);
+            else printSeveralStats(output, report);
+            endIfPartial(report.unavailable, report.servers.length);
+          },
+          serverOf(options),
+        );
       }),
     );
 
@@ -163,12 +180,19 @@ export function registerStatsCommands(program: Command, output: Output): void {
     .description('list the tubes the server knows, one per line')
     .addOption(jsonOption())
     .addOption(urlOption())
+    .addOption(serverOption())
     .action(
-      opsAction(async (options: { json?: boolean; url?: string }, command: Command) => {
-        const report = await withAdmin(urlOf(command, options), (admin) => admin.tubes());
+      opsAction(async (options: { json?: boolean; url?: string; server?: string }, command: Command) => {
+        const { report, several, count } = await withAdmin(
+          urlOf(command, options),
+          async (admin) => ({ report: await admin.tubes(), several: admin.several, count: admin.serverNames.length }),
+          serverOf(options),
+        );
         const tubes = report.tubes.map((tube) => tube.name);
-        if (options.json) printJson(output, { tubes } satisfies TubesJson);
+        if (options.json) printJson(output, (several ? { tubes, unavailable: report.unavailable } : { tubes }) satisfies TubesJson);
         else for (const tube of tubes) output.print(tube);
+        // Off stdout (one tube per line is for scripts): the exit code and the error line say who is missing.
+        if (several) endIfPartial(report.unavailable, count);
       }),
     );
 }

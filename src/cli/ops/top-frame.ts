@@ -3,9 +3,10 @@
  * prints ({@link renderFrame}, {@link frameJson}). A reading is the admin layer's {@link Overview}. No
  * I/O, so all of it is unit-tested without a server.
  */
-import type { Overview, TubeReport } from '../../admin/types.js';
-import { colors, type Output, renderTable } from '../output.js';
+import type { JobCounts, Overview, TubeReport } from '../../admin/types.js';
+import { colors, type Output, renderTable, terminalSafeJson, terminalSafeText } from '../output.js';
 import { type ServerSummary, serverSummary, type TubeSummary, tubeSummary } from './stats.js';
+import type { ServerEntryJson } from './stats-several.js';
 
 /** What one refresh read: the admin layer's overview of the servers and their tubes. */
 export type TopSnapshot = Overview;
@@ -73,6 +74,50 @@ export interface TopJson {
   readonly server: ServerSummary & RatesJson;
   /** Sorted by name. */
   readonly tubes: readonly (TubeSummary & RatesJson)[];
+}
+
+/**
+ * A line of `bsworker top --json` when several servers are configured: every server up or down (in the
+ * shape of `stats --json` over several), the totals of those that answered with their rates, every tube
+ * summed, and the servers that did not answer.
+ */
+export interface SeveralTopJson {
+  readonly at: string;
+  readonly servers: readonly ServerEntryJson[];
+  readonly totals: { readonly connections: number; readonly jobs: JobCounts } & RatesJson;
+  readonly tubes: readonly (TubeSummary & RatesJson)[];
+  readonly unavailable: readonly string[];
+}
+
+const JOB_KEYS = ['ready', 'urgent', 'reserved', 'delayed', 'buried', 'total'] as const;
+
+/** {@link frameJson} over several servers. */
+export function severalFrameJson(snapshot: TopSnapshot, rates: TopRates | null): SeveralTopJson {
+  const up = snapshot.servers.flatMap((server) => (server.stats ? [server.stats] : []));
+  const jobs = Object.fromEntries(
+    JOB_KEYS.map((key) => [key, up.reduce((sum, stats) => sum + stats.jobs[key], 0)]),
+  ) as unknown as JobCounts;
+  return {
+    at: snapshot.at,
+    servers: snapshot.servers.map((server) => ({
+      server: server.server,
+      up: server.up,
+      error: server.error,
+      stats: server.stats ? serverSummary(server.stats) : null,
+    })),
+    totals: {
+      connections: up.reduce((sum, stats) => sum + stats.connections, 0),
+      jobs,
+      inPerSecond: rates?.server.inPerSecond ?? null,
+      donePerSecond: rates?.server.donePerSecond ?? null,
+    },
+    tubes: snapshot.tubes.map((tube) => ({
+      ...tubeSummary(tube),
+      inPerSecond: rates?.tubes.get(tube.name)?.inPerSecond ?? null,
+      donePerSecond: rates?.tubes.get(tube.name)?.donePerSecond ?? null,
+    })),
+    unavailable: snapshot.unavailable,
+  };
 }
 
 /** The `--json` document of one refresh: the first server's summary, every tube's (summed) counters. */
@@ -165,9 +210,12 @@ export function renderFrame(snapshot: TopSnapshot, rates: TopRates | null, outpu
   const server = serverTotals(snapshot);
   const serverIn = formatRate(rates?.server.inPerSecond);
   const serverDone = formatRate(rates?.server.donePerSecond);
+  // Only over several servers: one that is down is named, with why (one server down is an error instead).
+  const down = snapshot.servers.filter((entry) => !entry.up);
   if (!output.isTTY) {
     return [
       `${at} server connections=${server.connections} tubes=${snapshot.tubes.length} in/s=${serverIn} done/s=${serverDone}`,
+      ...down.map((entry) => `${at} down server=${entry.server} error=${terminalSafeJson(entry.error ?? 'no answer')}`),
       ...snapshot.tubes.map(({ name, totals: t }) => {
         const rate = rates?.tubes.get(name);
         return (
@@ -193,6 +241,11 @@ export function renderFrame(snapshot: TopSnapshot, rates: TopRates | null, outpu
       columns,
     ),
   );
+  for (const entry of down) {
+    lines.push(
+      c.red(truncate(`down: ${entry.server} (${terminalSafeText(entry.error ?? 'no answer')}); its tubes are not counted`, columns)),
+    );
+  }
 
   // The table takes 3 lines besides its rows (top border, head, bottom border), plus one for "N more".
   const room = context.maxLines === undefined ? Number.POSITIVE_INFINITY : context.maxLines - lines.length - 4;

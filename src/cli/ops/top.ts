@@ -12,8 +12,8 @@ import { adminFor } from '../connection.js';
 import { type Output, terminalSafeJson } from '../output.js';
 import { integerIn } from '../parse.js';
 import { listenForStopSignals } from '../signals.js';
-import { opsAction, urlOf, urlOption } from './common.js';
-import { computeRates, frameJson, renderFrame, type TopSnapshot, timestamp } from './top-frame.js';
+import { opsAction, serverOption, urlOf, urlOption } from './common.js';
+import { computeRates, frameJson, renderFrame, severalFrameJson, type TopSnapshot, timestamp } from './top-frame.js';
 
 /** Reads the servers' and every tube's counters: one admin overview. */
 export function readSnapshot(admin: Admin): Promise<TopSnapshot> {
@@ -22,8 +22,10 @@ export function readSnapshot(admin: Admin): Promise<TopSnapshot> {
 
 /** Options of {@link runTop}. */
 export interface TopOptions {
-  /** The server (else `BEANSTALKD_URL`, else 127.0.0.1:11300). */
+  /** The server, or several comma-separated (else `BEANSTALKD_URL`, else 127.0.0.1:11300). */
   readonly url?: string;
+  /** With several servers: only this one (`--server`). */
+  readonly server?: string;
   /** Seconds between refreshes. @defaultValue 1 */
   readonly intervalSeconds?: number;
   /** Stop after this many refreshes (for scripts and tests). @defaultValue unlimited */
@@ -96,6 +98,7 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
   const { signal } = options;
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const admin = adminFor(options.url, {
+    ...(options.server === undefined ? {} : { server: options.server }),
     // Waiting for the server is bounded by about one interval, so a refresh (and its error) is never long late.
     connectTimeoutMs: Math.min(5_000, Math.max(1_000, intervalMs)),
     // The commands of one refresh: a server that stops answering costs the connection, reopened next time.
@@ -126,8 +129,9 @@ export async function runTop(output: Output, options: TopOptions = {}): Promise<
       // Cannot happen (a failure before any snapshot was rethrown above); it narrows the type.
       if (shown === undefined) throw new Error('bsworker top: nothing to show');
       if (options.json) {
-        if (failure === undefined && snapshot) output.print(terminalSafeJson(frameJson(snapshot, rates)));
-        else warn(`${timestamp(new Date())} error: ${failure}; retrying every ${intervalMs / 1_000}s`);
+        if (failure === undefined && snapshot) {
+          output.print(terminalSafeJson(admin.several ? severalFrameJson(snapshot, rates) : frameJson(snapshot, rates)));
+        } else warn(`${timestamp(new Date())} error: ${failure}; retrying every ${intervalMs / 1_000}s`);
       } else if (output.isTTY) {
         const rows = options.terminalRows?.();
         const columns = options.terminalColumns?.();
@@ -182,32 +186,39 @@ export function registerTopCommand(program: Command, output: Output): void {
     .option('--iterations <n>', 'stop after n refreshes (for scripts; default: until Ctrl-C)', integerIn(1))
     .addOption(new Option('--json', 'print one JSON object per refresh (JSON lines), in the shapes of stats --json'))
     .addOption(urlOption())
-    .addHelpText('after', '\nOff a terminal (piped, logged) each refresh prints plain key=value lines instead of redrawing.')
+    .addOption(serverOption())
+    .addHelpText(
+      'after',
+      '\nWith several servers (--url a,b,c) the counts are summed over those that answer; a server that is down is named in every refresh.\nOff a terminal (piped, logged) each refresh prints plain key=value lines instead of redrawing.',
+    )
     .action(
-      opsAction(async (options: { interval: number; iterations?: number; url?: string; json?: boolean }, command: Command) => {
-        const controller = new AbortController();
-        const stopListening = listenForStopSignals((_signal, nth) => {
-          if (nth === 1) {
-            controller.abort();
-            return;
-          }
-          // A second Ctrl-C while the first is still closing: leave now, but never with a hidden cursor.
-          if (output.isTTY && options.json !== true) output.print(ANSI.showCursor);
-          process.exit(130);
-        });
-        try {
-          await runTop(output, {
-            url: urlOf(command, options),
-            intervalSeconds: options.interval,
-            iterations: options.iterations,
-            signal: controller.signal,
-            terminalRows: () => process.stdout.rows,
-            terminalColumns: () => process.stdout.columns,
-            json: options.json === true,
+      opsAction(
+        async (options: { interval: number; iterations?: number; url?: string; server?: string; json?: boolean }, command: Command) => {
+          const controller = new AbortController();
+          const stopListening = listenForStopSignals((_signal, nth) => {
+            if (nth === 1) {
+              controller.abort();
+              return;
+            }
+            // A second Ctrl-C while the first is still closing: leave now, but never with a hidden cursor.
+            if (output.isTTY && options.json !== true) output.print(ANSI.showCursor);
+            process.exit(130);
           });
-        } finally {
-          stopListening();
-        }
-      }),
+          try {
+            await runTop(output, {
+              url: urlOf(command, options),
+              ...(options.server === undefined ? {} : { server: options.server }),
+              intervalSeconds: options.interval,
+              iterations: options.iterations,
+              signal: controller.signal,
+              terminalRows: () => process.stdout.rows,
+              terminalColumns: () => process.stdout.columns,
+              json: options.json === true,
+            });
+          } finally {
+            stopListening();
+          }
+        },
+      ),
     );
 }

@@ -133,16 +133,48 @@ export function showJob(main: HTMLElement, id: string): () => void {
           )
         : null,
       remove,
+      dlTube !== null && job.state !== 'reserved'
+        ? button(
+            `Requeue into ${dlTube}`,
+            async () => {
+              try {
+                const result = await api.requeueJob(job.id);
+                toast(
+                  result.deadLetterDeleted
+                    ? `Requeued as job ${result.id}`
+                    : `Requeued as job ${result.id}; the dead letter could not be deleted and is still here`,
+                  !result.deadLetterDeleted,
+                );
+                // The letter is gone: the new job is what is left to look at.
+                if (result.deadLetterDeleted) window.location.hash = `#/job/${encodeURIComponent(result.id)}`;
+                else await load();
+              } catch (error) {
+                toast((error as Error).message, true);
+              }
+            },
+            { id: 'requeue' },
+          )
+        : null,
       dlTube !== null
         ? button(
-            `Requeue the dead letters of ${dlTube}`,
-            run(async () => toast(`Requeued ${(await api.requeue(dlTube, job.tube)).requeued}`), 'Requeued'),
-            { id: 'requeue' },
+            `Requeue every dead letter of ${dlTube}`,
+            async () => {
+              try {
+                toast(`Requeued ${(await api.requeue(dlTube, job.tube)).requeued} dead letters into ${dlTube}`);
+                await load();
+              } catch (error) {
+                toast((error as Error).message, true);
+              }
+            },
+            { id: 'requeue-all', class: 'quiet' },
           )
         : null,
       confirmBox,
     );
     const failures = job.history?.failures ?? [];
+    // Drawn again after an action: the focus stays on the same control when it is still there, else
+    // goes to the view itself, so a keyboard user is not sent back to the top of the page.
+    const focused = main.contains(document.activeElement) ? document.activeElement?.id : undefined;
     replace(
       main,
       el('h1', {}, 'Job ', el('code', {}, job.id)),
@@ -158,6 +190,7 @@ export function showJob(main: HTMLElement, id: string): () => void {
           : el('p', {}, 'No failure recorded.'),
       ),
     );
+    if (focused !== undefined) (document.getElementById(focused) ?? main).focus({ preventScroll: true });
   };
   void load();
   return () => {

@@ -1,4 +1,8 @@
-/** One tube: counts per server, pause/resume, kick N, and its buried, delayed and ready jobs, each linking to the job. */
+/**
+ * One tube: counts per server (a server that is down listed as down), pause/resume, kick N, and its
+ * buried, delayed and ready jobs, each linking to the job. With several servers each server's jobs are
+ * listed (a page is a scan of one server's ids), with their server, under qualified ids.
+ */
 import { api } from './api.js';
 import { button, type Child, duration, el, replace, table, toast, viewLink } from './dom.js';
 import type { JobReport, TubeReport } from './types.js';
@@ -10,19 +14,47 @@ function countsTable(report: TubeReport): HTMLElement {
   return table(
     'Counts per server',
     ['Server', 'Ready', 'Urgent', 'Reserved', 'Delayed', 'Buried', 'Total', 'Watching', 'Waiting', 'Paused'],
-    report.servers.map((s) => [
-      s.server,
-      el('span', { 'data-count': 'ready' }, s.ready),
-      s.urgent,
-      s.reserved,
-      el('span', { 'data-count': 'delayed' }, s.delayed),
-      el('span', { 'data-count': 'buried' }, s.buried),
-      s.total,
-      s.watching,
-      s.waiting,
-      s.pausedSecondsLeft > 0 ? duration(s.pausedSecondsLeft) : 'no',
-    ]),
+    report.servers
+      .map((s) => [
+        s.server,
+        el('span', { 'data-count': 'ready' }, s.ready),
+        s.urgent,
+        s.reserved,
+        el('span', { 'data-count': 'delayed' }, s.delayed),
+        el('span', { 'data-count': 'buried' }, s.buried),
+        s.total,
+        s.watching,
+        s.waiting,
+        s.pausedSecondsLeft > 0 ? duration(s.pausedSecondsLeft) : 'no',
+      ])
+      .concat(
+        (report.unavailable ?? []).map((server) => [
+          server,
+          el('span', { class: 'down', 'data-down': server }, 'down'),
+          ...Array.from({ length: 8 }, () => '–'),
+        ]),
+      ),
     'numbers',
+  );
+}
+
+/**
+ * The jobs of the tube in each state: with one server the API's page; with several, a page of each
+ * server that has the tube (and answers), one after another.
+ */
+async function jobLists(name: string, limit: number, several: boolean): Promise<(readonly JobReport[])[]> {
+  const states = ['buried', 'delayed', 'ready'];
+  if (!several) return Promise.all(states.map(async (state) => (await api.jobs(name, state, limit)).jobs));
+  const report = await api.tube(name).catch((error: unknown) => {
+    // No server that answered has the tube: nothing to list.
+    if ((error as { status?: number }).status === 404) return undefined;
+    throw error;
+  });
+  const servers = report?.servers.map((entry) => entry.server) ?? [];
+  return Promise.all(
+    states.map(async (state) =>
+      (await Promise.all(servers.map((server) => api.jobs(name, state, limit, server)))).flatMap((page) => page.jobs),
+    ),
   );
 }
 
@@ -109,6 +141,11 @@ export function showTube(main: HTMLElement, name: string, limit = LIST_LIMIT): (
 
   let stopped = false;
   let timer: number | undefined;
+  // Several servers: each one's jobs are listed apart (the API lists one server's at a time then).
+  const several = api.servers().then(
+    (reply) => reply.servers.length > 1,
+    () => false,
+  );
   const refreshCounts = async (): Promise<void> => {
     try {
       const report = await api.tube(name);
@@ -119,16 +156,16 @@ export function showTube(main: HTMLElement, name: string, limit = LIST_LIMIT): (
   };
   const refreshLists = async (): Promise<void> => {
     try {
-      const [buried, delayed, ready] = await Promise.all(['buried', 'delayed', 'ready'].map((state) => api.jobs(name, state, limit)));
+      const [buried, delayed, ready] = await jobLists(name, limit, await several);
       if (stopped || !buried || !delayed || !ready) return;
       replace(
         lists,
         el('h2', {}, 'Buried'),
-        table('Buried jobs, newest first', ['Job', 'Task', 'Error', 'Where', 'Attempts', 'When'], buriedRows(buried.jobs), 'jobs buried'),
+        table('Buried jobs, newest first', ['Job', 'Task', 'Error', 'Where', 'Attempts', 'When'], buriedRows(buried), 'jobs buried'),
         el('h2', {}, 'Delayed'),
-        table('Delayed jobs', ['Job', 'Task', 'Priority', 'Age', 'Ready in'], waitingRows(delayed.jobs), 'jobs delayed'),
+        table('Delayed jobs', ['Job', 'Task', 'Priority', 'Age', 'Ready in'], waitingRows(delayed), 'jobs delayed'),
         el('h2', {}, 'Ready'),
-        table('Ready jobs', ['Job', 'Task', 'Priority', 'Age', ''], waitingRows(ready.jobs), 'jobs ready'),
+        table('Ready jobs', ['Job', 'Task', 'Priority', 'Age', ''], waitingRows(ready), 'jobs ready'),
       );
     } catch (error) {
       if (!stopped) replace(lists, el('p', { class: 'error' }, (error as Error).message));

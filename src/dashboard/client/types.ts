@@ -20,6 +20,8 @@ export interface TubeReport {
   readonly name: string;
   readonly totals: TubeCounts;
   readonly servers: readonly (TubeCounts & { readonly server: string })[];
+  /** Only with several servers configured: those that could not be read. */
+  readonly unavailable?: readonly string[];
 }
 
 export interface TubesReport {
@@ -89,6 +91,60 @@ export interface JobReport {
 export interface JobPage {
   readonly jobs: readonly JobReport[];
   readonly scanned: number;
+  readonly startId: string | null;
+  readonly nextCursor: string | null;
   readonly exhausted: boolean;
   readonly stoppedBy: string;
+}
+
+export interface TaskDescription {
+  readonly name: string;
+  readonly priority: number;
+  readonly delay: number;
+  readonly ttr: number;
+  readonly retries: number;
+  readonly backoff: { readonly type: string; readonly delaySeconds: number; readonly maxDelaySeconds: number; readonly jitter: boolean };
+  readonly timeoutMs: number | null;
+  readonly redact: readonly string[];
+  readonly schema: { readonly vendor: string; readonly jsonSchema: Readonly<Record<string, unknown>> | null } | null;
+}
+
+export interface TasksReply {
+  readonly loaded: boolean;
+  readonly tubes: readonly { readonly tube: string; readonly tasks: readonly TaskDescription[] }[];
+}
+
+export interface PutResult {
+  readonly id: string;
+  readonly server: string;
+  readonly tube: string;
+}
+
+export interface WorkerReading {
+  readonly url: string;
+  readonly reachable: boolean;
+  readonly error: string | null;
+  readonly workersUp: number | null;
+  readonly active: number | null;
+  readonly jobs: Readonly<Record<string, number>>;
+  readonly tubes: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly reconnects: number | null;
+}
+
+export interface WorkersReply {
+  readonly workers: readonly WorkerReading[];
+}
+
+export interface RequeueJobResult {
+  readonly id: string;
+  readonly deadLetterId: string;
+  readonly tube: string;
+  readonly deadLetterDeleted: boolean;
+}
+
+/** The options of a put from the Tasks form. */
+export interface PutOptions {
+  readonly priority?: number;
+  readonly delay?: number;
+  readonly ttr?: number;
 }

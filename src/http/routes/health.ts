@@ -1,6 +1,6 @@
 /**
- * The probes and the scrape: `/healthz` (the process is up and serving), `/readyz` (every configured
- * beanstalkd server answers `stats`) and `/metrics` (Prometheus text from the injected registry). The
+ * The probes and the scrape: `/healthz` (the process is up and serving), `/readyz` (the configured
+ * beanstalkd server answers `stats`; with several, at least one of them) and `/metrics` (Prometheus text from the injected registry). The
  * probes need no token: an orchestrator calls them without one, and they say nothing about jobs.
  */
 import type { FastifyInstance } from 'fastify';
@@ -64,8 +64,9 @@ export function registerHealthRoutes(
       config: { auth: false, anyHost: true },
       schema: {
         tags: [TAGS.health],
-        summary: 'Every beanstalkd server answers (no token needed)',
-        description: '200 when every configured server answered `stats` just now; else 503, naming the servers and why.',
+        summary: 'The beanstalkd servers answer (no token needed)',
+        description:
+          '200 when every configured server answered `stats` just now (with several servers: when at least one did; `servers` says which are down); else 503, naming the servers and why.',
         security: [],
         response: {
           200: { description: 'Every server answered', ...readyBody },
@@ -76,7 +77,8 @@ export function registerHealthRoutes(
     async (_request, reply) => {
       const servers = (await context.admin.servers()).map(({ server, up, error }) => ({ server, up, error }));
       const down = servers.filter((server) => !server.up);
-      if (down.length === 0) return { ready: true, servers };
+      // Over several servers the API still serves while one is down (it shows it as down): ready while any answers.
+      if (down.length === 0 || (context.admin.several && down.length < servers.length)) return { ready: true, servers };
       reply.code(503);
       const message = `${down.length} of ${servers.length} beanstalkd server(s) unreachable: ${down.map((server) => server.server).join(', ')}`;
       return { ready: false, servers, error: { code: 'NOT_READY', message } };

@@ -189,4 +189,19 @@ export function registerJobRoutes(app: FastifyInstance, context: RouteContext): 
     },
     (request) => admin.deleteJob(request.params.id),
   );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/jobs/:id/requeue',
+    {
+      schema: {
+        tags: [TAGS.jobs],
+        summary: 'Put one dead letter back into the tube it failed in',
+        description:
+          'The letter’s record (`meta.dead_letter.tube`) names the tube; the failure history is kept. The new job is put before the letter is deleted: `deadLetterDeleted: false` means both exist now. 409 NOT_A_DEAD_LETTER for a job without that record.',
+        params: idParam,
+        response: { 200: ok(ref('RequeueJobResult'), 'The letter was put back'), ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    (request) => admin.requeueJob(request.params.id),
+  );
 }

@@ -26,7 +26,15 @@ const taskSchema = {
     redact: { type: 'array', items: { type: 'string' } },
     schema: {
       type: ['object', 'null'],
-      properties: { vendor: { type: 'string' } },
+      properties: {
+        vendor: { type: 'string' },
+        jsonSchema: {
+          type: ['object', 'null'],
+          additionalProperties: true,
+          description: 'The kwargs’ JSON Schema (draft 2020-12) when the library offers one (Standard JSON Schema), else null.',
+        },
+      },
+      required: ['vendor', 'jsonSchema'],
       description: 'The Standard Schema library that checks the kwargs, or null without one.',
     },
   },
