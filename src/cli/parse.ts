@@ -2,7 +2,6 @@
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from 'commander';
 import type { LevelWithSilent } from 'pino';
-import { parseServerUrl } from '../beanstalk/address.js';
 import { assertTubeName, normaliseJobId, UINT32_MAX } from '../beanstalk/validate.js';
 import { LOG_LEVELS } from '../logging/logger.js';
 import { UsageError } from './errors.js';
@@ -76,16 +75,6 @@ export function integerIn(min: number, max = UINT32_MAX): (value: string) => num
     }
     return Number(value);
   };
-}
-
-/** A beanstalkd URL (validated, returned as given). */
-export function parseUrl(value: string): string {
-  try {
-    parseServerUrl(value);
-  } catch (error) {
-    throw new InvalidArgumentError(reason(error));
-  }
-  return value;
 }
 
 /** A pino level name. */

@@ -5,11 +5,12 @@
  */
 
 import { resolve } from 'node:path';
-import { formatAddress, resolveServerAddress, URL_ENV } from '../beanstalk/address.js';
+import { formatAddress, URL_ENV } from '../beanstalk/address.js';
 import { ConnectionError } from '../beanstalk/errors.js';
 import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger, toError } from '../logging/logger.js';
 import { exposeProcessMetrics, type ProcessMetrics } from '../metrics/worker-endpoint.js';
+import { parseServerList } from '../servers/server-list.js';
 import { listTasks } from '../tasks/registry.js';
 import type { StopResult } from '../worker/events.js';
 import { Worker } from '../worker/worker.js';
@@ -20,7 +21,7 @@ import { IPC, onSupervisorMessage, sendToSupervisor } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
-import { waitForServer } from './wait-for-server.js';
+import { waitForAnyServer } from './wait-for-server.js';
 import { type WorkerFlagValues, workerOptionsFrom } from './worker-flags.js';
 
 /** The options of the worker command, checked: one field per worker flag (see `worker-flags.ts`). */
@@ -158,12 +159,12 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
       void (worker?.stop({ force: true }) ?? Promise.resolve()).finally(() => process.exit(EXIT.failure));
     });
 
-    const address = resolveServerAddress(options.url);
+    const addresses = parseServerList(options.url).map((server) => server.address);
     let stopped: Promise<StopResult>;
     // A Worker runs once: when the server goes away again between the probe and the start, a new one
     // waits for it.
     for (;;) {
-      const up = await waitForServer(address, { logger, signal: beforeStart.signal, timeoutSeconds: options.connectTimeout });
+      const up = await waitForAnyServer(addresses, { logger, signal: beforeStart.signal, timeoutSeconds: options.connectTimeout });
       if (!up) return EXIT.ok;
       const candidate = new Worker(workerOptionsFrom(options, logger));
       stopped = new Promise<StopResult>((resolveStop) => candidate.once('worker:stopped', resolveStop));
@@ -191,7 +192,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         detach?.();
         if (!(error instanceof ConnectionError)) throw error;
         if (stopRequested) return EXIT.ok;
-        logger.warn({ server: formatAddress(address), error: error.message }, `lost beanstalkd while starting: ${error.message}`);
+        logger.warn(
+          { server: addresses.map(formatAddress).join(','), error: error.message },
+          `lost beanstalkd while starting: ${error.message}`,
+        );
       }
     }
     const running = worker;

@@ -9,11 +9,11 @@
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { resolveServerAddress } from '../beanstalk/address.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ClusterMetrics } from '../metrics/cluster.js';
 import { type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
 import { warnIfExposed } from '../metrics/worker-endpoint.js';
+import { parseServerList } from '../servers/server-list.js';
 import { backoffDelay } from '../util/backoff.js';
 import { CHILD_INDEX_ENV } from './child.js';
 import { EXIT } from './errors.js';
@@ -22,7 +22,7 @@ import { IPC, type Malformed, onChildMessage, sendToChild } from './ipc.js';
 import { logLevelOf } from './parse.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
-import { waitForServer } from './wait-for-server.js';
+import { waitForAnyServer } from './wait-for-server.js';
 import { childArgs, type WorkerFlagValues } from './worker-flags.js';
 
 /**
@@ -104,11 +104,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     if (metrics) endpoint = await serveClusterMetrics(metrics, options, logger);
     // The same wait as a single worker's, once for the pool: P children each failing at start would be
     // restarted with backoff, logging P errors a round.
-    const up = await waitForServer(resolveServerAddress(options.url), {
-      logger,
-      signal: waiting.signal,
-      timeoutSeconds: options.connectTimeout,
-    });
+    const up = await waitForAnyServer(
+      parseServerList(options.url).map((server) => server.address),
+      {
+        logger,
+        signal: waiting.signal,
+        timeoutSeconds: options.connectTimeout,
+      },
+    );
     if (!up) return EXIT.ok;
     started = true;
     if (options.healthFile !== undefined) health = await startHealthFile(options.healthFile, logger, () => supervisor.liveChildren > 0);

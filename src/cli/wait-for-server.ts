@@ -115,3 +115,27 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * {@link waitForServer} over several servers: resolves true as soon as any of them answers (a worker
+ * starts on the servers that are up and picks up the others later), false when the wait is aborted.
+ * With every server unreachable for the whole timeout, rejects with the first one's ServerWaitTimeoutError.
+ */
+export async function waitForAnyServer(addresses: readonly ServerAddress[], options: WaitForServerOptions): Promise<boolean> {
+  if (addresses.length === 1) return waitForServer(addresses[0] as ServerAddress, options);
+  const done = new AbortController();
+  const signal = options.signal === undefined ? done.signal : AbortSignal.any([options.signal, done.signal]);
+  const waits = addresses.map((address) => waitForServer(address, { ...options, signal }));
+  try {
+    // The first that answers wins; a wait that gives up is only an error when they all do.
+    const up = await Promise.any(waits.map((wait) => wait.then((answered) => (answered ? true : Promise.reject(new Error('aborted'))))));
+    return up;
+  } catch (error) {
+    if (options.signal?.aborted) return false;
+    const reasons = error instanceof AggregateError ? error.errors : [error];
+    throw reasons.find((reason) => reason instanceof ServerWaitTimeoutError) ?? reasons[0];
+  } finally {
+    done.abort();
+    await Promise.allSettled(waits);
+  }
+}

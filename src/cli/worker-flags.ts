@@ -9,8 +9,8 @@ import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Logger } from '../logging/logger.js';
 import { WORKER_DEFAULTS, type WorkerOptions } from '../worker/options.js';
-import { URL_FLAG } from './ops/common.js';
-import { integerIn, parseKeys, parseListenHost, parseLogLevel, parseRedactEnv, parseTube, parseTubes, parseUrl } from './parse.js';
+import { parseUrlList, URL_FLAG } from './ops/common.js';
+import { integerIn, parseKeys, parseListenHost, parseLogLevel, parseRedactEnv, parseTube, parseTubes } from './parse.js';
 
 /**
  * How a flag reaches each child of `--processes`:
@@ -80,7 +80,7 @@ const TABLE = {
     child: 'same',
     worker: null,
   }),
-  url: flag({ ...URL_FLAG, parse: parseUrl, child: 'same', worker: 'url' }),
+  url: flag({ ...URL_FLAG, parse: parseUrlList, child: 'same', worker: 'url' }),
   concurrency: flag({
     flags: '-c, --concurrency <n>',
     description: 'jobs run at once in one process, each on its own connection (default: 1)',

@@ -45,6 +45,13 @@ export interface EngineOptions {
   readonly onError: (error: Error) => void;
   /** A lane got a connection back after losing them all (the worker's `worker:reconnected`). */
   readonly onReconnected: (lane: number, attempts: number) => void;
+  /**
+   * Called when a pump leaves places unasked for (every tube empty): with several servers, the set
+   * offers those places to the other servers' engines. @defaultValue none
+   */
+  readonly onSpare?: () => void;
+  /** Makes the jobs' ids as events and logs give them (qualified with several servers). @defaultValue the id */
+  readonly publicId?: (id: string) => string;
 }
 
 /** Reserves for one server; see the file comment. */
@@ -84,6 +91,16 @@ export class ReservationEngine implements JobSource {
     this.#waitLane = this.#lanes.length === 1 ? (this.#lanes[0] as Lane) : new Lane(deps, this.#lanes.length, options.tubes);
   }
 
+  /** Reserves outstanding, the waiting one included: what this engine takes of a shared budget. */
+  get asking(): number {
+    return this.#asking;
+  }
+
+  /** True while a waiting (blocking) reserve is outstanding. */
+  get waiting(): boolean {
+    return this.#waiting !== undefined;
+  }
+
   async open(sink: JobSink): Promise<void> {
     const lanes = this.#lanes.includes(this.#waitLane) ? this.#lanes : [...this.#lanes, this.#waitLane];
     const opened = await Promise.allSettled(lanes.map((lane) => lane.open()));
@@ -116,7 +133,10 @@ export class ReservationEngine implements JobSource {
       for (let k = 0; k < share; k += 1) this.#ask(lane, lc);
       free -= share;
     }
-    if (free > 0 && this.#waiting === undefined && this.#nothingToAsk()) this.#wait();
+    if (free > 0 && this.#nothingToAsk()) {
+      if (this.#waiting === undefined) this.#wait();
+      this.#options.onSpare?.();
+    }
   }
 
   giveBack(reservation: Reservation): void {
@@ -220,7 +240,7 @@ export class ReservationEngine implements JobSource {
 
   /** Hands a reserved job to the sink; its connection holds it until the runner ends it. */
   #deliver(lc: LaneConnection, job: ReservedJob, tube: string): void {
-    const reservation = new Reservation(job, lc.connection, tube);
+    const reservation = new Reservation(job, lc.connection, tube, this.#options.publicId?.(job.id));
     lc.jobs.add(reservation);
     reservation.onEnd = () => {
       lc.jobs.delete(reservation);

@@ -1,17 +1,20 @@
 /** Worker options: one type, one set of defaults, one validation. */
+
 import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
 import { assertInteger, assertTubeName, UINT32_MAX } from '../beanstalk/validate.js';
 import type { Logger } from '../logging/logger.js';
+import type { ServerUrls } from '../servers/server-list.js';
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
   /** The tubes to watch. `default` is watched only when listed here. */
   readonly tubes: readonly string[];
   /**
-   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`.
+   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`; several as a comma-separated
+   * list or an array, all reserved from with one concurrency budget (see the README's "Several servers").
    * @defaultValue `BEANSTALKD_URL` from the environment, else `127.0.0.1:11300`
    */
-  readonly url?: string;
+  readonly url?: ServerUrls;
   /** @defaultValue a pino logger at `info` (JSON, or pretty on a terminal) */
   readonly logger?: Logger;
   /**

@@ -132,7 +132,7 @@ export class Outcomes {
       });
       switch (recorded.result) {
         case 'recorded':
-          buriedAs = recorded.copyId;
+          buriedAs = reservation.publicIdOf(recorded.copyId);
           break;
         case 'not-found':
           // The original was handed out again while its copy was made: both exist now, and the copy
@@ -194,7 +194,7 @@ export class Outcomes {
       const info = {
         error: failure,
         tube: this.event.tube ?? '',
-        jobId: reservation.id,
+        jobId: reservation.jobId,
         attempts: counters.releases + 1,
         kicks,
         priority: counters.priority,

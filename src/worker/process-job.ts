@@ -100,9 +100,9 @@ export class JobStatsCache {
     try {
       const stats = await this.get();
       if (stats) return stats;
-      log.warn({ jobId: this.reservation.id }, 'the job vanished before it could be settled (deleted by someone else?)');
+      log.warn({ jobId: this.reservation.jobId }, 'the job vanished before it could be settled (deleted by someone else?)');
     } catch (error) {
-      log.error({ err: error, jobId: this.reservation.id }, 'stats-job failed; giving the job back by dropping the connection');
+      log.error({ err: error, jobId: this.reservation.jobId }, 'stats-job failed; giving the job back by dropping the connection');
       await this.reservation.drop();
     }
     return undefined;
@@ -119,7 +119,7 @@ export function processJob(ctx: JobContext, reservation: Reservation): Promise<v
     // A bug here must not leave the job without an outcome: it is given back by dropping the connection,
     // and the crash check (which counts reservations without an outcome) parks it if it keeps happening.
     ctx.logger.error(
-      { err: failureOf(error), jobId: reservation.id },
+      { err: failureOf(error), jobId: reservation.jobId },
       'processing a job failed unexpectedly; giving it back by dropping the connection',
     );
     ctx.emit('worker:error', failureOf(error));
@@ -145,7 +145,7 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     return leftoverCopy(ctx, reservation, tube, carried);
   }
   const task = decoded.ok ? findTask(tube, decoded.envelope.func_name) : undefined;
-  reservation.event = { jobId: reservation.id, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
+  reservation.event = { jobId: reservation.jobId, tube, task: decoded.ok ? decoded.envelope.func_name : undefined };
   const out = new Outcomes(ctx, reservation, stats);
 
   if (!decoded.ok) return cannotRun(out, stats, 'undecodable', decoded.message);
@@ -193,13 +193,13 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
  */
 async function leftoverCopy(ctx: JobContext, reservation: Reservation, tube: string, carried: CarriedCounters): Promise<void> {
   const { result, error } = await reservation.settle(() => reservation.connection.delete(reservation.id));
-  const fields = { tube, jobId: reservation.id, copyOf: carried.from };
+  const fields = { tube, jobId: reservation.jobId, copyOf: carried.from };
   if (result === 'done') {
     ctx.logger.warn(
       fields,
       `deleted an unfinished failure-record copy of job ${carried.from} (its worker stopped before burying it; job ${carried.from} is the live one)`,
     );
-    if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { jobId: reservation.id, tube, task: undefined, reason: 'duplicate' });
+    if (ctx.listens('job:deleted')) ctx.emit('job:deleted', { jobId: reservation.jobId, tube, task: undefined, reason: 'duplicate' });
   } else {
     ctx.logger.warn({ ...fields, err: error, result }, 'could not delete an unfinished failure-record copy; it goes back to ready');
   }

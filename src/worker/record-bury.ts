@@ -102,7 +102,7 @@ export class FailureRecorder {
       kicks: counters.kicks,
       worker: { host: this.#host, pid: process.pid },
       server: formatAddress(reservation.connection.address),
-      job_id: reservation.id,
+      job_id: reservation.jobId,
       tube: facts.tube,
       at: new Date().toISOString(),
       ...(facts.durationMs === undefined ? {} : { duration_ms: facts.durationMs }),
@@ -124,7 +124,7 @@ export class FailureRecorder {
   ): Promise<RecordBuryResult> {
     const { connection } = reservation;
     const carried: CarriedCounters = {
-      from: reservation.id,
+      from: reservation.jobId,
       // The copy's own reserve-job and bury count as this reservation's reserve and bury.
       reserves: Math.max(0, counters.reserves - 1),
       releases: counters.releases,

@@ -35,7 +35,10 @@ export type SettleResult =
 
 /** A reserved job, owned by the runner that was handed it. */
 export class Reservation {
+  /** The server's id of the job: what every command sends. */
   readonly id: string;
+  /** The id events, logs and records give: qualified (`host:port/id`) with several servers. */
+  readonly jobId: string;
   readonly body: Buffer;
   readonly connection: Beanstalk;
   /** performance.now() when the reserve answered: the job's TTR counts from here. */
@@ -67,13 +70,23 @@ export class Reservation {
   overrunReported = false;
 
   /** @param tube - The tube the job was reserved from: the lane's, never the body's. */
-  constructor(job: ReservedJob, connection: Beanstalk, tube: string) {
+  /**
+   * `publicId` is the id events and logs give: `host:port/id` with several servers (the engine makes
+   * it), else the server's own id. Commands always use {@link Reservation.id}.
+   */
+  constructor(job: ReservedJob, connection: Beanstalk, tube: string, publicId: string = job.id) {
     this.id = job.id;
+    this.jobId = publicId;
     this.body = job.body;
     this.connection = connection;
     this.reservedAt = performance.now();
     this.lastResetAt = this.reservedAt;
-    this.event = { jobId: job.id, tube, task: undefined };
+    this.event = { jobId: publicId, tube, task: undefined };
+  }
+
+  /** Another job of the same server (a failure record's copy) as events give ids: qualified like this one. */
+  publicIdOf(id: string): string {
+    return this.jobId === this.id ? id : `${this.jobId.slice(0, this.jobId.length - this.id.length)}${id}`;
   }
 
   /** The tube the job was reserved from. */

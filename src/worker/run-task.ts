@@ -90,7 +90,7 @@ class TaskRun implements TaskContext {
   constructor(input: RunTaskInput) {
     this.#input = input;
     const { reservation, task } = input;
-    this.jobId = reservation.id;
+    this.jobId = reservation.jobId;
     this.tube = reservation.event.tube ?? '';
     this.name = task.name;
     this.#probeAt = reservation.reservedAt + TTR_PROBE_MS;
@@ -135,7 +135,14 @@ class TaskRun implements TaskContext {
     if (timeoutMs !== undefined) this.#timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
     if (threads) {
       const { tube = '', task: name = task.name } = reservation.event;
-      const handle = threads.run({ tube, name, jobId: reservation.id, kwargs: this.#input.kwargs, stats: this.stats, touch: this.touch });
+      const handle = threads.run({
+        tube,
+        name,
+        jobId: reservation.jobId,
+        kwargs: this.#input.kwargs,
+        stats: this.stats,
+        touch: this.touch,
+      });
       abort.onAbort((reason) => {
         const error = failureOf(reason);
         handle.abort(error);

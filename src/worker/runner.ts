@@ -93,7 +93,7 @@ export class Runner implements JobSink {
       () => this.#finished(reservation),
       (error: unknown) => {
         this.#finished(reservation);
-        this.#options.logger.error({ err: toError(error), jobId: reservation.id }, 'processing a job failed unexpectedly');
+        this.#options.logger.error({ err: toError(error), jobId: reservation.jobId }, 'processing a job failed unexpectedly');
       },
     );
     this.running.set(reservation, done);

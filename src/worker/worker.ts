@@ -6,7 +6,7 @@
  * States: idle -> starting -> running -> stopping -> stopped. A Worker runs once; make a new one to run
  * again. Signal handling belongs to the CLI, not here.
  */
-import { formatAddress, resolveServerAddress, type ServerAddress } from '../beanstalk/address.js';
+import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { JobStats } from '../beanstalk/types.js';
@@ -14,6 +14,9 @@ import { ReservationEngine } from '../engine/engine.js';
 import type { JobSource } from '../engine/job-source.js';
 import { readFailureHistory } from '../failures/record.js';
 import { createLogger, type Logger, toError } from '../logging/logger.js';
+import { qualifyId, splitJobId } from '../servers/job-id.js';
+import { type NamedServer, parseServerList } from '../servers/server-list.js';
+import { type EngineHooks, ServerSetSource } from '../servers/server-set-source.js';
 import { PUT_DEFAULTS } from '../tasks/put-options.js';
 import { startAutoKick } from './auto-kick.js';
 import { type DeadLetterInfo, deadLetterBody } from './dead-letter.js';
@@ -42,18 +45,25 @@ export interface StopOptions {
 
 /** Reserves jobs from the given tubes and runs the registered task each one names. */
 export class Worker extends SafeEmitter<WorkerEvents> {
+  /** The server reserved from; the first one when there are several. */
   readonly address: ServerAddress;
+  /** Every server reserved from, by name (`host:port`). */
+  readonly servers: readonly string[];
   readonly #options: ResolvedWorkerOptions;
   readonly #logger: Logger;
   readonly #source: JobSource;
   readonly #runner: Runner;
-  readonly #control: LazyConnection;
-  readonly #kicker: LazyConnection;
+  /** Per server: the connection dead letters are put on (a job's letter goes to its own server). */
+  readonly #control: Map<string, LazyConnection>;
+  /** Per server: auto-kick's connection. */
+  readonly #kicker: Map<string, LazyConnection>;
+  /** The servers' names, and whether ids are qualified with them (several servers). */
+  readonly #several: boolean;
   readonly #stopping = new AbortController();
   readonly #forced = new AbortController();
   #state: WorkerState = 'idle';
   #stopped: Promise<StopResult> | undefined;
-  #stopAutoKick: (() => Promise<void>) | undefined;
+  #stopAutoKick: (() => Promise<void>)[] = [];
   #crashChecksLeft: number;
   #ticker: NodeJS.Timeout | undefined;
   #threads: TaskThreadPool | undefined;
@@ -61,7 +71,10 @@ export class Worker extends SafeEmitter<WorkerEvents> {
   constructor(options: WorkerOptions) {
     super();
     this.#options = validateWorkerOptions(options);
-    this.address = resolveServerAddress(options.url);
+    const servers = parseServerList(options.url);
+    this.address = (servers[0] as NamedServer).address;
+    this.servers = servers.map((server) => server.name);
+    this.#several = servers.length > 1;
     this.#logger = options.logger ?? createLogger();
     const open: ConnectFunction = options.connect ?? BeanstalkConnection.connect;
     const { commandTimeoutMs, connectTimeoutMs } = this.#options;
@@ -71,8 +84,12 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // Dead-letter puts go on a connection that no reserve ever blocks. Auto-kick gets its own: it waits
     // for kick locks with a blocking reserve, and its `use` + `peek-buried` pairs must not have a
     // dead-letter put switch the tube in between.
-    this.#control = new LazyConnection({ address: this.address, connectTimeoutMs, connect });
-    this.#kicker = new LazyConnection({ address: this.address, connectTimeoutMs, connect });
+    this.#control = new Map(
+      servers.map((server) => [server.name, new LazyConnection({ address: server.address, connectTimeoutMs, connect })]),
+    );
+    this.#kicker = new Map(
+      servers.map((server) => [server.name, new LazyConnection({ address: server.address, connectTimeoutMs, connect })]),
+    );
     // A crashed job comes back to ready at once, at the head of its priority, so it is among the first
     // jobs reserved after the crash. Those are the ones checked: the first few after this process starts
     // (a crash of the whole process) and after checkNextJobsForCrashes (a sibling process crashed).
@@ -109,19 +126,32 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
-    this.#source = new ReservationEngine({
-      address: this.address,
-      tubes: this.#options.tubes,
-      connect,
-      connectTimeoutMs,
-      reconnectMinMs: this.#options.reconnectMinMs,
-      reconnectMaxMs: this.#options.reconnectMaxMs,
-      reserveTimeoutSeconds: this.#options.reserveTimeoutSeconds,
-      logger: this.#logger,
-      stopping: this.#stopping.signal,
-      onError: (error) => this.emitSafely('worker:error', error),
-      onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts }),
-    });
+    const makeEngine = (server: NamedServer, hooks?: EngineHooks): ReservationEngine =>
+      new ReservationEngine({
+        address: server.address,
+        tubes: this.#options.tubes,
+        connect,
+        connectTimeoutMs,
+        reconnectMinMs: this.#options.reconnectMinMs,
+        reconnectMaxMs: this.#options.reconnectMaxMs,
+        reserveTimeoutSeconds: this.#options.reserveTimeoutSeconds,
+        logger: this.#several ? this.#logger.child({ server: server.name }) : this.#logger,
+        stopping: this.#stopping.signal,
+        onError: (error) => this.emitSafely('worker:error', error),
+        onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts }),
+        ...(hooks === undefined ? {} : { onSpare: hooks.onSpare, publicId: hooks.publicId }),
+      });
+    // One server: its engine is the source, exactly as before. Several: one engine each, one budget.
+    this.#source = this.#several
+      ? new ServerSetSource({
+          servers,
+          makeEngine,
+          logger: this.#logger,
+          stopping: this.#stopping.signal,
+          reconnectMinMs: this.#options.reconnectMinMs,
+          reconnectMaxMs: this.#options.reconnectMaxMs,
+        })
+      : makeEngine(servers[0] as NamedServer);
     this.#runner = new Runner({
       concurrency: this.#options.concurrency,
       source: this.#source,
@@ -182,19 +212,24 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#ticker.unref();
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
     if (kickPeriodSeconds !== undefined) {
-      this.#stopAutoKick = startAutoKick({
-        control: this.#kicker,
-        tubes,
-        periodSeconds: kickPeriodSeconds,
-        logger: this.#logger,
-        maxKicks,
-        deadLetter: deadLetterTube === undefined ? undefined : (body, job) => this.#deadLetter(body, this.#atBound(job, body)),
-      });
+      // Each server's buried jobs are kicked on that server (a kick lock per tube per server).
+      for (const [name, kicker] of this.#kicker) {
+        this.#stopAutoKick.push(
+          startAutoKick({
+            control: kicker,
+            tubes,
+            periodSeconds: kickPeriodSeconds,
+            logger: this.#several ? this.#logger.child({ server: name }) : this.#logger,
+            maxKicks,
+            deadLetter: deadLetterTube === undefined ? undefined : (body, job) => this.#deadLetter(body, this.#atBound(job, body, name)),
+          }),
+        );
+      }
     }
     this.#logger.info(
       {
         tubes,
-        server: formatAddress(this.address),
+        server: this.#several ? this.servers : formatAddress(this.address),
         concurrency,
         threads: this.#options.threads?.size,
         maxKicks,
@@ -244,8 +279,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#stopping.abort();
     // Not waiting for a kick round in flight: on a stalled server it could hold the stop for minutes.
     // Closing its connection rejects whatever it was waiting for (a held kick lock goes back with it).
-    void this.#stopAutoKick?.();
-    await this.#kicker.close().catch(() => undefined);
+    for (const stopKicking of this.#stopAutoKick) void stopKicking();
+    await Promise.all([...this.#kicker.values()].map((kicker) => kicker.close().catch(() => undefined)));
 
     // No more reserves: the waiting one is cut off (a job it may just have reserved goes back to ready
     // with the socket), and jobs that arrive from reserves already on the wire go back at once.
@@ -270,18 +305,18 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         // Closing the socket makes beanstalkd put the job back to ready at once, with its priority kept
         // and without counting a release (retries are counted from releases).
         if (!job.giveBack(new Error(`the worker is stopping (${why})`))) continue;
-        released.push(job.id);
-        this.#logger.warn({ jobId: job.id, why }, 'stopping: giving the running job back to beanstalkd');
+        released.push(job.jobId);
+        this.#logger.warn({ jobId: job.jobId, why }, 'stopping: giving the running job back to beanstalkd');
         this.emitSafely('job:released', { ...job.event, reason: 'stop' });
       }
     }
     // Every connection closes now: the jobs given back go back to ready with them. The control
     // connection closes with them: a dead-letter put stalled on it must not hold the stop.
-    await Promise.all([this.#source.close(), this.#control.close()]);
+    await Promise.all([this.#source.close(), this.#closeControls()]);
     // The last settling commands (answered, or failed by the close) and the runs that noticed the abort.
     await Promise.all(running.values());
     clearInterval(this.#ticker);
-    await Promise.all([this.#control.close(), this.#threads?.close()]);
+    await Promise.all([this.#closeControls(), this.#threads?.close()]);
     this.#state = 'stopped';
     const result: StopResult = { graceful: released.length === 0, releasedJobIds: released };
     if (wasStarted) this.#logger.info({ graceful: result.graceful, released }, 'worker stopped');
@@ -295,7 +330,11 @@ export class Worker extends SafeEmitter<WorkerEvents> {
    */
   async #deadLetter(body: Buffer, info: DeadLetterInfo): Promise<DeadLetterResult> {
     const tube = this.#options.deadLetterTube as string;
-    const connection = await this.#control.get();
+    // The letter goes to the job's own server: its id names it when there are several.
+    const server = this.#several ? splitJobId(info.jobId).server : undefined;
+    const control =
+      (server === undefined ? undefined : this.#control.get(server)) ?? (this.#control.values().next().value as LazyConnection);
+    const connection = await control.get();
     const letter = deadLetterBody(body, info, { maxBytes: connection.maxJobSize });
     const params = { priority: PUT_DEFAULTS.priority, delaySeconds: 0, ttrSeconds: PUT_DEFAULTS.ttr };
     await connection.putInTube(tube, letter ?? body, params);
@@ -306,7 +345,11 @@ export class Worker extends SafeEmitter<WorkerEvents> {
    * The record of a job found buried at the kick bound by auto-kick: its last failure, from its failure
    * record when it has one (else that failure is only in its worker's log).
    */
-  #atBound(job: JobStats, body: Buffer): DeadLetterInfo {
+  #closeControls(): Promise<unknown> {
+    return Promise.all([...this.#control.values()].map((control) => control.close()));
+  }
+
+  #atBound(job: JobStats, body: Buffer, server: string): DeadLetterInfo {
     const last = readFailureHistory(body)?.failures.at(-1);
     let error: Error;
     if (last) {
@@ -319,7 +362,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     return {
       error,
       tube: job.tube,
-      jobId: job.id,
+      jobId: this.#several ? qualifyId(server, job.id) : job.id,
       attempts: job.releases + 1,
       kicks: job.kicks,
       priority: job.priority,

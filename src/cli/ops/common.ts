@@ -14,7 +14,8 @@ import { parseJobId } from '../parse.js';
 /** The spelling and help of the worker's `--url` (its flags table); the operating commands take a list, {@link urlOption}. */
 export const URL_FLAG = Object.freeze({
   flags: '--url <url>',
-  description: 'beanstalkd server: beanstalk://host:port, host:port or host (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
+  description:
+    'beanstalkd server: beanstalk://host:port, host:port or host, or several comma-separated (default: $BEANSTALKD_URL, else 127.0.0.1:11300)',
 });
 
 /** A `--url` value: one server or a comma-separated list of them (validated, returned as given). */
