@@ -38,6 +38,11 @@ export interface DrainOptions {
   readonly sampleRss?: boolean;
   /** Fail unless the worker exits with code 0 after SIGTERM (bsworker's graceful stop). */
   readonly expectCleanExit?: boolean;
+  /**
+   * The servers' ports when the worker drains several: the jobs are split evenly over them, and
+   * `waiting` reserves are awaited on each. @defaultValue the bench's one server
+   */
+  readonly ports?: readonly number[];
 }
 
 /** How often the drain's progress is polled. */
@@ -55,12 +60,16 @@ const START_TIMEOUT_MS = 60_000;
  */
 export async function measureDrain(ctx: BenchContext, options: DrainOptions): Promise<Sample> {
   const { tube, jobs } = options;
-  const control = await RawClient.connect(ctx.port);
+  const ports = options.ports ?? [ctx.port];
+  const controls = await Promise.all(ports.map((port) => RawClient.connect(port)));
   let worker: ReturnType<BenchContext['children']['spawn']> | undefined;
   try {
-    await control.expect(`use ${tube}\r\n`, 'USING');
-    await control.expect(`pause-tube ${tube} 3600\r\n`, 'PAUSED');
-    await pipelinePuts(control, putCommand(options.body), jobs);
+    for (const [i, each] of controls.entries()) {
+      await each.expect(`use ${tube}\r\n`, 'USING');
+      await each.expect(`pause-tube ${tube} 3600\r\n`, 'PAUSED');
+      // An even split; the first servers take the remainder.
+      await pipelinePuts(each, putCommand(options.body), Math.floor(jobs / controls.length) + (i < jobs % controls.length ? 1 : 0));
+    }
 
     // O_APPEND: with --processes, several processes share this file through the supervisor's stdout.
     const logFd = openSync(options.logFile, 'a');
@@ -76,18 +85,25 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
     const running = worker;
     const exitedEarly = (): string | undefined =>
       running.exit ? `the worker exited (${JSON.stringify(running.exit)}): ${running.stderr().trim() || 'no stderr'}` : undefined;
-    await waitForWaiting(control, tube, options.waiting, { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly });
+    for (const each of controls) {
+      await waitForWaiting(each, tube, options.waiting, { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly });
+    }
+    const deletes = async (): Promise<number> => {
+      let sum = 0;
+      for (const each of controls) sum += await tubeCounter(each, tube, 'cmd-delete');
+      return sum;
+    };
 
-    const deletedBefore = await tubeCounter(control, tube, 'cmd-delete');
+    const deletedBefore = await deletes();
     const rss = options.sampleRss ? new RssSampler(running.pid) : undefined;
     const cpuBefore = cpuTimeMs(running.pid);
     const start = performance.now();
-    await control.expect(`pause-tube ${tube} 0\r\n`, 'PAUSED');
+    await Promise.all(controls.map((each) => each.expect(`pause-tube ${tube} 0\r\n`, 'PAUSED')));
     let lastDeleted = deletedBefore;
     let lastProgress = performance.now();
     await waitUntil(
       async () => {
-        const deleted = await tubeCounter(control, tube, 'cmd-delete');
+        const deleted = await deletes();
         if (deleted !== lastDeleted) {
           lastDeleted = deleted;
           lastProgress = performance.now();
@@ -128,6 +144,6 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
     return sample(jobs, elapsed, extra);
   } finally {
     await worker?.stop();
-    control.close();
+    for (const each of controls) each.close();
   }
 }

@@ -163,6 +163,13 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       `${at(DRAIN.withMetrics, 'cpuUsPerJob')} us / ${at(DRAIN.single(METRICS_CONCURRENCY), 'cpuUsPerJob')} us`,
     ),
     target(
+      'worker drain over three servers / over one (-c 16; on 2 cores three cannot be faster)',
+      ratio(figure(DRAIN.threeServers), figure(DRAIN.single(METRICS_CONCURRENCY))),
+      '>=',
+      0.8,
+      `${at(DRAIN.threeServers)} / ${at(DRAIN.single(METRICS_CONCURRENCY))}`,
+    ),
+    target(
       'worker RSS at concurrency 64, MB (MiB)',
       figure(DRAIN.single(64), 'maxRssMb'),
       '<=',

@@ -5,6 +5,7 @@
  * right after the plain one in every round: the cost of the metrics is their ratio.
  */
 import { join } from 'node:path';
+import { startBeanstalkd } from '../../test/helpers/beanstalkd.js';
 import { childEnv } from '../children.js';
 import { type BenchContext, freshTube, REPO, type Scenario, type ScenarioGroup } from '../context.js';
 import { measureDrain } from '../measure-drain.js';
@@ -24,6 +25,8 @@ export const DRAIN = Object.freeze({
   twoProcesses: `worker-drain-p2-c${P2_CONCURRENCY}`,
   /** The c=16 drain with `--metrics-port 0`. */
   withMetrics: `worker-drain-c${METRICS_CONCURRENCY}-metrics`,
+  /** The c=16 drain of one worker over three servers (this one and two more), the jobs split evenly. */
+  threeServers: `worker-drain-3servers-c${METRICS_CONCURRENCY}`,
 });
 
 const BIN = join(REPO, 'bin', 'bsworker');
@@ -32,28 +35,36 @@ const JOBS_DIR = join(REPO, 'bench', 'jobs');
 /** The drain scenarios; each run starts its own worker on a fresh tube. */
 export function drainGroup(ctx: BenchContext): ScenarioGroup {
   const drain =
-    (concurrency: number, processes: number, sampleRss: boolean, jobs: number, metrics = false) =>
+    (concurrency: number, processes: number, sampleRss: boolean, jobs: number, metrics = false, extraServers = 0) =>
     async () => {
-      const tube = freshTube(`drain-p${processes}-c${concurrency}${metrics ? '-m' : ''}`);
-      const args = [BIN, '--tubes', tube, '--jobs', JOBS_DIR, '--url', ctx.url, '--concurrency', String(concurrency)];
+      const tube = freshTube(`drain-p${processes}-c${concurrency}${metrics ? '-m' : ''}${extraServers > 0 ? '-s' : ''}`);
+      // More servers for this run only, stopped after it (they cost ~50 ms to start).
+      const extra = await Promise.all(Array.from({ length: extraServers }, () => startBeanstalkd()));
+      const urls = [ctx.url, ...extra.map((server) => server.url)].join(',');
+      const args = [BIN, '--tubes', tube, '--jobs', JOBS_DIR, '--url', urls, '--concurrency', String(concurrency)];
       if (processes > 1) args.push('--processes', String(processes));
       // Port 0: a free port on 127.0.0.1. Nothing scrapes during the drain (a scrape costs at scrape
       // time, once per interval, not per job): what is measured is the per-job cost of counting.
       if (metrics) args.push('--metrics-port', '0');
-      return measureDrain(ctx, {
-        command: process.execPath,
-        args,
-        cwd: REPO,
-        env: childEnv({ BSWORKER_BENCH_TUBE: tube }),
-        tube,
-        body: envelopeBody(tube),
-        jobs,
-        // One waiting reserve per worker process (the engine waits once per server, not once per slot).
-        waiting: processes,
-        logFile: join(ctx.tmpDir, `${tube}.log`),
-        sampleRss,
-        expectCleanExit: true,
-      });
+      try {
+        return await measureDrain(ctx, {
+          command: process.execPath,
+          args,
+          cwd: REPO,
+          env: childEnv({ BSWORKER_BENCH_TUBE: tube }),
+          tube,
+          body: envelopeBody(tube),
+          jobs,
+          // One waiting reserve per worker process (the engine waits once per server, not once per slot).
+          waiting: processes,
+          logFile: join(ctx.tmpDir, `${tube}.log`),
+          sampleRss,
+          expectCleanExit: true,
+          ports: [ctx.port, ...extra.map((server) => server.port)],
+        });
+      } finally {
+        await Promise.all(extra.map((server) => server.stop()));
+      }
     };
   const { jobs, singleWorkerJobs } = ctx.sizes;
   const scenarios: Scenario[] = CONCURRENCIES.map((concurrency) => ({
@@ -78,6 +89,14 @@ export function drainGroup(ctx: BenchContext): ScenarioGroup {
     baseline: DRAIN.single(METRICS_CONCURRENCY),
     measuredWith: DRAIN.single(METRICS_CONCURRENCY),
     run: drain(METRICS_CONCURRENCY, 1, false, jobs, true),
+  });
+  scenarios.push({
+    name: DRAIN.threeServers,
+    group: 'drain',
+    label: `bsworker drain over three servers, -c ${METRICS_CONCURRENCY}`,
+    baseline: DRAIN.single(METRICS_CONCURRENCY),
+    measuredWith: DRAIN.single(METRICS_CONCURRENCY),
+    run: drain(METRICS_CONCURRENCY, 1, false, jobs, false, 2),
   });
   return { scenarios, close: async () => undefined };
 }

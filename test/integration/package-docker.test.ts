@@ -157,6 +157,24 @@ describe('the Docker files', () => {
     for (const port of compose.services.beanstalkd?.ports ?? []) assert.match(port, /^127\.0\.0\.1:/);
   });
 
+  it('compose has a cluster profile: three servers on loopback ports and workers over all three', async () => {
+    const compose = yaml.load(await readFile(join(REPO, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { command?: string[]; profiles?: string[]; ports?: string[]; healthcheck?: { test?: string[] } }>;
+    };
+    const names = ['beanstalkd-1', 'beanstalkd-2', 'beanstalkd-3'];
+    for (const [i, name] of names.entries()) {
+      const service = compose.services[name];
+      assert.deepEqual(service?.profiles, ['cluster'], name);
+      assert.deepEqual(service?.ports, [`127.0.0.1:1130${i + 1}:11300`], name);
+      assert.ok(service?.healthcheck?.test?.length, `${name} has the healthcheck of the single server`);
+    }
+    const worker = compose.services['cluster-worker'];
+    assert.deepEqual(worker?.profiles, ['cluster']);
+    const command = worker?.command ?? [];
+    assert.equal(command[command.indexOf('--url') + 1], names.map((name) => `beanstalk://${name}:11300`).join(','));
+    assert.ok(command.includes('--health-file'));
+  });
+
   it('has an example Dockerfile for a user project, with a README and the same healthcheck', async () => {
     await access(join(REPO, 'examples', 'docker', 'README.md'));
     const final = (await dockerfileStages(join(REPO, 'examples', 'docker', 'Dockerfile'))).at(-1) ?? [];
