@@ -3,10 +3,12 @@
  * and the memory it holds is bounded, not proportional to the batch.
  *
  * The first pass encodes every item: that is the check (JSON-ness with the path, the schema on the
- * kwargs as the worker will see them, the body's size in bytes). Bodies are kept while they add up to
- * at most {@link HELD_BYTES}; past that, a body is dropped once measured and encoded again when the
- * window reaches it. A batch of small jobs is thus encoded once, as before, while a batch of 3,000
- * jobs of 60 KB holds 16 MiB plus the window instead of ~185 MB.
+ * kwargs as the worker will see them, the body's size in bytes). The bodies of the first window are
+ * kept (they are all sent at once, so the window holds them anyway), and so are later ones while the
+ * kept bodies add up to at most {@link HELD_BYTES}; past that, a body is dropped once measured and
+ * encoded again when the window reaches it. A batch of small jobs, or one no longer than its window,
+ * is thus encoded once, as before, while a batch of 3,000 jobs of 60 KB holds its window plus 16 MiB
+ * instead of every body (~185 MB).
  */
 import { PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { assertBodyLength } from '../beanstalk/validate.js';
@@ -56,14 +58,14 @@ export class PutManyBatch {
    * Checks every item: encodes it (a TypeError names the item and the path), and checks it with the
    * task's schema, if any (the first invalid item rejects with a KwargsValidationError that names it).
    * `keepValues` keeps the schema's outputs (memory proportional to the batch: for inline puts only);
-   * `heldBytes` is there for tests.
+   * the first `window` bodies are kept whatever their size; `heldBytes` is there for tests.
    */
   static async check(
     metadata: TaskMetadata,
     kwargsList: readonly unknown[],
-    keepValues: boolean,
-    heldBytes = HELD_BYTES,
+    options: { readonly keepValues: boolean; readonly window: number; readonly heldBytes?: number },
   ): Promise<PutManyBatch> {
+    const { keepValues, window, heldBytes = HELD_BYTES } = options;
     const sizes: number[] = [];
     const held: (Buffer | undefined)[] = [];
     const checks: (KwargsValidation | Promise<KwargsValidation>)[] | undefined = metadata.options.schema === undefined ? undefined : [];
@@ -73,7 +75,7 @@ export class PutManyBatch {
       const size = Buffer.byteLength(encoded.text, 'utf8');
       sizes.push(size);
       total += size;
-      held.push(total <= heldBytes ? Buffer.from(encoded.text, 'utf8') : undefined);
+      held.push(index < window || total <= heldBytes ? Buffer.from(encoded.text, 'utf8') : undefined);
       if (checks !== undefined) {
         // The schema checks the copy the body was written from: the kwargs as the worker will see them.
         const checked = validateKwargs(metadata, encoded.kwargs);

@@ -256,7 +256,7 @@ export class JobQueue {
     const params = resolvePutParams(putOptions, metadata.options, this.#defaults);
     // Everything is checked first (see put-many.ts): bad input at item 500 must not leave items 0-499
     // already queued. Inline puts keep the schema's outputs: they run the task with them.
-    const batch = await PutManyBatch.check(metadata, kwargsList, this.inline);
+    const batch = await PutManyBatch.check(metadata, kwargsList, { keepValues: this.inline, window });
     // Nothing to put: no reason to open a connection (or to wait for an unreachable server).
     if (batch.length === 0) return [];
     if (this.inline) {

@@ -46,7 +46,7 @@ describe('PutManyBatch', () => {
   it('keeps bodies up to the budget, encodes the others again, and gives the same bytes either way', async () => {
     const list = items(10);
     // About three bodies fit in 3,500 bytes.
-    const batch = await PutManyBatch.check(plain, list, false, 3_500);
+    const batch = await PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 3_500 });
     for (const [index, kwargs] of list.entries()) {
       assert.deepEqual(batch.body(index), encodeEnvelope('job', 'pm', kwargs), `item ${index}`);
     }
@@ -56,7 +56,7 @@ describe('PutManyBatch', () => {
 
   it('checks every item before answering: a bad item past the budget is named', async () => {
     const list: unknown[] = [...items(9), { i: 9, bad: 10n }];
-    await assert.rejects(PutManyBatch.check(plain, list, false, 2_000), (error: unknown) => {
+    await assert.rejects(PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 2_000 }), (error: unknown) => {
       assert.ok(error instanceof TypeError);
       assert.match(error.message, /^putMany: item 9: Cannot encode kwargs\.bad: a BigInt/);
       return true;
@@ -66,16 +66,19 @@ describe('PutManyBatch', () => {
   it('checks the schema on every item, past the budget too, with the kwargs as the worker sees them', async () => {
     const schema = z.object({ i: z.number().max(5), text: z.string(), at: z.string().optional() });
     const metadata: TaskMetadata = { name: 'job', tube: 'pm', options: { schema } };
-    await assert.rejects(PutManyBatch.check(metadata, items(7), false, 1_500), /^KwargsValidationError: putMany: item 6: /);
+    await assert.rejects(
+      PutManyBatch.check(metadata, items(7), { keepValues: false, window: 1, heldBytes: 1_500 }),
+      /^KwargsValidationError: putMany: item 6: /,
+    );
     // A Date is checked as the string the worker will get; the outputs are kept when asked for.
     const at = new Date(0);
-    const batch = await PutManyBatch.check(metadata, [{ i: 1, text: 't', at }], true, 1_500);
+    const batch = await PutManyBatch.check(metadata, [{ i: 1, text: 't', at }], { keepValues: true, window: 1, heldBytes: 1_500 });
     assert.deepEqual(batch.values, [{ i: 1, text: 't', at: '1970-01-01T00:00:00.000Z' }]);
   });
 
   it('checks the size of every body, kept or not, naming the first one over the limit', async () => {
     const list = [...items(5), { i: 5, text: 'y'.repeat(5_000) }];
-    const batch = await PutManyBatch.check(plain, list, false, 2_000);
+    const batch = await PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 2_000 });
     assert.throws(() => batch.assertSizes(4_000), /^RangeError: putMany: item 5: Expected the job body to be at most 4000 bytes/);
     batch.assertSizes(6_000);
   });
@@ -88,8 +91,23 @@ describe('PutManyBatch', () => {
         return reads === 1 ? 'short' : 'much longer';
       },
     };
-    const batch = await PutManyBatch.check(plain, [...items(3), fickle], false, 1_500);
+    const batch = await PutManyBatch.check(plain, [...items(3), fickle], { keepValues: false, window: 1, heldBytes: 1_500 });
     assert.throws(() => batch.body(3), /^TypeError: putMany: item 3: its kwargs changed between the check of the batch and the put/);
+  });
+
+  it('keeps the bodies of the first window whatever the budget: they are sent at once anyway', async () => {
+    const fickle = (): { text: string } => {
+      let reads = 0;
+      return {
+        get text(): string {
+          reads += 1;
+          return 'x'.repeat(reads);
+        },
+      };
+    };
+    const batch = await PutManyBatch.check(plain, [fickle(), fickle(), fickle(), fickle()], { keepValues: false, window: 3, heldBytes: 0 });
+    for (const index of [0, 1, 2]) assert.equal(batch.body(index).toString(), '{"func_name":"job","tube":"pm","kwargs":{"text":"x"}}');
+    assert.throws(() => batch.body(3), /item 3: its kwargs changed/);
   });
 });
 
@@ -103,7 +121,7 @@ describe('putWindowed', () => {
       },
     };
     const list = [...items(4), fickle, ...items(3)];
-    const batch = await PutManyBatch.check(plain, list, false, 2_500);
+    const batch = await PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 2_500 });
     const sent: number[] = [];
     let id = 0;
     const put = async (): Promise<string> => {
