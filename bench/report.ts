@@ -8,6 +8,7 @@ import { LATENCY } from './scenarios/latency.js';
 import { PEERS } from './scenarios/peers.js';
 import { PRODUCER } from './scenarios/producer.js';
 import { RAW } from './scenarios/raw.js';
+import { sizeDetails, sizeTargets } from './scenarios/sizes.js';
 import { median } from './stats.js';
 
 /** One scenario's outcome: the median of every figure across runs, and the runs themselves. */
@@ -176,6 +177,7 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       80,
       `max VmRSS of the bsworker process during the -c 64 drains (median of runs)`,
     ),
+    ...sizeTargets(figure),
   ];
 }
 
@@ -203,6 +205,7 @@ function details(result: ScenarioResult): string {
   if (m.cpuUsPerJob !== undefined) parts.push(`${formatNumber(m.cpuUsPerJob)} us CPU per job`);
   if (m.logLines !== undefined)
     parts.push(`${formatCount(m.logLines)} log lines (${formatCount(m.completedLines ?? Number.NaN)} "job completed")`);
+  parts.push(...sizeDetails(m));
   if (result.note) parts.push(result.note);
   return parts.join('; ');
 }

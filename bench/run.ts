@@ -23,6 +23,7 @@ import { latencyGroup } from './scenarios/latency.js';
 import { peersGroup } from './scenarios/peers.js';
 import { producerGroup } from './scenarios/producer.js';
 import { rawGroup } from './scenarios/raw.js';
+import { sizesGroup } from './scenarios/sizes.js';
 import { planSteps, runStep, type Step } from './schedule.js';
 
 /** The default sizes: large enough to be stable, small enough for about three minutes on 2 cores. */
@@ -30,7 +31,9 @@ const FULL: Sizes = { jobs: 50_000, oneAtATimeJobs: 20_000, naiveJobs: 3_000, si
 /** `--quick`: a smoke test in seconds. */
 const QUICK: Sizes = { jobs: 2_000, oneAtATimeJobs: 500, naiveJobs: 100, singleWorkerJobs: 500, latencySamples: 100 };
 
-const GROUPS: readonly Group[] = ['raw', 'producer', 'drain', 'latency', 'peers'];
+const GROUPS: readonly Group[] = ['raw', 'producer', 'drain', 'latency', 'peers', 'sizes'];
+/** Groups that run only when `--only` names them: the body-size curve takes minutes of its own. */
+const OPT_IN: readonly Group[] = ['sizes'];
 
 /** A bad flag: reported as one line plus the usage, exit code 2. */
 class UsageError extends Error {}
@@ -45,7 +48,8 @@ Options:
   --runs N        runs per scenario (default 3, 1 with --quick)
   --jobs N        jobs per throughput run (default ${FULL.jobs.toLocaleString('en-US')}); the slow scenarios use at most their default
   --out DIR       where to write the results (default bench/results)
-  --only LIST     comma-separated groups (${GROUPS.join(', ')}) or scenario names
+  --only LIST     comma-separated groups (${GROUPS.join(', ')}) or scenario names;
+                  ${OPT_IN.join(', ')} runs only when named (the producer's body-size curve)
   --help          this text
 `;
 
@@ -114,7 +118,8 @@ async function machineInfo(port: number): Promise<MachineInfo> {
 }
 
 function selected(scenario: Scenario, only: readonly string[] | undefined): boolean {
-  return only === undefined || only.includes(scenario.group) || only.includes(scenario.name);
+  if (only === undefined) return !OPT_IN.includes(scenario.group);
+  return only.includes(scenario.group) || only.includes(scenario.name);
 }
 
 async function main(): Promise<number> {
@@ -159,7 +164,7 @@ async function main(): Promise<number> {
     progress(`beanstalkd ${machine.beanstalkd} on ${server.url}; ${quick ? 'quick' : 'full'} run, ${runs} run(s) per scenario`);
 
     // One at a time, so that the groups made before a failing one are still closed.
-    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup]) groups.push(await makeGroup(ctx));
+    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup]) groups.push(await makeGroup(ctx));
     const all = groups.flatMap((group) => group.scenarios);
     const unknown = only?.filter((name) => !all.some((scenario) => scenario.name === name || scenario.group === name)) ?? [];
     if (unknown.length > 0) {

@@ -102,7 +102,12 @@ export function normaliseJobId(id: unknown, argument = 'id'): string {
 
 /** Throws unless `body` fits in the server's `max-job-size`, counted in bytes. */
 export function assertBodySize(body: Buffer, maxJobSize: number): void {
-  if (body.length > maxJobSize) {
-    throw new RangeError(`Expected the job body to be at most ${maxJobSize} bytes (the server's max-job-size), got ${body.length} bytes`);
+  assertBodyLength(body.length, maxJobSize);
+}
+
+/** {@link assertBodySize} for a body measured but not kept (putMany checks sizes before it encodes again). */
+export function assertBodyLength(bytes: number, maxJobSize: number): void {
+  if (bytes > maxJobSize) {
+    throw new RangeError(`Expected the job body to be at most ${maxJobSize} bytes (the server's max-job-size), got ${bytes} bytes`);
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { isPlainObject, kindOf, MAX_KWARGS_DEPTH, quote, writeCheckedJson } from './json.js';
+import { isPlainObject, kindOf, MAX_KWARGS_DEPTH, quote, toWireKwargs, writeWireKwargs } from './json.js';
 
 /** A decoded job body. */
 export interface Envelope {
@@ -43,6 +43,18 @@ export interface DecodeFailure {
 /** The result of {@link decodeEnvelope}. */
 export type DecodeResult = { readonly ok: true; readonly envelope: Envelope } | DecodeFailure;
 
+/** A call encoded by {@link encodeCall}: the body, and its kwargs as a worker will decode them. */
+export interface EncodedCall {
+  /** The job body, UTF-8 JSON. */
+  readonly body: Buffer;
+  /**
+   * The kwargs the body carries, as a worker will decode them (Dates as strings, `-0` as `0`): the copy
+   * the body was written from, so a schema can check them without parsing the body again. Fresh
+   * objects: changing them changes neither the body nor the caller's kwargs.
+   */
+  readonly kwargs: Record<string, unknown>;
+}
+
 /**
  * Encodes a call as a job body. Throws a TypeError naming the path (`kwargs.user.id`) when `kwargs`
  * holds something JSON would silently change or cannot encode: BigInt, functions, symbols, `undefined`,
@@ -52,6 +64,35 @@ export type DecodeResult = { readonly ok: true; readonly envelope: Envelope } | 
  * ISO-8601 string; `-0` arrives as `0`, as JSON writes it.
  */
 export function encodeEnvelope(funcName: string, tube: string, kwargs: unknown): Buffer {
+  return encodeCall(funcName, tube, kwargs).body;
+}
+
+/** {@link encodeEnvelope}, also answering the kwargs as the worker will see them. */
+export function encodeCall(funcName: string, tube: string, kwargs: unknown): EncodedCall {
+  const encoded = encodeCallText(funcName, tube, kwargs);
+  return { body: Buffer.from(encoded.text, 'utf8'), kwargs: encoded.kwargs };
+}
+
+/**
+ * {@link encodeCall} without the Buffer: the body as a string (its size is `Buffer.byteLength(text)`),
+ * for a caller that measures a body before it keeps or sends it.
+ */
+export function encodeCallText(
+  funcName: string,
+  tube: string,
+  kwargs: unknown,
+): { readonly text: string; readonly kwargs: Record<string, unknown> } {
+  const wire = checkCall(funcName, tube, kwargs);
+  // The same bytes as JSON.stringify({ func_name, tube, kwargs }); JSON.stringify only ever sees the
+  // checked copy, never the caller's objects.
+  return { text: `{"func_name":${quote(funcName)},"tube":${quote(tube)},"kwargs":${writeWireKwargs(wire)}}`, kwargs: wire };
+}
+
+/**
+ * Checks a call as {@link encodeEnvelope} does, without writing the body: throws what it would throw,
+ * and answers the kwargs as the worker will see them.
+ */
+function checkCall(funcName: string, tube: string, kwargs: unknown): Record<string, unknown> {
   if (typeof funcName !== 'string' || funcName === '') {
     throw new TypeError(`Expected \`func_name\` to be a non-empty string, got ${typeof funcName}`);
   }
@@ -59,9 +100,7 @@ export function encodeEnvelope(funcName: string, tube: string, kwargs: unknown):
   if (!isPlainObject(kwargs)) {
     throw new TypeError(`Expected \`kwargs\` to be a plain object, got ${kindOf(kwargs)}`);
   }
-  // The same bytes as JSON.stringify({ func_name, tube, kwargs }), with kwargs checked as they are written.
-  const text = `{"func_name":${quote(funcName)},"tube":${quote(tube)},"kwargs":${writeCheckedJson(kwargs)}}`;
-  return Buffer.from(text, 'utf8');
+  return toWireKwargs(kwargs);
 }
 
 /** Decodes a job body. Never throws: anything that is not an envelope becomes a {@link DecodeFailure}. */

@@ -6,18 +6,19 @@
  */
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { MAX_IN_FLIGHT } from '../beanstalk/connection.js';
-import { ConnectionError, isNotSent, PutOutcomeUnknownError } from '../beanstalk/errors.js';
+import { ConnectionError, isNotSent } from '../beanstalk/errors.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, PutParams } from '../beanstalk/types.js';
 import { assertBodySize, assertInteger } from '../beanstalk/validate.js';
-import { decodeEnvelope, encodeEnvelope } from '../envelope/envelope.js';
+import { decodeEnvelope, type EncodedCall, encodeCall } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { PutRouter } from '../servers/put-router.js';
 import { parseServerList, type ServerUrls } from '../servers/server-list.js';
 import { createTaskDecorator } from './decorator.js';
-import { KwargsValidationError, PutManyError } from './errors.js';
+import { KwargsValidationError } from './errors.js';
 import { inlineContext } from './inline.js';
 import { getTaskMetadata } from './metadata.js';
+import { PutManyBatch, putWindowed } from './put-many.js';
 import { DEFAULTS_KEYS, resolvePutParams, validatePutOptions } from './put-options.js';
 import { findTask } from './registry.js';
 import { isThenable, type KwargsSchema, type KwargsValidation, validateKwargs } from './schema.js';
@@ -151,19 +152,19 @@ export class JobQueue {
   /** Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. */
   putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
     let params: PutParams;
-    let body: Buffer;
+    let encoded: EncodedCall;
     try {
       this.#assertOpen();
       validatePutOptions(options);
       params = resolvePutParams(options, metadata.options, this.#defaults);
-      body = encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {});
+      encoded = encodeCall(metadata.name, metadata.tube, kwargs ?? {});
     } catch (error) {
       return Promise.reject(error);
     }
     const key = options?.key;
-    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, body, params, key);
-    if (this.inline) return this.#runInline(metadata, body);
-    return this.#send(metadata.tube, body, params, key);
+    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, encoded, params, key);
+    if (this.inline) return this.#runInline(metadata, encoded.body);
+    return this.#send(metadata.tube, encoded.body, params, key);
   }
 
   /** Puts one body on the one server, or on the one the router picks (by `key`, else in turn). */
@@ -174,11 +175,13 @@ export class JobQueue {
   }
 
   /**
-   * A schema task's put. The schema checks the kwargs as the worker will see them, decoded from the
-   * encoded body (a Date is a string by then), so a put that passes is a job the worker's check passes;
-   * the body sent is still the kwargs as given. Without an async schema, as synchronous as any put.
+   * A schema task's put. The schema checks the kwargs as the worker will see them: the copy the body
+   * was written from (a Date is a string by then, -0 is 0), the value a worker decodes, so a put that
+   * passes is a job the worker's check passes, without parsing the body again; the body sent is still
+   * the kwargs as given. Without an async schema, as synchronous as any put.
    */
-  #putChecked(metadata: TaskMetadata, body: Buffer, params: PutParams, key: string | undefined): Promise<string> {
+  #putChecked(metadata: TaskMetadata, encoded: EncodedCall, params: PutParams, key: string | undefined): Promise<string> {
+    const { body } = encoded;
     const proceed = (checked: KwargsValidation): Promise<string> => {
       if (!checked.ok) return Promise.reject(new KwargsValidationError(metadata, checked.issues));
       if (this.inline) return this.#runInline(metadata, body, checked.value);
@@ -186,7 +189,7 @@ export class JobQueue {
     };
     let checked: KwargsValidation | Promise<KwargsValidation>;
     try {
-      checked = validateKwargs(metadata, wireKwargs(body));
+      checked = validateKwargs(metadata, encoded.kwargs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -251,26 +254,26 @@ export class JobQueue {
     validatePutOptions(putOptions);
     assertInteger(window, 'window', 1, MAX_IN_FLIGHT);
     const params = resolvePutParams(putOptions, metadata.options, this.#defaults);
-    // Everything is encoded first: bad input at item 500 must not leave items 0-499 already queued.
-    const bodies = kwargsList.map((kwargs, index) => atItem(index, () => encodeEnvelope(metadata.name, metadata.tube, kwargs ?? {})));
+    // Everything is checked first (see put-many.ts): bad input at item 500 must not leave items 0-499
+    // already queued. Inline puts keep the schema's outputs: they run the task with them.
+    const batch = await PutManyBatch.check(metadata, kwargsList, { keepValues: this.inline, window });
     // Nothing to put: no reason to open a connection (or to wait for an unreachable server).
-    if (bodies.length === 0) return [];
-    // Every item is checked by the schema too before the first is sent.
-    const values = metadata.options.schema === undefined ? undefined : await checkAll(metadata, bodies);
+    if (batch.length === 0) return [];
     if (this.inline) {
       // Sized against a default server before the first task runs, as a server-bound batch would be.
-      assertBodySizes(bodies, DEFAULT_MAX_JOB_SIZE);
+      batch.assertSizes(DEFAULT_MAX_JOB_SIZE);
       const ids: string[] = [];
-      for (const [index, body] of bodies.entries()) ids.push(await this.#runInline(metadata, body, values?.[index]));
+      for (let index = 0; index < batch.length; index += 1)
+        ids.push(await this.#runInline(metadata, batch.body(index), batch.values?.[index]));
       return ids;
     }
     const maxJobSize =
       this.#router === undefined
         ? (await this.#open(Date.now() + this.#connectTimeoutMs)).maxJobSize
         : await this.#router.maxJobSize(Date.now() + this.#connectTimeoutMs);
-    assertBodySizes(bodies, maxJobSize);
+    batch.assertSizes(maxJobSize);
     const key = putOptions.key;
-    return putWindowed((body) => this.#send(metadata.tube, body, params, key), bodies, window);
+    return putWindowed((body) => this.#send(metadata.tube, body, params, key), batch, window);
   }
 
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
@@ -313,97 +316,8 @@ export class JobQueue {
 /** puts in flight at once in a putMany, unless its `window` option says otherwise. */
 const PUT_MANY_WINDOW = 1_024;
 
-/** Runs `check` for item `index` of a putMany; an error it throws names the item. */
-function atItem<T>(index: number, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    if (error instanceof Error) error.message = `putMany: item ${index}: ${error.message}`;
-    throw error;
-  }
-}
-
-/** The kwargs of a body this module just encoded, as a worker will decode them. */
-function wireKwargs(body: Buffer): Record<string, unknown> {
-  const decoded = decodeEnvelope(body);
-  // encodeEnvelope's output always decodes; a failure here would be a bug in one of the two.
-  if (!decoded.ok) throw new Error(`bsworker: an encoded body does not decode: ${decoded.message}`);
-  return decoded.envelope.kwargs;
-}
-
-/**
- * Checks every item of a putMany with the task's schema, as the worker will see it; resolves to the
- * output values. The first invalid item rejects with a KwargsValidationError that names it.
- */
-async function checkAll(metadata: TaskMetadata, bodies: readonly Buffer[]): Promise<unknown[]> {
-  const results = bodies.map((body) => validateKwargs(metadata, wireKwargs(body)));
-  const settled = results.some(isThenable) ? await Promise.all(results) : (results as KwargsValidation[]);
-  return settled.map((checked, index) => {
-    if (checked.ok) return checked.value;
-    const error = new KwargsValidationError(metadata, checked.issues);
-    error.message = `putMany: item ${index}: ${error.message}`;
-    throw error;
-  });
-}
-
-/** Checks every body against the server's limit, naming the first item over it. */
-function assertBodySizes(bodies: readonly Buffer[], maxJobSize: number): void {
-  for (const [index, body] of bodies.entries()) atItem(index, () => assertBodySize(body, maxJobSize));
-}
-
 /** The error for a value given as a task that is not one. */
 function notATask(task: unknown): TypeError {
   const name = typeof task === 'function' && task.name ? `\`${task.name}\`` : 'the value';
   return new TypeError(`${name} is not a registered task: wrap it with queue.task(tube)(fn) or decorate it with @queue.task(tube)`);
-}
-
-/**
- * Puts `bodies` with at most `window` puts unanswered. On the first failure no new put is started; the
- * ones in flight are awaited, and a PutManyError says which items were put and which may have been.
- */
-function putWindowed(put: (body: Buffer) => Promise<string>, bodies: readonly Buffer[], window: number): Promise<string[]> {
-  const ids: (string | undefined)[] = new Array(bodies.length).fill(undefined);
-  const unknown: number[] = [];
-  if (bodies.length === 0) return Promise.resolve([]);
-  return new Promise((resolve, reject) => {
-    let next = 0;
-    let active = 0;
-    let failed: { index: number; error: unknown } | undefined;
-    const launch = (): void => {
-      while (failed === undefined && active < window && next < bodies.length) {
-        const index = next;
-        next += 1;
-        active += 1;
-        put(bodies[index] as Buffer).then(
-          (id) => {
-            ids[index] = id;
-            land();
-          },
-          (error: unknown) => {
-            failed ??= { index, error };
-            if (error instanceof PutOutcomeUnknownError) unknown.push(index);
-            land();
-          },
-        );
-      }
-    };
-    const land = (): void => {
-      active -= 1;
-      if (active === 0 && (failed !== undefined || next >= bodies.length)) {
-        if (failed)
-          reject(
-            new PutManyError(
-              ids,
-              failed.index,
-              failed.error,
-              unknown.sort((a, b) => a - b),
-            ),
-          );
-        else resolve(ids as string[]);
-        return;
-      }
-      launch();
-    };
-    launch();
-  });
 }
