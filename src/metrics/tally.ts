@@ -37,7 +37,7 @@ export class Series {
   count = 0;
 
   constructor(
-    readonly labels: { readonly tube: string; readonly task: string },
+    readonly labels: { readonly server: string; readonly tube: string; readonly task: string },
     private readonly bounds: readonly number[],
   ) {
     this.buckets = new Float64Array(bounds.length);
@@ -86,15 +86,15 @@ export class SeriesHistogram {
     const values: MetricValue[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const series of this.series()) {
-      const { tube, task } = series.labels;
+      const { server, tube, task } = series.labels;
       let cumulative = 0;
       for (let i = 0; i < this.bounds.length; i += 1) {
         cumulative += series.buckets[i] as number;
-        values.push({ value: cumulative, labels: { le: this.bounds[i] as number, tube, task }, metricName: bucketName });
+        values.push({ value: cumulative, labels: { le: this.bounds[i] as number, server, tube, task }, metricName: bucketName });
       }
-      values.push({ value: series.count, labels: { le: '+Inf', tube, task }, metricName: bucketName });
-      values.push({ value: series.sum, labels: { tube, task }, metricName: `${this.name}_sum` });
-      values.push({ value: series.count, labels: { tube, task }, metricName: `${this.name}_count` });
+      values.push({ value: series.count, labels: { le: '+Inf', server, tube, task }, metricName: bucketName });
+      values.push({ value: series.sum, labels: { server, tube, task }, metricName: `${this.name}_sum` });
+      values.push({ value: series.count, labels: { server, tube, task }, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }

@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { splitJobId } from '../servers/job-id.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import type { JobEvent, WorkerEvents } from '../worker/events.js';
 import type { Worker } from '../worker/worker.js';
@@ -14,6 +15,8 @@ import { DEFAULT_DURATION_BUCKETS, OUTCOME_INDEX, OUTCOMES, type Outcome, Series
 export const UNREGISTERED_TASK = 'unregistered';
 /** The `tube` label of a job whose tube is not one its worker watches (never expected). */
 export const UNKNOWN_TUBE = 'unknown';
+/** The `server` label of a job whose id names none of its worker's servers (never expected). */
+export const UNKNOWN_SERVER = 'unknown';
 
 /** The values the `command` label of `bsworker_ttr_overruns_total` can take; anything else is `other`. */
 const OVERRUN_COMMANDS: ReadonlySet<string> = new Set(['run', 'keep-alive', 'delete', 'release', 'bury']);
@@ -40,7 +43,7 @@ export class WorkerMetrics {
   /** The registry the metrics are in: serve `registry.metrics()` with `registry.contentType`. */
   readonly registry: Registry;
   readonly #bounds: readonly number[];
-  /** tube label -> task label -> series. Only bounded label values ever become keys. */
+  /** `server\ntube` -> task label -> series. Only bounded label values ever become keys. */
   readonly #series = new Map<string, Map<string, Series>>();
   readonly #workers = new Set<Worker>();
   #reconnects = 0;
@@ -60,17 +63,28 @@ export class WorkerMetrics {
    */
   attach(worker: Worker): () => void {
     const tubes = new Set(worker.tubes);
-    for (const tube of tubes) {
-      for (const task of listTasks()) if (task.tube === tube) this.#seriesOf(tube, task.name);
+    const servers = new Set(worker.servers);
+    const only = worker.servers.length === 1 ? (worker.servers[0] as string) : undefined;
+    for (const server of servers) {
+      for (const tube of tubes) {
+        for (const task of listTasks()) if (task.tube === tube) this.#seriesOf(server, tube, task.name);
+      }
     }
+    // The server label: the one server, or the one a qualified id names (one of the worker's own).
+    const serverOf = (event: JobEvent): string => {
+      if (only !== undefined) return only;
+      const named = splitJobId(event.jobId).server;
+      return named !== undefined && servers.has(named) ? named : UNKNOWN_SERVER;
+    };
     // The tube label is one of the watched tubes and the task label a registered name (or
     // `unregistered`): a job body can never make a new series.
     const seriesFor = (event: JobEvent): Series => {
       const tube = event.tube !== undefined && tubes.has(event.tube) ? event.tube : UNKNOWN_TUBE;
-      const known = this.#series.get(tube)?.get(event.task as string);
+      const server = serverOf(event);
+      const known = this.#series.get(`${server}\n${tube}`)?.get(event.task as string);
       if (known) return known;
       const registered = event.task !== undefined && tube !== UNKNOWN_TUBE && findTask(tube, event.task) !== undefined;
-      return this.#seriesOf(tube, registered ? (event.task as string) : UNREGISTERED_TASK);
+      return this.#seriesOf(server, tube, registered ? (event.task as string) : UNREGISTERED_TASK);
     };
     const count = (event: JobEvent, outcome: Outcome): void => {
       const { counts } = seriesFor(event);
@@ -102,7 +116,7 @@ export class WorkerMetrics {
         count(event, 'overrun');
         const tube = event.tube !== undefined && tubes.has(event.tube) ? event.tube : UNKNOWN_TUBE;
         const command = OVERRUN_COMMANDS.has(event.command) ? event.command : 'other';
-        const key = `${tube}\n${command}`;
+        const key = `${serverOf(event)}\n${tube}\n${command}`;
         this.#overruns.set(key, (this.#overruns.get(key) ?? 0) + 1);
       },
       'worker:reconnected': () => {
@@ -123,15 +137,16 @@ export class WorkerMetrics {
     };
   }
 
-  #seriesOf(tube: string, task: string): Series {
-    let tasks = this.#series.get(tube);
+  #seriesOf(server: string, tube: string, task: string): Series {
+    const key = `${server}\n${tube}`;
+    let tasks = this.#series.get(key);
     if (!tasks) {
       tasks = new Map();
-      this.#series.set(tube, tasks);
+      this.#series.set(key, tasks);
     }
     let series = tasks.get(task);
     if (!series) {
-      series = new Series({ tube, task }, this.#bounds);
+      series = new Series({ server, tube, task }, this.#bounds);
       tasks.set(task, series);
     }
     return series;
@@ -147,7 +162,7 @@ export class WorkerMetrics {
     new Counter({
       name: 'bsworker_jobs_total',
       help: 'Jobs by outcome: completed, failed (each failed run), retried (each release for a retry), buried, dead_lettered, discarded (deleted at the kick bound), overrun (TTR), given_back (by a stop).',
-      labelNames: ['tube', 'task', 'outcome'],
+      labelNames: ['server', 'tube', 'task', 'outcome'],
       registers,
       collect() {
         this.reset();
@@ -205,13 +220,13 @@ export class WorkerMetrics {
     new Counter({
       name: 'bsworker_ttr_overruns_total',
       help: 'Jobs that outlived their TTR (job:overrun events), by what noticed it: run, keep-alive, delete, release, bury or other.',
-      labelNames: ['tube', 'command'],
+      labelNames: ['server', 'tube', 'command'],
       registers,
       collect() {
         this.reset();
         for (const [key, value] of metrics.#overruns) {
-          const [tube = '', command = ''] = key.split('\n');
-          this.inc({ tube, command }, value);
+          const [server = '', tube = '', command = ''] = key.split('\n');
+          this.inc({ server, tube, command }, value);
         }
       },
     });

@@ -24,6 +24,32 @@ describe('worker metrics', { timeout: 30_000 }, () => {
     await server?.stop();
   });
 
+  it('labels every job series with its server: one worker over two servers counts each apart', async (t) => {
+    const other = await startBeanstalkd();
+    t.after(() => other.stop());
+    const tube = freshTube('m2');
+    registry.task(tube, { name: 'ok' })(async () => undefined);
+    registered.push([tube, 'ok']);
+    const { worker, events } = await startWorker(t, { tubes: [tube], url: [server.url, other.url], concurrency: 2 });
+    const metrics = collectWorkerMetrics(worker);
+    const endpoint = await startMetricsServer({ port: 0, render: registryRenderer(metrics.registry) });
+    t.after(() => endpoint.close());
+    const before = await scrape(endpoint.url);
+    for (const at of [server.url, other.url])
+      assert.equal(before.value('bsworker_jobs_total', { server: at, tube, task: 'ok', outcome: 'completed' }), 0);
+    const ids = [
+      await rawPut(server.url, tube, body('ok', tube)),
+      await rawPut(server.url, tube, body('ok', tube)),
+      await rawPut(other.url, tube, body('ok', tube)),
+    ];
+    const qualified = [`${server.url}/${ids[0]}`, `${server.url}/${ids[1]}`, `${other.url}/${ids[2]}`];
+    for (const id of qualified) await events.waitFor('job:completed', (e) => e.jobId === id);
+    const after = await scrape(endpoint.url);
+    assert.equal(after.value('bsworker_jobs_total', { server: server.url, tube, task: 'ok', outcome: 'completed' }), 2);
+    assert.equal(after.value('bsworker_jobs_total', { server: other.url, tube, task: 'ok', outcome: 'completed' }), 1);
+    assert.equal(after.value('bsworker_job_duration_seconds_count', { server: other.url, tube, task: 'ok' }), 1);
+  });
+
   it('counts each outcome and each run as they happened', async (t) => {
     const tube = freshTube('m');
     const flakySeen = new Set<string>();

@@ -17,15 +17,15 @@ describe('SeriesHistogram', () => {
     const durations = [0, 0.0004, 0.001, 0.003, 0.2, 0.2, 7, 599.9, 601, 1e6];
     const ours = new Registry();
     const series = [
-      new Series({ tube: 'a', task: 'x' }, DEFAULT_DURATION_BUCKETS),
-      new Series({ tube: 'a', task: 'y"\\' }, DEFAULT_DURATION_BUCKETS),
+      new Series({ server: '127.0.0.1:11300', tube: 'a', task: 'x' }, DEFAULT_DURATION_BUCKETS),
+      new Series({ server: '127.0.0.1:11301', tube: 'a', task: 'y"\\' }, DEFAULT_DURATION_BUCKETS),
     ];
     new SeriesHistogram('d_seconds', 'help text', DEFAULT_DURATION_BUCKETS, () => series).register(ours);
     const theirs = new Registry();
     const reference = new Histogram({
       name: 'd_seconds',
       help: 'help text',
-      labelNames: ['tube', 'task'],
+      labelNames: ['server', 'tube', 'task'],
       buckets: [...DEFAULT_DURATION_BUCKETS],
       registers: [theirs],
     });
@@ -53,7 +53,7 @@ describe('SeriesHistogram', () => {
   });
 
   it('ignores a negative or non-finite duration instead of corrupting the sum', () => {
-    const series = new Series({ tube: 'a', task: 'x' }, [1]);
+    const series = new Series({ server: 's', tube: 'a', task: 'x' }, [1]);
     for (const seconds of [-1, Number.NaN, Number.POSITIVE_INFINITY]) series.observe(seconds);
     assert.deepEqual([series.count, series.sum, series.buckets[0]], [0, 0, 0]);
   });
