@@ -43,8 +43,8 @@ export class WorkerMetrics {
   /** The registry the metrics are in: serve `registry.metrics()` with `registry.contentType`. */
   readonly registry: Registry;
   readonly #bounds: readonly number[];
-  /** `server\ntube` -> task label -> series. Only bounded label values ever become keys. */
-  readonly #series = new Map<string, Map<string, Series>>();
+  /** server label -> tube label -> task label -> series. Only bounded label values ever become keys. */
+  readonly #series = new Map<string, Map<string, Map<string, Series>>>();
   readonly #workers = new Set<Worker>();
   #reconnects = 0;
   #errors = 0;
@@ -81,7 +81,11 @@ export class WorkerMetrics {
     const seriesFor = (event: JobEvent): Series => {
       const tube = event.tube !== undefined && tubes.has(event.tube) ? event.tube : UNKNOWN_TUBE;
       const server = serverOf(event);
-      const known = this.#series.get(`${server}\n${tube}`)?.get(event.task as string);
+      // Three lookups and no string built: this runs for every job event.
+      const known = this.#series
+        .get(server)
+        ?.get(tube)
+        ?.get(event.task as string);
       if (known) return known;
       const registered = event.task !== undefined && tube !== UNKNOWN_TUBE && findTask(tube, event.task) !== undefined;
       return this.#seriesOf(server, tube, registered ? (event.task as string) : UNREGISTERED_TASK);
@@ -138,11 +142,15 @@ export class WorkerMetrics {
   }
 
   #seriesOf(server: string, tube: string, task: string): Series {
-    const key = `${server}\n${tube}`;
-    let tasks = this.#series.get(key);
+    let tubes = this.#series.get(server);
+    if (!tubes) {
+      tubes = new Map();
+      this.#series.set(server, tubes);
+    }
+    let tasks = tubes.get(tube);
     if (!tasks) {
       tasks = new Map();
-      this.#series.set(key, tasks);
+      tubes.set(tube, tasks);
     }
     let series = tasks.get(task);
     if (!series) {
@@ -153,7 +161,7 @@ export class WorkerMetrics {
   }
 
   *#allSeries(): Iterable<Series> {
-    for (const tasks of this.#series.values()) yield* tasks.values();
+    for (const tubes of this.#series.values()) for (const tasks of tubes.values()) yield* tasks.values();
   }
 
   #register(): void {
