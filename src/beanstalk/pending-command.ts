@@ -10,11 +10,15 @@ export type ReadReply<T> = (words: string[], body: Buffer | undefined) => T;
 
 /** A command and the promise it settles. */
 export class PendingCommand<T = unknown> {
+  /** The command's name (`put`, `delete`...), for error messages and the put-outcome rule. */
   readonly command: string;
+  /** The job id it names, if any, for error messages. */
   readonly id: string | undefined;
   readonly expected: ExpectedReply;
   readonly read: ReadReply<T>;
+  /** Set by the promise's executor right after construction (one object per command, no closure). */
   resolve!: (value: T) => void;
+  /** Set with {@link resolve}. */
   reject!: (error: Error) => void;
   /** Set once the promise has settled: a later reply or close is ignored. */
   done = false;

@@ -22,12 +22,20 @@ import { ReplyReader } from './reply-reader.js';
  */
 export const MAX_IN_FLIGHT = 4_096;
 
-/** The part of a `net.Socket` the pipeline uses. */
+/**
+ * The part of a `net.Socket` the pipeline uses. Replies come in through {@link Pipeline.onData} and the
+ * close through {@link Pipeline.handleClose}, called by whoever owns the socket.
+ */
 export interface PipelineSocket {
+  /** True once destroyed: batched writes are then kept for handleClose to reject as never sent. */
   readonly destroyed: boolean;
+  /** One write per synchronous step; command lines are latin1. */
   write(data: string | Buffer, encoding?: BufferEncoding): unknown;
+  /** Drops the connection (a protocol error, a deadline); the socket's close follows. */
   destroy(): unknown;
+  /** With `unrefWhenIdle`: held while a reply is awaited, released when idle. */
   ref(): unknown;
+  /** See {@link PipelineSocket.ref}. */
   unref(): unknown;
 }
 
