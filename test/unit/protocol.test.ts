@@ -4,7 +4,10 @@
  * pieces the pipeline and the connection are built from, so a mistake here is a mistake on the wire.
  */
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import {
   encodeBare,
@@ -154,5 +157,29 @@ describe('reply words as errors', () => {
     assert.ok(odd instanceof UnexpectedReplyError);
     assert.equal(odd.code, 'NOT_IGNORED');
     assert.equal(isProtocolReply('NOT_FOUND'), false);
+  });
+});
+
+describe('the layers', () => {
+  const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+  const imports = async (file: string): Promise<string[]> =>
+    [...(await readFile(join(SRC, file), 'utf8')).matchAll(/^import [^;]*? from '([^']+)';/gms)].map((match) => match[1] ?? '');
+
+  it('keeps fivebeans behind src/beanstalk/fivebeans-socket.ts alone', async () => {
+    const files = (await readdir(SRC, { recursive: true })).filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'));
+    const importers: string[] = [];
+    for (const file of files) if ((await imports(file)).some((from) => from.startsWith('fivebeans'))) importers.push(file);
+    assert.deepEqual(importers, [join('beanstalk', 'fivebeans-socket.ts')]);
+  });
+
+  it('keeps the protocol layer free of sockets, fivebeans and the pipeline: it imports only pure modules', async () => {
+    for (const file of ['encode.ts', 'reply-reader.ts', 'replies.ts', 'yaml.ts', 'errors.ts']) {
+      const from = await imports(join('beanstalk', file));
+      assert.deepEqual(
+        from.filter((name) => !['./address.js', './errors.js', './types.js'].includes(name)),
+        [],
+        `${file} imports only pure modules`,
+      );
+    }
   });
 });
