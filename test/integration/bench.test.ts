@@ -28,6 +28,7 @@ const SCENARIOS = [
   'worker-drain-c64',
   'worker-drain-p2-c16',
   'worker-drain-c16-metrics',
+  'worker-drain-3servers-c16',
   'worker-latency',
   'fivebeans-worker',
   'naive-producer',
@@ -105,7 +106,7 @@ describe('npm run bench -- --quick', { timeout: BENCH_TIMEOUT_MS + 10_000 }, () 
     const json = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as {
       ratios: { figure: unknown; value: unknown; target: unknown; pass: unknown }[];
     };
-    assert.equal(json.ratios.length, 11);
+    assert.equal(json.ratios.length, 12);
     for (const ratio of json.ratios) {
       assert.equal(typeof ratio.figure, 'string');
       assert.match(String(ratio.target), /^(>=|<=) \d+(\.\d+)?$/);
