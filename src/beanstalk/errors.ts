@@ -80,7 +80,7 @@ export class InternalServerError extends BeanstalkError {
  * (`BURIED` as the reply to `put` or `release`). The job exists: {@link jobId} says which one when known.
  */
 export class BuriedOnPutError extends BeanstalkError {
-  /** The id of the buried job. fivebeans drops it from the reply, so it is usually unknown. */
+  /** The id of the buried job: known for a release; for a put it is unknown (only the reply word is mapped). */
   readonly jobId: string | undefined;
 
   constructor(command: string, jobId?: string) {
@@ -177,7 +177,7 @@ export function isProtocolReply(reply: string): boolean {
 }
 
 /**
- * Turns a fivebeans failure (a bare reply word such as `'NOT_FOUND'`) into a typed error.
+ * Turns a failure reply (a bare reply word such as `'NOT_FOUND'`) into a typed error.
  * The only place in bsworker that maps reply words to errors.
  */
 export function errorFromReply(reply: string, command: string, id?: string): BeanstalkError {

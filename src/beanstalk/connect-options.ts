@@ -1,8 +1,7 @@
 /**
- * The options of a connection and the replies of the commands bsworker writes itself (rather than
- * through fivebeans): see ./connection.ts.
+ * The options of a connection: how long to wait for the server, and whether an idle socket keeps the
+ * process alive. ./connection.ts re-exports them; they live here to keep that file to the command API.
  */
-import type { RawReply } from './wire.js';
 
 /** Options for `BeanstalkConnection.connect`. */
 export interface ConnectOptions {
@@ -34,18 +33,3 @@ export interface ConnectOptions {
    */
   readonly unrefWhenIdle?: boolean;
 }
-
-/** The expected reply of each command written here rather than by fivebeans. */
-export const RAW: Readonly<Record<'put' | 'reserve' | 'delete' | 'release' | 'bury' | 'touch' | 'peek' | 'statsJob', RawReply>> =
-  Object.freeze({
-    put: { expectedResponse: 'INSERTED', raw: true },
-    // A reserve that times out means "no job".
-    reserve: { expectedResponse: 'RESERVED', raw: true, nullReply: 'TIMED_OUT' },
-    delete: { expectedResponse: 'DELETED', raw: true },
-    release: { expectedResponse: 'RELEASED', raw: true },
-    bury: { expectedResponse: 'BURIED', raw: true },
-    touch: { expectedResponse: 'TOUCHED', raw: true },
-    // The admin layer's id scan sends thousands of these: written here, they go out many to one write.
-    peek: { expectedResponse: 'FOUND', raw: true, nullReply: 'NOT_FOUND' },
-    statsJob: { expectedResponse: 'OK', raw: true, nullReply: 'NOT_FOUND' },
-  });

@@ -1,0 +1,89 @@
+/**
+ * The bytes of every command bsworker writes to beanstalkd: pure functions, no I/O. Arguments are not
+ * checked here: BeanstalkConnection validates each one first (see ./validate.ts), because a malformed
+ * `put` makes beanstalkd run its body as commands. Names and ids are ASCII once validated, so a
+ * command line is written as latin1, one byte per character.
+ *
+ * Command lines are strings: the pipeline gathers the commands of one synchronous step into one write,
+ * and joining strings is cheaper than copying buffers. Only `put` carries a body and is a Buffer.
+ */
+import type { PutParams } from './types.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/** `put <pri> <delay> <ttr> <bytes>\r\n<body>\r\n` in one buffer: one allocation and one copy of the body. */
+export function encodePut(body: Buffer, params: PutParams): Buffer {
+  const header = `put ${params.priority} ${params.delaySeconds} ${params.ttrSeconds} ${body.length}\r\n`;
+  const bytes = Buffer.allocUnsafe(header.length + body.length + 2);
+  bytes.write(header, 0, 'latin1');
+  body.copy(bytes, header.length);
+  bytes[bytes.length - 2] = CR;
+  bytes[bytes.length - 1] = LF;
+  return bytes;
+}
+
+/** `reserve-with-timeout <seconds>`. */
+export function encodeReserve(timeoutSeconds: number): string {
+  return `reserve-with-timeout ${timeoutSeconds}\r\n`;
+}
+
+/** `reserve-job <id>` (beanstalkd 1.12 and later). */
+export function encodeReserveJob(id: string): string {
+  return `reserve-job ${id}\r\n`;
+}
+
+/** `delete <id>`. */
+export function encodeDelete(id: string): string {
+  return `delete ${id}\r\n`;
+}
+
+/** `release <id> <pri> <delay>`. */
+export function encodeRelease(id: string, priority: number, delaySeconds: number): string {
+  return `release ${id} ${priority} ${delaySeconds}\r\n`;
+}
+
+/** `bury <id> <pri>`. */
+export function encodeBury(id: string, priority: number): string {
+  return `bury ${id} ${priority}\r\n`;
+}
+
+/** `touch <id>`. */
+export function encodeTouch(id: string): string {
+  return `touch ${id}\r\n`;
+}
+
+/** `peek <id>`. */
+export function encodePeek(id: string): string {
+  return `peek ${id}\r\n`;
+}
+
+/** `kick-job <id>`. */
+export function encodeKickJob(id: string): string {
+  return `kick-job ${id}\r\n`;
+}
+
+/** `stats-job <id>`. */
+export function encodeStatsJob(id: string): string {
+  return `stats-job ${id}\r\n`;
+}
+
+/** `kick <bound>`. */
+export function encodeKick(bound: number): string {
+  return `kick ${bound}\r\n`;
+}
+
+/** A command that names one tube: `use`, `watch`, `ignore` or `stats-tube`. */
+export function encodeTubeCommand(command: 'use' | 'watch' | 'ignore' | 'stats-tube', tube: string): string {
+  return `${command} ${tube}\r\n`;
+}
+
+/** `pause-tube <tube> <seconds>`. */
+export function encodePauseTube(tube: string, seconds: number): string {
+  return `pause-tube ${tube} ${seconds}\r\n`;
+}
+
+/** A command without arguments: `peek-ready`, `stats`, `list-tubes`... */
+export function encodeBare(command: 'peek-ready' | 'peek-delayed' | 'peek-buried' | 'stats' | 'list-tubes' | 'list-tubes-watched'): string {
+  return `${command}\r\n`;
+}
