@@ -29,7 +29,6 @@ const SCENARIOS = [
   'worker-drain-p2-c16',
   'worker-drain-3servers-c16',
   'worker-drain-c16-metrics',
-  'worker-drain-3servers-c16',
   'worker-latency',
   'fivebeans-worker',
   'naive-producer',
