@@ -46,7 +46,8 @@ export class WorkerMetrics {
   /** server label -> tube label -> task label -> series. Only bounded label values ever become keys. */
   readonly #series = new Map<string, Map<string, Map<string, Series>>>();
   readonly #workers = new Set<Worker>();
-  #reconnects = 0;
+  /** Reconnects by server label. */
+  readonly #reconnects = new Map<string, number>();
   #errors = 0;
   readonly #overruns = new Map<string, number>();
 
@@ -70,6 +71,8 @@ export class WorkerMetrics {
         for (const task of listTasks()) if (task.tube === tube) this.#seriesOf(server, tube, task.name);
       }
     }
+    // Every server's reconnect count exists from the start, at 0, so that a rate over it does too.
+    for (const server of servers) if (!this.#reconnects.has(server)) this.#reconnects.set(server, 0);
     // The server label: the one server, or the one a qualified id names (one of the worker's own).
     const serverOf = (event: JobEvent): string => {
       if (only !== undefined) return only;
@@ -123,8 +126,9 @@ export class WorkerMetrics {
         const key = `${serverOf(event)}\n${tube}\n${command}`;
         this.#overruns.set(key, (this.#overruns.get(key) ?? 0) + 1);
       },
-      'worker:reconnected': () => {
-        this.#reconnects += 1;
+      'worker:reconnected': (event) => {
+        const server = servers.has(event.server) ? event.server : UNKNOWN_SERVER;
+        this.#reconnects.set(server, (this.#reconnects.get(server) ?? 0) + 1);
       },
       'worker:error': () => {
         this.#errors += 1;
@@ -209,11 +213,12 @@ export class WorkerMetrics {
     });
     new Counter({
       name: 'bsworker_reconnects_total',
-      help: 'Connections the worker got back after losing them (worker:reconnected events).',
+      help: 'Connections the worker got back after losing them (worker:reconnected events), by server.',
+      labelNames: ['server'],
       registers,
       collect() {
         this.reset();
-        this.inc(metrics.#reconnects);
+        for (const [server, value] of metrics.#reconnects) this.inc({ server }, value);
       },
     });
     new Counter({

@@ -53,9 +53,10 @@ export interface WorkerEvents {
   'worker:error': [Error];
   /**
    * The engine got a connection back after losing all of a lane's; `slot` is the lane's index (the
-   * watched tube's, or the waiting lane's after them), `attempts` counts the tries it took.
+   * watched tube's, or the waiting lane's after them), `attempts` counts the tries it took, and
+   * `server` names the server (`host:port`).
    */
-  'worker:reconnected': [{ readonly slot: number; readonly attempts: number }];
+  'worker:reconnected': [{ readonly slot: number; readonly attempts: number; readonly server: string }];
   'worker:stopped': [StopResult];
 }
 

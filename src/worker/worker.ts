@@ -138,7 +138,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         logger: this.#several ? this.#logger.child({ server: server.name }) : this.#logger,
         stopping: this.#stopping.signal,
         onError: (error) => this.emitSafely('worker:error', error),
-        onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts }),
+        onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts, server: server.name }),
         ...(hooks === undefined ? {} : { onSpare: hooks.onSpare, publicId: hooks.publicId }),
       });
     // One server: its engine is the source, exactly as before. Several: one engine each, one budget.

@@ -184,7 +184,7 @@ describe('Worker: the reserve loop', SUITE, () => {
     fake.dropConnections();
 
     const reconnected = await events.waitFor('worker:reconnected');
-    assert.deepEqual(reconnected, { slot: 0, attempts: 3 });
+    assert.deepEqual(reconnected, { slot: 0, attempts: 3, server: worker.servers[0] });
     // One try per attempt, no busy loop: the first connection, two refused, one that worked.
     assert.equal(connects(), 4);
     assert.equal(fake.connections.length, 2);
