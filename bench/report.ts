@@ -64,6 +64,17 @@ export function summarise(scenarios: readonly Scenario[], samples: ReadonlyMap<s
   });
 }
 
+/** A figure against its target; `pass` is undefined when the figure was not measured. */
+export function target(name: string, value: number | undefined, comparison: '>=' | '<=', limit: number, detail: string): TargetResult {
+  return {
+    figure: name,
+    value,
+    target: `${comparison} ${limit}`,
+    pass: value === undefined ? undefined : comparison === '>=' ? value >= limit : value <= limit,
+    detail,
+  };
+}
+
 /** The issue's targets, evaluated on this run's medians. */
 export function evaluateTargets(results: readonly ScenarioResult[]): TargetResult[] {
   const figure = (name: string, field = 'jobsPerSecond'): number | undefined => results.find((r) => r.name === name)?.medians[field];
@@ -81,13 +92,6 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
     }
     return found;
   };
-  const target = (name: string, value: number | undefined, comparison: '>=' | '<=', limit: number, detail: string): TargetResult => ({
-    figure: name,
-    value,
-    target: `${comparison} ${limit}`,
-    pass: value === undefined ? undefined : comparison === '>=' ? value >= limit : value <= limit,
-    detail,
-  });
 
   const bestProducer = best([PRODUCER.inFlight, PRODUCER.putMany]) ?? PRODUCER.inFlight;
   const drains = [...[1, 4, 16, 64].map((c) => DRAIN.single(c)), DRAIN.twoProcesses];

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { createLogger, encodeEnvelope, JobQueue } from '../../src/index.js';
 import { type BenchContext, freshTube, REPO, type Sample, type Scenario, type ScenarioGroup, sample } from '../context.js';
 import { pipelineDeletes, pipelinePuts, putCommand, RawClient } from '../raw-client.js';
-import type { TargetResult } from '../report.js';
+import { type TargetResult, target } from '../report.js';
 import { kwargsOf, SHAPES, type Shape, SIZE_CURVE } from '../shapes.js';
 import { median } from '../stats.js';
 import { PUT_WINDOW } from './raw.js';
@@ -202,13 +202,6 @@ export function sizeTargets(figure: (name: string, field?: string) => number | u
     }
     return found;
   };
-  const target = (name: string, value: number | undefined, comparison: '>=' | '<=', limit: number, detail: string): TargetResult => ({
-    figure: name,
-    value,
-    target: `${comparison} ${limit}`,
-    pass: value === undefined ? undefined : comparison === '>=' ? value >= limit : value <= limit,
-    detail,
-  });
   const putMany = (label: string): TargetResult =>
     target(
       `putMany / raw pipelined put at ${label} (records)`,
