@@ -183,7 +183,12 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
       );
       worker = candidate;
       const detach = metrics?.metrics.attach(candidate);
-      if (stopRequested) void candidate.stop();
+      if (stopRequested) {
+        // Asked to stop before it started (stdout closed, a signal, the parent gone): it never starts,
+        // and its stop resolves at once. Starting it now would throw: a Worker runs once.
+        void candidate.stop();
+        break;
+      }
       try {
         await candidate.start();
         break;
