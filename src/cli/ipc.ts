@@ -159,13 +159,7 @@ export function onChildMessage(
   onMessage: (message: ChildMessage) => void,
   onMalformed: (problem: Malformed) => void = () => undefined,
 ): () => void {
-  const listener = (value: unknown): void => {
-    const decoded = decodeChildMessage(value);
-    if (decoded.ok) onMessage(decoded.message);
-    else onMalformed(decoded);
-  };
-  child.on('message', listener);
-  return () => child.off('message', listener);
+  return listen(child, decodeChildMessage, onMessage, onMalformed);
 }
 
 /**
@@ -177,8 +171,21 @@ export function onSupervisorMessage(
   onMalformed: (problem: Malformed) => void = () => undefined,
   channel: NodeJS.Process = process,
 ): () => void {
+  return listen(channel, decodeSupervisorMessage, onMessage, onMalformed);
+}
+
+/** The one listener both directions use: decode what arrives, then hand it on as a message or a problem. */
+function listen<M>(
+  channel: {
+    on(event: 'message', listener: (value: unknown) => void): unknown;
+    off(event: 'message', listener: (value: unknown) => void): unknown;
+  },
+  decode: (value: unknown) => Decoded<M>,
+  onMessage: (message: M) => void,
+  onMalformed: (problem: Malformed) => void,
+): () => void {
   const listener = (value: unknown): void => {
-    const decoded = decodeSupervisorMessage(value);
+    const decoded = decode(value);
     if (decoded.ok) onMessage(decoded.message);
     else onMalformed(decoded);
   };

@@ -208,7 +208,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
     if (options.healthFile !== undefined && !stopRequested) {
       health = await startHealthFile(options.healthFile, logger, () => running.state === 'running');
     }
-    logger.debug({ files: files.length, tasks: tasks.length, server: formatAddress(running.address) }, 'jobs loaded');
+    logger.debug({ files: files.length, tasks: tasks.length, servers: running.servers }, 'jobs loaded');
     const result = await stopped;
     await health?.stop();
     return result.graceful && !forced && (signals < 2 || childIndex !== undefined) ? EXIT.ok : EXIT.failure;
