@@ -48,7 +48,7 @@ export class WorkerMetrics {
   readonly #workers = new Set<Worker>();
   /** Reconnects by server label. */
   readonly #reconnects = new Map<string, number>();
-  #errors = 0;
+  readonly #errors = new Map<string, number>();
   readonly #overruns = new Map<string, number>();
 
   constructor(options: WorkerMetricsOptions = {}) {
@@ -71,8 +71,11 @@ export class WorkerMetrics {
         for (const task of listTasks()) if (task.tube === tube) this.#seriesOf(server, tube, task.name);
       }
     }
-    // Every server's reconnect count exists from the start, at 0, so that a rate over it does too.
-    for (const server of servers) if (!this.#reconnects.has(server)) this.#reconnects.set(server, 0);
+    // Every server's reconnect and error counts exist from the start, at 0, so that a rate over them does too.
+    for (const server of servers) {
+      if (!this.#reconnects.has(server)) this.#reconnects.set(server, 0);
+      if (!this.#errors.has(server)) this.#errors.set(server, 0);
+    }
     // The server label: the one server, or the one a qualified id names (one of the worker's own).
     const serverOf = (event: JobEvent): string => {
       if (only !== undefined) return only;
@@ -130,8 +133,9 @@ export class WorkerMetrics {
         const server = servers.has(event.server) ? event.server : UNKNOWN_SERVER;
         this.#reconnects.set(server, (this.#reconnects.get(server) ?? 0) + 1);
       },
-      'worker:error': () => {
-        this.#errors += 1;
+      'worker:error': (_error, where) => {
+        const server = only ?? (servers.has(where.server) ? where.server : UNKNOWN_SERVER);
+        this.#errors.set(server, (this.#errors.get(server) ?? 0) + 1);
       },
     };
     // Typed per event above; registered through the untyped base, which takes any name and listener.
@@ -223,11 +227,12 @@ export class WorkerMetrics {
     });
     new Counter({
       name: 'bsworker_worker_errors_total',
-      help: 'Errors the worker reported and went on after (worker:error events: lost connections, failed reserves).',
+      help: 'Errors the worker reported and went on after (worker:error events: lost connections, failed reserves), by server.',
+      labelNames: ['server'],
       registers,
       collect() {
         this.reset();
-        this.inc(metrics.#errors);
+        for (const [server, value] of metrics.#errors) this.inc({ server }, value);
       },
     });
     new Counter({

@@ -50,7 +50,11 @@ export interface WorkerEvents {
    * `command` is what noticed it (`run`, `keep-alive`, or the settling command that found no job).
    */
   'job:overrun': [JobEvent & { readonly command: string; readonly detail: string }];
-  'worker:error': [Error];
+  /**
+   * An error the worker reported and went on after (a lost connection, a failed reserve, a bug while
+   * processing a job). The second argument names the server it concerns (`host:port`).
+   */
+  'worker:error': [Error, { readonly server: string }];
   /**
    * The engine got a connection back after losing all of a lane's; `slot` is the lane's index (the
    * watched tube's, or the waiting lane's after them), `attempts` counts the tries it took, and

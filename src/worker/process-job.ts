@@ -5,6 +5,7 @@
  * worker, and every path ends the reservation (deleted, released, buried, or given back to the server).
  */
 import { performance } from 'node:perf_hooks';
+import { formatAddress } from '../beanstalk/address.js';
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type CarriedCounters, carriedOf, withCarried } from '../failures/record.js';
@@ -122,7 +123,7 @@ export function processJob(ctx: JobContext, reservation: Reservation): Promise<v
       { err: failureOf(error), jobId: reservation.jobId },
       'processing a job failed unexpectedly; giving it back by dropping the connection',
     );
-    ctx.emit('worker:error', failureOf(error));
+    ctx.emit('worker:error', failureOf(error), { server: formatAddress(reservation.connection.address) });
     await reservation.drop();
   });
 }

@@ -137,7 +137,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
         reserveTimeoutSeconds: this.#options.reserveTimeoutSeconds,
         logger: this.#several ? this.#logger.child({ server: server.name }) : this.#logger,
         stopping: this.#stopping.signal,
-        onError: (error) => this.emitSafely('worker:error', error),
+        onError: (error) => this.emitSafely('worker:error', error, { server: server.name }),
         onReconnected: (lane, attempts) => this.emitSafely('worker:reconnected', { slot: lane, attempts, server: server.name }),
         ...(hooks === undefined ? {} : { onSpare: hooks.onSpare, publicId: hooks.publicId }),
       });

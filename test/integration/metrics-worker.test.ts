@@ -48,6 +48,14 @@ describe('worker metrics', { timeout: 30_000 }, () => {
     assert.equal(after.value('bsworker_jobs_total', { server: server.url, tube, task: 'ok', outcome: 'completed' }), 2);
     assert.equal(after.value('bsworker_jobs_total', { server: other.url, tube, task: 'ok', outcome: 'completed' }), 1);
     assert.equal(after.value('bsworker_job_duration_seconds_count', { server: other.url, tube, task: 'ok' }), 1);
+    for (const at of [server.url, other.url]) assert.equal(after.value('bsworker_worker_errors_total', { server: at }), 0);
+
+    // A server that dies counts its lost connections under its own name only.
+    await other.stop('SIGKILL');
+    await events.waitFor('worker:error', () => true);
+    const lost = await scrape(endpoint.url);
+    assert.ok((lost.value('bsworker_worker_errors_total', { server: other.url }) as number) >= 1);
+    assert.equal(lost.value('bsworker_worker_errors_total', { server: server.url }), 0);
   });
 
   it('counts each outcome and each run as they happened', async (t) => {
@@ -167,8 +175,8 @@ describe('worker metrics', { timeout: 30_000 }, () => {
     const scraped = parseExposition(await second.registry.metrics());
     assert.equal(scraped.value('bsworker_jobs_total', { tube, task: 'doomed', outcome: 'discarded' }), 1);
     assert.equal(scraped.value('bsworker_jobs_total', { tube, task: 'doomed', outcome: 'dead_lettered' }), 0);
-    assert.ok((scraped.value('bsworker_reconnects_total') as number) >= 1);
-    assert.ok((scraped.value('bsworker_worker_errors_total') as number) >= 1);
+    assert.ok((scraped.value('bsworker_reconnects_total', { server: restartable.url }) as number) >= 1);
+    assert.ok((scraped.value('bsworker_worker_errors_total', { server: restartable.url }) as number) >= 1);
   });
 
   it('serves only GET and HEAD on /metrics', async (t) => {
