@@ -10,9 +10,10 @@
  * loses what it counted since the last scrape.
  */
 import type { ChildProcess } from 'node:child_process';
-import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { IPC, type MetricJson, onChildMessage, onSupervisorMessage, sendToChild, sendToSupervisor } from '../cli/ipc.js';
 import type { RenderedMetrics } from './http.js';
+import { promClient } from './prom-client.js';
 
 /** Every timing of the cluster metrics, in one place. */
 export const CLUSTER_METRICS_DEFAULTS = Object.freeze({
@@ -62,7 +63,7 @@ export interface ClusterMetricsOptions {
 /** Supervisor side: the children's metrics summed, plus the supervisor's own. */
 export class ClusterMetrics {
   /** The supervisor's own metrics (children, restarts, silent children). */
-  readonly registry = new Registry();
+  readonly registry: Registry = new (promClient().Registry)();
   readonly #timeoutMs: number;
   readonly #children = new Map<ChildProcess, ChildMetrics>();
   /** What children that are gone counted (counters and histograms). */
@@ -75,6 +76,7 @@ export class ClusterMetrics {
 
   constructor(options: ClusterMetricsOptions = {}) {
     this.#timeoutMs = options.childTimeoutMs ?? CLUSTER_METRICS_DEFAULTS.childTimeoutMs;
+    const { Counter, Gauge } = promClient();
     const metrics = this;
     const registers = [this.registry];
     // The children's gauges summed with a 0 of the supervisor's own: while no child answers (all of
@@ -153,9 +155,9 @@ export class ClusterMetrics {
     const answers = await Promise.all([...this.#children].map(([child, entry]) => this.#ask(child, entry)));
     this.#missing = answers.filter((answer) => answer.missing).length;
     this.#missed += this.#missing;
-    if (this.#retired.length > 1) this.#retired = [await AggregatorRegistry.aggregate(this.#retired).getMetricsAsJSON()];
+    if (this.#retired.length > 1) this.#retired = [await promClient().AggregatorRegistry.aggregate(this.#retired).getMetricsAsJSON()];
     const parts = [...this.#retired, ...answers.map((answer) => answer.metrics), await this.registry.getMetricsAsJSON()];
-    const summed = AggregatorRegistry.aggregate(parts);
+    const summed = promClient().AggregatorRegistry.aggregate(parts);
     return { contentType: summed.contentType, body: await summed.metrics() };
   }
 

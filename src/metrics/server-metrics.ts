@@ -4,12 +4,13 @@
  * deadline. Every metric of one scrape shares one read of each server. A server that is down, or does
  * not answer in time, gives `bsworker_server_up 0` and no other series: no stale backlog.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 import type { ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import type { Beanstalk, ServerStats, TubeStats } from '../beanstalk/types.js';
 import { assertTubeName } from '../beanstalk/validate.js';
 import { drainingValue, STAT_FIELDS, versionLabel } from './beanstalkd-stats.js';
+import { promClient } from './prom-client.js';
 
 /** What the collector reads from a server: a part of `Beanstalk` (src/beanstalk/types.ts). */
 export interface StatsSource {
@@ -77,7 +78,7 @@ export class ServerMetrics {
   #reading: Promise<Reading[]> | undefined;
 
   constructor(options: ServerMetricsOptions) {
-    this.registry = options.registry ?? new Registry();
+    this.registry = options.registry ?? new (promClient().Registry)();
     this.#servers = [...options.servers];
     this.#timeoutMs = options.timeoutMs ?? SERVER_METRICS_DEFAULTS.timeoutMs;
     this.#maxTubes = options.maxTubes ?? SERVER_METRICS_DEFAULTS.maxTubes;
@@ -116,6 +117,7 @@ export class ServerMetrics {
   }
 
   #register(): void {
+    const { Counter, Gauge } = promClient();
     const registers = [this.registry];
     const read = (): Promise<Reading[]> => this.#read();
     new Gauge({

@@ -3,11 +3,12 @@
  * `--processes` answers its supervisor over IPC instead (the supervisor serves the sum). Either way the
  * registry also has prom-client's process metrics (CPU, memory, event loop lag, GC).
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import { isLoopbackHost } from '../util/hosts.js';
 import { answerMetricsRequests } from './cluster.js';
 import { type MetricsEndpoint, registryRenderer, startMetricsServer } from './http.js';
+import { promClient } from './prom-client.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /** Where a process serves its metrics: over HTTP, or to its supervisor over IPC. */
@@ -24,6 +25,7 @@ export interface ProcessMetrics {
 
 /** The registry of a worker process: the worker's metrics and prom-client's process metrics. */
 export function processRegistry(): { registry: Registry; metrics: WorkerMetrics } {
+  const { collectDefaultMetrics, Registry } = promClient();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return { registry, metrics: new WorkerMetrics({ registry }) };

@@ -4,11 +4,12 @@
  * when scraped. See the README's "Metrics" section for what each metric counts.
  */
 import type { EventEmitter } from 'node:events';
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { splitJobId } from '../servers/job-id.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import type { JobEvent, WorkerEvents } from '../worker/events.js';
 import type { Worker } from '../worker/worker.js';
+import { promClient } from './prom-client.js';
 import { DEFAULT_DURATION_BUCKETS, OUTCOME_INDEX, OUTCOMES, type Outcome, Series, SeriesHistogram } from './tally.js';
 
 /** The `task` label of a job whose body names no task registered in its tube (or cannot be decoded). */
@@ -52,7 +53,7 @@ export class WorkerMetrics {
   readonly #overruns = new Map<string, number>();
 
   constructor(options: WorkerMetricsOptions = {}) {
-    this.registry = options.registry ?? new Registry();
+    this.registry = options.registry ?? new (promClient().Registry)();
     this.#bounds = [...(options.durationBuckets ?? DEFAULT_DURATION_BUCKETS)].sort((a, b) => a - b);
     this.#register();
   }
@@ -173,6 +174,7 @@ export class WorkerMetrics {
   }
 
   #register(): void {
+    const { Counter, Gauge } = promClient();
     const registers = [this.registry];
     const metrics = this;
     new Counter({
