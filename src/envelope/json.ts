@@ -92,15 +92,19 @@ const LONG_STRING = 512;
  * string (one scan for characters to escape, and no copy: Buffer.from joins the parts once).
  */
 export function writeWireKwargs(wire: Record<string, unknown>): string {
-  const keys = Object.keys(wire);
   let long = false;
-  for (const key of keys) {
+  // for...in, not Object.keys: no array for the common case (a copy has no inherited keys unless
+  // Object.prototype is polluted, and an inherited value is only looked at, never written).
+  for (const key in wire) {
     const value = wire[key];
-    if (typeof value === 'string' && value.length >= LONG_STRING) long = true;
+    if (typeof value === 'string' && value.length >= LONG_STRING) {
+      long = true;
+      break;
+    }
   }
   if (!long) return JSON.stringify(wire);
   let text = '{';
-  for (const [index, key] of keys.entries()) {
+  for (const [index, key] of Object.keys(wire).entries()) {
     const value = wire[key];
     text += `${index === 0 ? '' : ','}${quote(key)}:${typeof value === 'string' ? quote(value) : JSON.stringify(value)}`;
   }
