@@ -318,6 +318,12 @@ export class BeanstalkConnection implements Beanstalk {
     clearTimeout(force);
   }
 
+  async destroy(): Promise<void> {
+    if (this.#pipe.closed) return;
+    this.#socket.destroy();
+    await this.#pipe.whenClosed;
+  }
+
   #checkPut(body: Buffer, params: PutParams): void {
     if (!Buffer.isBuffer(body)) throw new TypeError('Expected the job body to be a Buffer');
     assertPriority(params.priority);

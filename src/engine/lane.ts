@@ -137,14 +137,18 @@ export class Lane {
     if (!this.#deps.stopping.aborted && !this.connections.some((lc) => !lc.connection.isClosed)) this.#grow();
   }
 
-  /** Closes every connection: jobs still held on them go back to ready at once. */
+  /**
+   * Closes every connection: jobs still held on them go back to ready at once. An idle connection has
+   * nothing in flight, so its socket is closed without waiting for the server's end (a stopped server
+   * would keep `quit` waiting); one with commands in flight is quit, so that their replies come first.
+   */
   async close(): Promise<void> {
     const all = this.connections.splice(0).filter((lc) => !lc.connection.isClosed);
     await Promise.all(
       all.map((lc) =>
-        lc.connection
-          .quit()
-          .catch((error: unknown) => this.#deps.logger.warn({ err: error, lane: this.index }, 'closing a connection failed')),
+        (lc.idle ? lc.connection.destroy() : lc.connection.quit()).catch((error: unknown) =>
+          this.#deps.logger.warn({ err: error, lane: this.index }, 'closing a connection failed'),
+        ),
       ),
     );
   }
