@@ -210,7 +210,7 @@ export class ReservationEngine implements JobSource {
         lc.asking -= 1;
         this.#asking -= 1;
         if (job === null) lane.empty = true;
-        else this.#deliver(lc, job, lane.tube as string);
+        else this.#deliver(lane, lc, job, lane.tube as string);
         this.#settled();
       },
       (error) => {
@@ -238,7 +238,7 @@ export class ReservationEngine implements JobSource {
         if (job !== null) {
           // Something arrived: every tube is worth asking again.
           for (const each of this.#lanes) each.empty = false;
-          if (lane.tube !== undefined) this.#deliver(lc, job, lane.tube);
+          if (lane.tube !== undefined) this.#deliver(lane, lc, job, lane.tube);
           else return this.#deliverWoken(lc, job);
         }
         this.#asking -= 1;
@@ -263,7 +263,7 @@ export class ReservationEngine implements JobSource {
         lc.asking -= 1;
         this.#asking -= 1;
         if (stats === null) this.#options.logger.warn({ jobId: job.id }, 'a reserved job vanished before its tube was read');
-        else this.#deliver(lc, job, stats.tube);
+        else this.#deliver(this.#waitLane, lc, job, stats.tube);
         this.#settled();
       },
       (error: unknown) => {
@@ -276,14 +276,18 @@ export class ReservationEngine implements JobSource {
   }
 
   /** Hands a reserved job to the sink; its connection holds it until the runner ends it. */
-  #deliver(lc: LaneConnection, job: ReservedJob, tube: string): void {
+  #deliver(lane: Lane, lc: LaneConnection, job: ReservedJob, tube: string): void {
     const reservation = new Reservation(job, lc.connection, tube, this.#options.publicId?.(job.id));
     lc.jobs.add(reservation);
     reservation.onEnd = () => {
       lc.jobs.delete(reservation);
       lc.onJobEnded?.();
-      // The connection may now be the idle one a waiting reserve needs.
-      if (lc.jobs.size === 0 && this.#waiting === undefined) this.pump();
+      if (lc.jobs.size === 0) {
+        // The connection may now be the idle one a waiting reserve needs; or, with the server waited
+        // on already, a connection opened for an earlier wait that is no longer needed.
+        if (this.#waiting === undefined) this.pump();
+        else lane.trimIdle();
+      }
     };
     if (lc.connection.isClosed) {
       // Reserved as the connection went (a stop closing it): the job is back on the server already.

@@ -121,6 +121,26 @@ export class Lane {
     return undefined;
   }
 
+  /**
+   * Closes idle connections past one. A wait needs an idle connection and, while every connection holds
+   * a running job, one more is opened for it; after bursts of long jobs that leaves up to one per place.
+   * Called while the server is being waited on, so one spare is enough for the next wait.
+   */
+  trimIdle(): void {
+    let kept = false;
+    for (let i = this.connections.length - 1; i >= 0; i -= 1) {
+      const lc = this.connections[i] as LaneConnection;
+      if (!lc.idle) continue;
+      if (!kept) {
+        kept = true;
+        continue;
+      }
+      this.connections.splice(i, 1);
+      // Idle: nothing in flight to lose by not waiting for the server's end.
+      void lc.connection.destroy();
+    }
+  }
+
   /** Forgets a connection that was lost or closed; reconnects if it was the last. */
   remove(lc: LaneConnection): void {
     const at = this.connections.indexOf(lc);
