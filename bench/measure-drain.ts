@@ -13,11 +13,11 @@
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { pipelinePuts, putCommand, RawClient } from '../test/helpers/raw-client.js';
 import type { BenchContext, Sample } from './context.js';
 import { sample } from './context.js';
 import { cpuTimeMs } from './cpu.js';
 import { tubeCounter, waitForWaiting, waitUntil } from './poll.js';
-import { pipelinePuts, putCommand, RawClient } from './raw-client.js';
 import { RssSampler } from './rss.js';
 
 /** Options of {@link measureDrain}. */
