@@ -311,9 +311,10 @@ const RESERVE_NOW = Buffer.from('reserve-with-timeout 0\r\n', 'latin1');
  * Reserves and deletes `count` jobs on one connection (which must already watch their tube), keeping
  * `window` reserves outstanding and sending `delete <id>` as each RESERVED arrives: the fastest a
  * single-connection consumer can go, the limit a worker is measured against. A `TIMED_OUT` means the
- * tube ran dry before `count` jobs, which is a bench bug, so it fails.
+ * tube ran dry before `count` jobs, which is a bench bug, so it fails. `onBody`, when given, sees each
+ * job's body before its delete is sent (the floor of a consumer that must parse what it runs).
  */
-export function pipelineReserveDelete(client: RawClient, count: number, window = 64): Promise<void> {
+export function pipelineReserveDelete(client: RawClient, count: number, window = 64, onBody?: (body: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     if (count === 0) {
       resolve();
@@ -341,6 +342,7 @@ export function pipelineReserveDelete(client: RawClient, count: number, window =
         return;
       }
       reserved += 1;
+      if (onBody) onBody(reply.body as Buffer);
       client.send(`delete ${reply.line.slice(9, reply.line.indexOf(' ', 9))}\r\n`, onDeleted);
       topUp();
     };
