@@ -13,12 +13,12 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeEnvelope } from '../../src/index.js';
+import { pipelinePuts, pipelineReserveDelete, putCommand, RawClient } from '../../test/helpers/raw-client.js';
 import { childEnv } from '../children.js';
 import { type BenchContext, freshTube, REPO, type Sample, type Scenario, type ScenarioGroup, sample } from '../context.js';
 import { measureDrain } from '../measure-drain.js';
 import { envelopeBody, NOOP_TASK } from '../payload.js';
 import { waitForWaiting } from '../poll.js';
-import { pipelinePuts, pipelineReserveDelete, putCommand, RawClient } from '../raw-client.js';
 import { type TargetResult, target } from '../report.js';
 import { kwargsOf, SHAPES, type Shape, SIZE_CURVE } from '../shapes.js';
 import { PUT_WINDOW, RESERVE_WINDOW } from './raw.js';
