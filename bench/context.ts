@@ -47,7 +47,7 @@ export interface Sample {
 }
 
 /** The scenario groups, which `--only` also accepts. */
-export type Group = 'raw' | 'producer' | 'drain' | 'latency' | 'peers' | 'sizes';
+export type Group = 'raw' | 'producer' | 'drain' | 'latency' | 'peers' | 'sizes' | 'drain-sizes' | 'drain-backlog' | 'drain-tubes';
 
 /**
  * A piece of a run: scenarios whose figure depends on round trips (one put at a time, latency) are

@@ -3,7 +3,7 @@
  * waiting, how many jobs a worker in another process has deleted), the bench asks it, often and cheaply.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RawClient } from './raw-client.js';
+import type { RawClient } from '../test/helpers/raw-client.js';
 
 /** Options of {@link waitUntil}. */
 export interface WaitOptions {

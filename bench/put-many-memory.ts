@@ -10,8 +10,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createLogger, JobQueue } from '../src/index.js';
+import { pipelineDeletes, RawClient } from '../test/helpers/raw-client.js';
 import { freshTube } from './context.js';
-import { pipelineDeletes, RawClient } from './raw-client.js';
 import { kwargsOf, type Shape } from './shapes.js';
 
 async function main(): Promise<void> {

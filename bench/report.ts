@@ -4,6 +4,7 @@
  */
 import type { Group, Sample, Scenario, Sizes } from './context.js';
 import { DRAIN, METRICS_CONCURRENCY } from './scenarios/drain.js';
+import { drainCurveTargets } from './scenarios/drain-curve.js';
 import { LATENCY } from './scenarios/latency.js';
 import { PEERS } from './scenarios/peers.js';
 import { PRODUCER } from './scenarios/producer.js';
@@ -181,7 +182,15 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       80,
       `max VmRSS of the bsworker process during the -c 64 drains (median of runs)`,
     ),
+    target(
+      'worker drain at concurrency 16 (cold): time to full speed, ms',
+      figure(DRAIN.single(16), 'rampMs'),
+      '<=',
+      1000,
+      'from the unpause to the first 100 ms window at 90% of the rate over the middle half of the jobs',
+    ),
     ...sizeTargets(figure),
+    ...drainCurveTargets(figure),
   ];
 }
 
@@ -207,6 +216,10 @@ function details(result: ScenarioResult): string {
   if (m.maxRssMb !== undefined)
     parts.push(`max RSS ${m.maxRssMb.toFixed(1)} MB (idle before the drain ${m.idleRssMb?.toFixed(1) ?? 'n/a'} MB)`);
   if (m.cpuUsPerJob !== undefined) parts.push(`${formatNumber(m.cpuUsPerJob)} us CPU per job`);
+  if (m.coldJobsPerSecond !== undefined)
+    parts.push(`cold batch ${formatNumber(m.coldJobsPerSecond)} jobs/s (full speed after ${formatNumber(m.coldRampMs ?? Number.NaN)} ms)`);
+  if (m.rampMs !== undefined) parts.push(`full speed after ${formatNumber(m.rampMs)} ms`);
+  if (m.startupMs !== undefined) parts.push(`start-up ${formatNumber(m.startupMs)} ms`);
   if (m.logLines !== undefined)
     parts.push(`${formatCount(m.logLines)} log lines (${formatCount(m.completedLines ?? Number.NaN)} "job completed")`);
   parts.push(...sizeDetails(m));

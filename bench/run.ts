@@ -13,12 +13,13 @@ import { cpus, type as osType, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BeanstalkdServer, startBeanstalkd } from '../test/helpers/beanstalkd.js';
+import { RawClient } from '../test/helpers/raw-client.js';
 import { renderChart } from './chart.js';
 import { Children } from './children.js';
 import { type BenchContext, type Group, REPO, type Sample, type Scenario, type ScenarioGroup, type Sizes } from './context.js';
-import { RawClient } from './raw-client.js';
 import { buildJson, evaluateTargets, formatTable, type MachineInfo, summarise } from './report.js';
 import { drainGroup } from './scenarios/drain.js';
+import { drainCurveGroup } from './scenarios/drain-curve.js';
 import { latencyGroup } from './scenarios/latency.js';
 import { peersGroup } from './scenarios/peers.js';
 import { producerGroup } from './scenarios/producer.js';
@@ -31,9 +32,9 @@ const FULL: Sizes = { jobs: 50_000, oneAtATimeJobs: 20_000, naiveJobs: 3_000, si
 /** `--quick`: a smoke test in seconds. */
 const QUICK: Sizes = { jobs: 2_000, oneAtATimeJobs: 500, naiveJobs: 100, singleWorkerJobs: 500, latencySamples: 100 };
 
-const GROUPS: readonly Group[] = ['raw', 'producer', 'drain', 'latency', 'peers', 'sizes'];
-/** Groups that run only when `--only` names them: the body-size curve takes minutes of its own. */
-const OPT_IN: readonly Group[] = ['sizes'];
+const GROUPS: readonly Group[] = ['raw', 'producer', 'drain', 'latency', 'peers', 'sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes'];
+/** Groups that run only when `--only` names them: the curves take minutes of their own. */
+const OPT_IN: readonly Group[] = ['sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes'];
 
 /** A bad flag: reported as one line plus the usage, exit code 2. */
 class UsageError extends Error {}
@@ -49,7 +50,8 @@ Options:
   --jobs N        jobs per throughput run (default ${FULL.jobs.toLocaleString('en-US')}); the slow scenarios use at most their default
   --out DIR       where to write the results (default bench/results)
   --only LIST     comma-separated groups (${GROUPS.join(', ')}) or scenario names;
-                  ${OPT_IN.join(', ')} runs only when named (the producer's body-size curve)
+                  ${OPT_IN.join(', ')} run only when named (the producer's body-size
+                  curve; the worker's body-size, backlog and watched-tubes curves)
   --help          this text
 `;
 
@@ -164,7 +166,8 @@ async function main(): Promise<number> {
     progress(`beanstalkd ${machine.beanstalkd} on ${server.url}; ${quick ? 'quick' : 'full'} run, ${runs} run(s) per scenario`);
 
     // One at a time, so that the groups made before a failing one are still closed.
-    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup]) groups.push(await makeGroup(ctx));
+    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup, drainCurveGroup])
+      groups.push(await makeGroup(ctx));
     const all = groups.flatMap((group) => group.scenarios);
     const unknown = only?.filter((name) => !all.some((scenario) => scenario.name === name || scenario.group === name)) ?? [];
     if (unknown.length > 0) {

@@ -4,7 +4,7 @@
  * it kicks nothing), then every ready job is reserved, read and deleted. Runs after the workers have
  * stopped, so nothing else takes these jobs.
  */
-import { RawClient } from '../bench/raw-client.js';
+import { RawClient } from '../test/helpers/raw-client.js';
 
 /** What was found in one tube. */
 export interface Drained {

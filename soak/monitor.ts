@@ -10,7 +10,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RawClient } from '../bench/raw-client.js';
+import { RawClient } from '../test/helpers/raw-client.js';
 import type { Chaos } from './chaos.js';
 import type { Server } from './cluster.js';
 import { type Processes, sleep, within } from './procs.js';

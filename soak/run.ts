@@ -12,7 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RawClient } from '../bench/raw-client.js';
+import { RawClient } from '../test/helpers/raw-client.js';
 import { Chaos, type ChaosTiming, DEFAULT_TIMING } from './chaos.js';
 import { Server, WorkerCli } from './cluster.js';
 import { count, readRecords } from './count.js';

@@ -8,10 +8,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLogger, JobQueue, Worker } from '../../src/index.js';
+import { RawClient } from '../../test/helpers/raw-client.js';
 import { type BenchContext, freshTube, PARTS_PER_RUN, type ScenarioGroup } from '../context.js';
 import { type BenchKwargs, KWARGS } from '../payload.js';
 import { waitForWaiting } from '../poll.js';
-import { RawClient } from '../raw-client.js';
 import { RAW } from './raw.js';
 
 /** Scenario names the report refers to. */

@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { insertedId, pipelineDeletes, putCommand, RawClient } from '../../test/helpers/raw-client.js';
 import { childEnv } from '../children.js';
 import { type BenchContext, freshTube, REPO, type Sample, type ScenarioGroup, sample } from '../context.js';
 import { measureDrain } from '../measure-drain.js';
 import { envelopeBody, fivebeansBody } from '../payload.js';
-import { insertedId, pipelineDeletes, putCommand, RawClient } from '../raw-client.js';
 import { DRAIN } from './drain.js';
 import { RAW } from './raw.js';
 

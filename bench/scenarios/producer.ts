@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createLogger, JobQueue } from '../../src/index.js';
+import { pipelineDeletes, RawClient } from '../../test/helpers/raw-client.js';
 import { type BenchContext, freshTube, PARTS_PER_RUN, type Sample, type ScenarioGroup, sample } from '../context.js';
 import { type BenchKwargs, KWARGS } from '../payload.js';
-import { pipelineDeletes, RawClient } from '../raw-client.js';
 import { RAW } from './raw.js';
 
 /** Scenario names the report refers to. */

@@ -4,10 +4,18 @@
  * across machines even where the jobs/s do not.
  */
 import { performance } from 'node:perf_hooks';
+import {
+  insertedId,
+  pipelineDeletes,
+  pipelinePuts,
+  pipelineReserveDelete,
+  putCommand,
+  RawClient,
+  type Reply,
+} from '../../test/helpers/raw-client.js';
 import { type BenchContext, freshTube, PARTS_PER_RUN, type Sample, type ScenarioGroup, sample } from '../context.js';
 import { envelopeBody } from '../payload.js';
 import { waitForWaiting } from '../poll.js';
-import { insertedId, pipelineDeletes, pipelinePuts, pipelineReserveDelete, putCommand, RawClient, type Reply } from '../raw-client.js';
 
 /** Unanswered puts at a time: deep enough to keep beanstalkd busy, shallow enough to bound memory. */
 export const PUT_WINDOW = 1024;

@@ -289,9 +289,7 @@ export class Admin {
       if (this.#servers.length === 1) return this.#first;
       throw new InvalidInputError('AMBIGUOUS_SERVER', `give the server to scan: one of ${this.serverNames.join(', ')}`);
     }
-    const server = this.#servers.find((candidate) => candidate.name === name);
-    if (!server) throw new NotFoundError('SERVER_NOT_FOUND', `no configured server is called ${JSON.stringify(name)}`);
-    return server;
+    return pickServer(this.#servers, name);
   }
 
   #locate(id: string): { server: AdminServer; id: string } {

@@ -3,6 +3,7 @@
  * with a code, before anything reaches a server. The CLI parses its flags first, so these mostly guard
  * the HTTP API; both get the same messages.
  */
+import { formatAddress, parseServerUrl } from '../beanstalk/address.js';
 import { assertInteger, assertTubeName } from '../beanstalk/validate.js';
 import { InvalidInputError } from './errors.js';
 
@@ -60,9 +61,18 @@ export function locateId(value: unknown, servers: readonly string[], argument = 
     return { server: 0, id: local };
   }
   const name = textValue.slice(0, slash);
-  const server = servers.indexOf(name);
+  const server = servers.indexOf(canonicalServerName(name));
   if (server < 0) throw bad(`no configured server is called ${JSON.stringify(name)} (configured: ${servers.join(', ')})`);
   return { server, id: local };
+}
+
+/** `name` as the server list spells it (`LOCALHOST:11300` is `localhost:11300`); unchanged when it is not a URL. */
+function canonicalServerName(name: string): string {
+  try {
+    return formatAddress(parseServerUrl(name));
+  } catch {
+    return name;
+  }
 }
 
 /** A cursor from a {@link JobPage}: the id to go on below, `null`/`undefined` for the first page. */

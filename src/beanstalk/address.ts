@@ -62,6 +62,15 @@ export function parseServerUrl(url: string): ServerAddress {
   if (bracketed ? !/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':') : !/^[A-Za-z0-9._-]+$/.test(host)) {
     throw bad(`\`${host}\` is not a host name or IP address`);
   }
+  // One spelling per server: a server's name (`host:port`) keys its qualified job ids, put routing by
+  // key and `--server`, so `LOCALHOST` and `localhost`, or `[0:0::1]` and `[::1]`, must be one name.
+  if (bracketed) {
+    const canonical = canonicalIpv6(host);
+    if (canonical === undefined) throw bad(`\`${host}\` is not an IPv6 address`);
+    host = canonical;
+  } else {
+    host = host.toLowerCase();
+  }
 
   let port = DEFAULT_PORT;
   if (portText !== undefined) {
@@ -71,6 +80,15 @@ export function parseServerUrl(url: string): ServerAddress {
     port = Number(portText);
   }
   return { host, port };
+}
+
+/** The shortest lowercase form of an IPv6 address (as WHATWG URLs write it), or undefined if it is not one. */
+function canonicalIpv6(host: string): string | undefined {
+  try {
+    return new URL(`beanstalk://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -339,6 +339,12 @@ export class BeanstalkConnection implements Beanstalk {
     clearTimeout(force);
   }
 
+  async destroy(): Promise<void> {
+    if (this.#pipe.closed) return;
+    this.#socket.destroy();
+    await this.#pipe.whenClosed;
+  }
+
   #checkPut(body: PutBody, params: PutParams): void {
     if (typeof body === 'string') {
       // Its length is its `<bytes>` count only when every character is one byte: anything else would

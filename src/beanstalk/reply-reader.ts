@@ -4,8 +4,11 @@
  * many bytes and `\r\n`. Whether a reply has data is known from its first word alone, so the reader needs
  * nothing from the command that asked.
  *
- * Written for the hot path: the line end is found with the native `indexOf`, a reply split over reads is
- * kept until the rest arrives, and a body is a view of the read buffer, not a copy.
+ * Written for the hot path: the line end is found with the native `indexOf`, and a body that arrived in
+ * one read is a view of the read buffer, not a copy. A body split over reads (most of them, once bodies
+ * reach tens of KB: a read is at most 64 KiB) is collected as a list of the reads' pieces and joined
+ * once, when its last byte arrives: joining the leftover with every new read instead copied each byte
+ * of a large body about twice (the profile's `_copyActual`, ~14 us per 60 KB job).
  */
 
 const CR = 0x0d;
@@ -28,11 +31,25 @@ export class MalformedReplyError extends Error {
   }
 }
 
+/** A reply whose line has arrived and whose data block has not, yet. */
+interface PendingBody {
+  readonly words: string[];
+  readonly word: string;
+  /** The block's length, without its `\r\n`. */
+  readonly size: number;
+  /** The pieces of the block (and its `\r\n`) so far, in order. */
+  readonly parts: Buffer[];
+  /** Their total length. */
+  have: number;
+}
+
 /** Feeds reads in with {@link push}; each complete reply goes to `onReply`, in order. */
 export class ReplyReader {
   readonly #onReply: ReplyHandler;
-  /** Bytes of a reply that has not fully arrived yet. */
-  #pending: Buffer | undefined;
+  /** The start of a reply line that has not fully arrived yet (short: a line is at most ~1 KiB). */
+  #pendingLine: Buffer | undefined;
+  /** A data block that has not fully arrived yet. */
+  #pendingBody: PendingBody | undefined;
 
   constructor(onReply: ReplyHandler) {
     this.#onReply = onReply;
@@ -40,9 +57,30 @@ export class ReplyReader {
 
   /** Parses `chunk` (after anything left over) and hands out every complete reply in it. */
   push(chunk: Buffer): void {
-    const buffer = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = undefined;
     let offset = 0;
+    const body = this.#pendingBody;
+    if (body !== undefined) {
+      const missing = body.size + 2 - body.have;
+      if (chunk.length < missing) {
+        // Still not whole: keep the read as it is, no copy.
+        body.parts.push(chunk);
+        body.have += chunk.length;
+        return;
+      }
+      this.#pendingBody = undefined;
+      body.parts.push(chunk.subarray(0, missing));
+      const whole = Buffer.concat(body.parts, body.size + 2);
+      if (whole[body.size] !== CR || whole[body.size + 1] !== LF)
+        throw new MalformedReplyError(`a ${body.word} body not ended by \\r\\n after ${body.size} bytes`);
+      offset = missing;
+      this.#onReply(body.words, whole.subarray(0, body.size));
+    }
+    let buffer = chunk;
+    if (this.#pendingLine !== undefined) {
+      // Rare (a read that ends inside a reply's first line): the leftover is a few bytes.
+      buffer = Buffer.concat([this.#pendingLine, chunk]);
+      this.#pendingLine = undefined;
+    }
     while (offset < buffer.length) {
       const eol = buffer.indexOf(LF, offset);
       if (eol === -1) {
@@ -63,12 +101,17 @@ export class ReplyReader {
       if (!Number.isSafeInteger(size)) throw new MalformedReplyError(`a ${word} reply without a valid length`);
       const start = eol + 1;
       const end = start + size;
-      if (end + 2 > buffer.length) break;
+      if (end + 2 > buffer.length) {
+        // The block continues in later reads: collect its pieces and join them once (see above).
+        const piece = buffer.subarray(start);
+        this.#pendingBody = { words, word, size, parts: piece.length > 0 ? [piece] : [], have: piece.length };
+        return;
+      }
       if (buffer[end] !== CR || buffer[end + 1] !== LF)
         throw new MalformedReplyError(`a ${word} body not ended by \\r\\n after ${size} bytes`);
       offset = end + 2;
       this.#onReply(words, buffer.subarray(start, end));
     }
-    if (offset < buffer.length) this.#pending = buffer.subarray(offset);
+    if (offset < buffer.length) this.#pendingLine = buffer.subarray(offset);
   }
 }

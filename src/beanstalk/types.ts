@@ -123,4 +123,10 @@ export interface Beanstalk {
   pauseTube(tube: string, seconds: number): Promise<void>;
   /** Closes the connection; reserved jobs go back to ready on the server. Idempotent. */
   quit(): Promise<void>;
+  /**
+   * Closes the socket now, without waiting for the server to close its end: for a connection with
+   * nothing in flight (a reply still on its way would be lost). Resolves once the socket has closed.
+   * Idempotent.
+   */
+  destroy(): Promise<void>;
 }

@@ -12,7 +12,7 @@
  *   waiting lane that watches all of them, and the one job such a wait hands out has its tube read
  *   (one `stats-job` per wake-up, never per job). Any wake-up makes every lane worth asking again.
  */
-import type { ServerAddress } from '../beanstalk/address.js';
+import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { ConnectionError, DeadlineSoonError } from '../beanstalk/errors.js';
 import type { ConnectFunction } from '../beanstalk/lazy-connection.js';
 import type { ReservedJob } from '../beanstalk/types.js';
@@ -27,6 +27,15 @@ import { Lane, type LaneConnection } from './lane.js';
  * failed in a way that says nothing about the connection.
  */
 const PAUSE_MS = 1_000;
+
+/**
+ * How often the engine checks that its server still answers. A `reserve-with-timeout 0` is answered
+ * within a round trip; when pipelined reserves have waited through a whole check with no reply at all,
+ * the server is taken as silent (stopped, or a half-open socket) until it answers again: its asks stop
+ * counting against the other servers' places, and no more are written to it. Silence is noticed within
+ * two checks (250-500 ms), long before the stall watchdog drops the connection.
+ */
+const SILENCE_CHECK_MS = 250;
 
 /** What the engine needs. */
 export interface EngineOptions {
@@ -73,6 +82,14 @@ export class ReservationEngine implements JobSource {
   readonly #declined: Reservation[] = [];
   /** Resolves stopReserving's wait once nothing is outstanding. */
   #drained: (() => void) | undefined;
+  /** Reserves answered so far (or failed): the silence check compares it between two checks. */
+  #answers = 0;
+  #answersAtCheck = 0;
+  /** Pipelined reserves were outstanding at the last check. */
+  #askedAtCheck = false;
+  /** Pipelined reserves have gone unanswered through a whole check; see SILENCE_CHECK_MS. */
+  #silent = false;
+  #silenceCheck: NodeJS.Timeout | undefined;
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -101,6 +118,21 @@ export class ReservationEngine implements JobSource {
     return this.#waiting !== undefined;
   }
 
+  /**
+   * What this engine takes of a budget shared with other servers: its pipelined reserves, which will be
+   * answered within a round trip. A waiting reserve is not counted (see ../servers/server-set-source.ts),
+   * nor are the reserves of a server that has gone silent: a stopped server must not hold places that a
+   * live one could use.
+   */
+  get sharedAsking(): number {
+    return this.#silent ? 0 : this.#asking - (this.#waiting === undefined ? 0 : 1);
+  }
+
+  /** True while the server has left pipelined reserves unanswered for longer than a round trip should take. */
+  get silent(): boolean {
+    return this.#silent;
+  }
+
   async open(sink: JobSink): Promise<void> {
     const lanes = this.#lanes.includes(this.#waitLane) ? this.#lanes : [...this.#lanes, this.#waitLane];
     const opened = await Promise.allSettled(lanes.map((lane) => lane.open()));
@@ -110,12 +142,14 @@ export class ReservationEngine implements JobSource {
       throw failed.reason;
     }
     this.#sink = sink;
+    this.#silenceCheck = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS);
+    this.#silenceCheck.unref();
     this.pump();
   }
 
   pump(): void {
     const sink = this.#sink;
-    if (sink === undefined || this.#paused || this.#options.stopping.aborted) return;
+    if (sink === undefined || this.#paused || this.#silent || this.#options.stopping.aborted) return;
     let free = sink.capacity - this.#asking;
     if (free <= 0) return;
     const lanes = this.#lanes;
@@ -145,11 +179,13 @@ export class ReservationEngine implements JobSource {
 
   async stopReserving(): Promise<void> {
     // The waiting reserve and idle connections are cut off now: a job one just reserved goes back to
-    // ready with the socket. Connections holding jobs stay open for them.
+    // ready with the socket. Nothing else is in flight on them, so nothing is lost by not waiting for
+    // the server to close its end (a stopped server never would). Connections holding jobs stay open.
     const closing: Promise<void>[] = [];
     for (const lane of this.#allLanes()) {
-      for (const lc of lane.connections) if (lc.blocking || lc.idle) closing.push(this.#quit(lc));
+      for (const lc of lane.connections) if (lc.blocking || lc.idle) closing.push(lc.connection.destroy());
     }
+    if (this.#silent) this.#dropSilentAsks();
     await Promise.all(closing);
     // Pipelined reserves answer within a round trip (or the stall watchdog drops their connection).
     if (this.#asking > 0) {
@@ -161,6 +197,7 @@ export class ReservationEngine implements JobSource {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#silenceCheck);
     await Promise.all(this.#allLanes().map((lane) => lane.close()));
   }
 
@@ -173,14 +210,14 @@ export class ReservationEngine implements JobSource {
         lc.asking -= 1;
         this.#asking -= 1;
         if (job === null) lane.empty = true;
-        else this.#deliver(lc, job, lane.tube as string);
+        else this.#deliver(lane, lc, job, lane.tube as string);
         this.#settled();
       },
       (error) => {
         lc.asking -= 1;
         this.#asking -= 1;
         this.#failed(lane, lc, error);
-        this.#settled();
+        this.#settled(!(error instanceof ConnectionError));
       },
     ];
     lc.connection.reserve(0).then(lc.onAnswer[0], lc.onAnswer[1]);
@@ -201,7 +238,7 @@ export class ReservationEngine implements JobSource {
         if (job !== null) {
           // Something arrived: every tube is worth asking again.
           for (const each of this.#lanes) each.empty = false;
-          if (lane.tube !== undefined) this.#deliver(lc, job, lane.tube);
+          if (lane.tube !== undefined) this.#deliver(lane, lc, job, lane.tube);
           else return this.#deliverWoken(lc, job);
         }
         this.#asking -= 1;
@@ -226,7 +263,7 @@ export class ReservationEngine implements JobSource {
         lc.asking -= 1;
         this.#asking -= 1;
         if (stats === null) this.#options.logger.warn({ jobId: job.id }, 'a reserved job vanished before its tube was read');
-        else this.#deliver(lc, job, stats.tube);
+        else this.#deliver(this.#waitLane, lc, job, stats.tube);
         this.#settled();
       },
       (error: unknown) => {
@@ -239,14 +276,18 @@ export class ReservationEngine implements JobSource {
   }
 
   /** Hands a reserved job to the sink; its connection holds it until the runner ends it. */
-  #deliver(lc: LaneConnection, job: ReservedJob, tube: string): void {
+  #deliver(lane: Lane, lc: LaneConnection, job: ReservedJob, tube: string): void {
     const reservation = new Reservation(job, lc.connection, tube, this.#options.publicId?.(job.id));
     lc.jobs.add(reservation);
     reservation.onEnd = () => {
       lc.jobs.delete(reservation);
       lc.onJobEnded?.();
-      // The connection may now be the idle one a waiting reserve needs.
-      if (lc.jobs.size === 0 && this.#waiting === undefined) this.pump();
+      if (lc.jobs.size === 0) {
+        // The connection may now be the idle one a waiting reserve needs; or, with the server waited
+        // on already, a connection opened for an earlier wait that is no longer needed.
+        if (this.#waiting === undefined) this.pump();
+        else lane.trimIdle();
+      }
     };
     if (lc.connection.isClosed) {
       // Reserved as the connection went (a stop closing it): the job is back on the server already.
@@ -257,7 +298,9 @@ export class ReservationEngine implements JobSource {
   }
 
   /** After a reserve settled: reserve more, or tell a stop that nothing is outstanding. */
-  #settled(): void {
+  #settled(heard = true): void {
+    this.#answers += 1;
+    if (this.#silent) this.#endSilence(heard);
     if (this.#options.stopping.aborted) {
       if (this.#asking === 0) this.#drained?.();
       return;
@@ -285,6 +328,39 @@ export class ReservationEngine implements JobSource {
       onError(toError(error));
     }
     this.#pause();
+  }
+
+  /** Every SILENCE_CHECK_MS: has the server answered anything since pipelined reserves went out? */
+  #checkSilence(): void {
+    const asked = this.#asking - (this.#waiting === undefined ? 0 : 1) > 0;
+    const quiet = asked && this.#askedAtCheck && this.#answers === this.#answersAtCheck;
+    this.#answersAtCheck = this.#answers;
+    this.#askedAtCheck = asked;
+    if (!quiet || this.#silent) return;
+    this.#silent = true;
+    this.#options.logger.warn(
+      { server: formatAddress(this.#options.address), asking: this.#asking },
+      'beanstalkd is not answering reserves; its places go to the other servers until it answers',
+    );
+    if (this.#options.stopping.aborted) this.#dropSilentAsks();
+    else this.#options.onSpare?.();
+  }
+
+  /** The server answered again after a silence (or its connection was dropped): it may be asked again. */
+  #endSilence(heard: boolean): void {
+    this.#silent = false;
+    if (heard) this.#options.logger.info({ server: formatAddress(this.#options.address) }, 'beanstalkd answers reserves again');
+  }
+
+  /**
+   * During a stop, on a silent server: connections that only wait for reserve replies are cut off, so the
+   * stop does not wait for the stall watchdog. A job reserved on one goes back to ready with it. A
+   * connection that holds jobs stays: its settling commands must get their replies.
+   */
+  #dropSilentAsks(): void {
+    for (const lane of this.#allLanes()) {
+      for (const lc of lane.connections) if (lc.asking > 0 && lc.jobs.size === 0) void lc.connection.destroy();
+    }
   }
 
   /** Stops reserving for a moment; see PAUSE_MS. */

@@ -121,6 +121,26 @@ export class Lane {
     return undefined;
   }
 
+  /**
+   * Closes idle connections past one. A wait needs an idle connection and, while every connection holds
+   * a running job, one more is opened for it; after bursts of long jobs that leaves up to one per place.
+   * Called while the server is being waited on, so one spare is enough for the next wait.
+   */
+  trimIdle(): void {
+    let kept = false;
+    for (let i = this.connections.length - 1; i >= 0; i -= 1) {
+      const lc = this.connections[i] as LaneConnection;
+      if (!lc.idle) continue;
+      if (!kept) {
+        kept = true;
+        continue;
+      }
+      this.connections.splice(i, 1);
+      // Idle: nothing in flight to lose by not waiting for the server's end.
+      void lc.connection.destroy();
+    }
+  }
+
   /** Forgets a connection that was lost or closed; reconnects if it was the last. */
   remove(lc: LaneConnection): void {
     const at = this.connections.indexOf(lc);
@@ -137,14 +157,18 @@ export class Lane {
     if (!this.#deps.stopping.aborted && !this.connections.some((lc) => !lc.connection.isClosed)) this.#grow();
   }
 
-  /** Closes every connection: jobs still held on them go back to ready at once. */
+  /**
+   * Closes every connection: jobs still held on them go back to ready at once. An idle connection has
+   * nothing in flight, so its socket is closed without waiting for the server's end (a stopped server
+   * would keep `quit` waiting); one with commands in flight is quit, so that their replies come first.
+   */
   async close(): Promise<void> {
     const all = this.connections.splice(0).filter((lc) => !lc.connection.isClosed);
     await Promise.all(
       all.map((lc) =>
-        lc.connection
-          .quit()
-          .catch((error: unknown) => this.#deps.logger.warn({ err: error, lane: this.index }, 'closing a connection failed')),
+        (lc.idle ? lc.connection.destroy() : lc.connection.quit()).catch((error: unknown) =>
+          this.#deps.logger.warn({ err: error, lane: this.index }, 'closing a connection failed'),
+        ),
       ),
     );
   }

@@ -6,7 +6,7 @@
  * fields they do not know (room for `meta`).
  */
 
-import { isUtf8 } from 'node:buffer';
+import { bodyText } from './body-text.js';
 import { isPlainObject, kindOf, MAX_KWARGS_DEPTH, quote, toWireKwargs, writeWireKwargs } from './json.js';
 
 /** A decoded job body. */
@@ -118,8 +118,8 @@ function checkCall(funcName: string, tube: string, kwargs: unknown): Record<stri
 
 /** Decodes a job body. Never throws: anything that is not an envelope becomes a {@link DecodeFailure}. */
 export function decodeEnvelope(body: Uint8Array): DecodeResult {
-  if (!isUtf8(body)) return failure('not-utf8', 'the body is not valid UTF-8');
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  const text = bodyText(body);
+  if (text === undefined) return failure('not-utf8', 'the body is not valid UTF-8');
   let value: unknown;
   let protoKey = false;
   try {

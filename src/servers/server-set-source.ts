@@ -66,23 +66,42 @@ export class ServerSetSource implements JobSource {
     this.#members = options.servers.map((server) => ({ server, engine: undefined, retry: undefined }));
   }
 
-  /** Opens every server's engine; rejects only when none of them answers. */
-  async open(sink: JobSink): Promise<void> {
+  /**
+   * Opens every server's engine and resolves as soon as one has opened: a server that is slow to answer
+   * (or does not answer at all until its connect deadline) must not hold up the worker's start while
+   * another is already handing out jobs. The rest go on opening; one that fails is tried again with
+   * backoff. Rejects only when none of them answers.
+   */
+  open(sink: JobSink): Promise<void> {
     this.#sink = sink;
-    const opened = await Promise.allSettled(this.#members.map((member) => this.#openMember(member)));
-    if (opened.every((result) => result.status === 'rejected')) {
-      await this.close();
-      throw (opened[0] as PromiseRejectedResult).reason;
-    }
-    for (const [index, result] of opened.entries()) {
-      if (result.status === 'fulfilled') continue;
-      const member = this.#members[index] as Member;
-      this.#options.logger.warn(
-        { server: member.server.name, err: result.reason },
-        'beanstalkd server unreachable at start; the worker goes on with the others and keeps trying it',
-      );
-      this.#retryLater(member, 1);
-    }
+    return new Promise<void>((resolve, reject) => {
+      let opened = false;
+      // Servers that failed before any opened: retried once one has (if none does, the open fails).
+      const failed: [Member, unknown][] = [];
+      for (const member of this.#members) {
+        this.#openMember(member).then(
+          () => {
+            if (opened) return;
+            opened = true;
+            resolve();
+            for (const [each, error] of failed.splice(0)) this.#unreachableAtStart(each, error);
+          },
+          (error: unknown) => {
+            if (opened) {
+              this.#unreachableAtStart(member, error);
+              return;
+            }
+            failed.push([member, error]);
+            if (failed.length < this.#members.length) return;
+            const first = (failed[0] as [Member, unknown])[1];
+            this.close().then(
+              () => reject(first),
+              () => reject(first),
+            );
+          },
+        );
+      }
+    });
   }
 
   pump(): void {
@@ -112,12 +131,13 @@ export class ServerSetSource implements JobSource {
     let engine: ReservationEngine | undefined;
     const members = this.#members;
     const view: JobSink = {
-      // The runner's free places, less what the other engines have asked for (their waits excepted).
+      // The runner's free places, less what the other engines have asked for (their waits, and the
+      // asks of a silent server, excepted).
       get capacity() {
         let asking = 0;
         for (const other of members) {
           const each = other.engine;
-          if (each !== undefined && each !== engine) asking += each.asking - (each.waiting ? 1 : 0);
+          if (each !== undefined && each !== engine) asking += each.sharedAsking;
         }
         return sink.capacity - asking;
       },
@@ -155,6 +175,14 @@ export class ServerSetSource implements JobSource {
     } finally {
       this.#offering = false;
     }
+  }
+
+  #unreachableAtStart(member: Member, error: unknown): void {
+    this.#options.logger.warn(
+      { server: member.server.name, err: error },
+      'beanstalkd server unreachable at start; the worker goes on with the others and keeps trying it',
+    );
+    this.#retryLater(member, 1);
   }
 
   #retryLater(member: Member, attempt: number): void {

@@ -76,7 +76,14 @@ class TaskRun implements TaskContext {
   readonly jobId: string;
   readonly tube: string;
   readonly name: string;
-  readonly #input: RunTaskInput;
+  /** The input without its kwargs (see #kwargs). */
+  readonly #input: Omit<RunTaskInput, 'kwargs'>;
+  /**
+   * The kwargs, until the task has them. The run outlives the task (the job's abort listener holds it
+   * until the reservation ends, a round trip after the settling command): holding 60 KB of decoded
+   * kwargs that long kept them alive across young-generation collections, which copied and promoted them.
+   */
+  #kwargs: Record<string, unknown> | undefined;
   #resolve!: (failure: Error | undefined) => void;
   #finished = false;
   #timer: NodeJS.Timeout | undefined;
@@ -88,7 +95,9 @@ class TaskRun implements TaskContext {
   #attemptBound: (() => Promise<number>) | undefined;
 
   constructor(input: RunTaskInput) {
-    this.#input = input;
+    const { kwargs, ...rest } = input;
+    this.#input = rest;
+    this.#kwargs = kwargs;
     const { reservation, task } = input;
     this.jobId = reservation.jobId;
     this.tube = reservation.event.tube ?? '';
@@ -122,6 +131,8 @@ class TaskRun implements TaskContext {
   /** Runs the task; see {@link runTask}. */
   start(): Promise<Error | undefined> {
     const { reservation, known, threads, task } = this.#input;
+    const kwargs = this.#kwargs as Record<string, unknown>;
+    this.#kwargs = undefined;
     if (known) this.#startKeepAlive(known.ttrSeconds);
     // The worker's tick calls tick() (no timer per job); the first call after TTR_PROBE_MS reads the TTR.
     else reservation.ticker = this;
@@ -139,7 +150,7 @@ class TaskRun implements TaskContext {
         tube,
         name,
         jobId: reservation.jobId,
-        kwargs: this.#input.kwargs,
+        kwargs,
         stats: this.stats,
         touch: this.touch,
       });
@@ -156,7 +167,7 @@ class TaskRun implements TaskContext {
     }
     abort.onAbort((reason) => this.#end(failureOf(reason)));
     try {
-      const result: unknown = task.run(this.#input.kwargs, this);
+      const result: unknown = task.run(kwargs, this);
       // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
       const then = (result as { then?: unknown } | null | undefined)?.then;
       if (typeof then !== 'function') this.#end(undefined);

@@ -191,25 +191,29 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     this.#state = 'starting';
     const { threads } = this.#options;
     if (threads) this.#threads = await TaskThreadPool.start({ ...threads, logger: this.#logger });
-    try {
-      await this.#source.open(this.#runner);
-    } catch (error) {
-      await this.#threads?.close();
-      this.#state = 'stopped';
-      throw error;
-    }
-    if (this.#stopping.signal.aborted) {
-      await Promise.all([this.#source.close(), this.#threads?.close()]);
-      this.#state = 'stopped';
-      return;
-    }
-    this.#state = 'running';
-    // One timer for every running job's TTR probe, instead of timers per job.
+    // One timer for every running job's TTR probe, instead of timers per job. Started before the source
+    // opens: jobs can run before open() resolves (with several servers, one may be open while another
+    // is still being waited for), and every running job must be kept alive from its first second.
     this.#ticker = setInterval(() => {
       const now = performance.now();
       for (const reservation of this.#runner.running.keys()) reservation.ticker?.tick(now);
     }, TICK_MS);
     this.#ticker.unref();
+    try {
+      await this.#source.open(this.#runner);
+    } catch (error) {
+      clearInterval(this.#ticker);
+      await this.#threads?.close();
+      this.#state = 'stopped';
+      throw error;
+    }
+    if (this.#stopping.signal.aborted) {
+      clearInterval(this.#ticker);
+      await Promise.all([this.#source.close(), this.#threads?.close()]);
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'running';
     const { kickPeriodSeconds, tubes, maxKicks, concurrency, deadLetterTube } = this.#options;
     if (kickPeriodSeconds !== undefined) {
       // Each server's buried jobs are kicked on that server (a kick lock per tube per server).

@@ -1,5 +1,6 @@
 /**
- * Test harness: throwaway beanstalkd servers plus a tiny raw-protocol client.
+ * Test harness: throwaway beanstalkd servers, and one-shot raw commands on the raw client
+ * (./raw-client.ts).
  *
  * For the tests and the benchmark (bench/). Nothing here may import from src/: the raw helpers exist
  * precisely so that tests can bypass the project's validation (non-JSON bodies, hostile envelopes) and
@@ -9,9 +10,10 @@
  * goes to 127.0.0.1 only.
  */
 import { type ChildProcessByStdio, execFile, spawn } from 'node:child_process';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { parseYaml, RawClient } from './raw-client.js';
 
 const HOST = '127.0.0.1' as const;
 
@@ -271,15 +273,15 @@ function sleep(ms: number): Promise<void> {
 
 /** True only if the server on `port` answers `stats` with our child's pid. */
 async function probe(port: number, pid: number): Promise<boolean> {
-  let connection: RawConnection | undefined;
+  let client: RawClient | undefined;
   try {
-    connection = await RawConnection.open(port, PROBE_TIMEOUT_MS);
-    const reply = await connection.request('stats\r\n', PROBE_TIMEOUT_MS);
-    return parseYamlReply(reply)?.pid === String(pid);
+    client = await RawClient.connect(port, PROBE_TIMEOUT_MS);
+    const reply = await client.requestWithin('stats\r\n', PROBE_TIMEOUT_MS);
+    return reply.line.startsWith('OK ') && parseYaml(reply.body).pid === String(pid);
   } catch {
     return false;
   } finally {
-    connection?.close();
+    client?.close();
   }
 }
 
@@ -297,146 +299,19 @@ function portFromUrl(url: string): number {
   return port;
 }
 
-/**
- * Splits one complete reply off the front of `buffer`, or returns undefined if more bytes are needed.
- * Replies that carry a body announce its size as their last word.
- */
-function takeReply(buffer: Buffer): { reply: Buffer; rest: Buffer } | undefined {
-  const lineEnd = buffer.indexOf('\r\n');
-  if (lineEnd < 0) return undefined;
-  const line = buffer.subarray(0, lineEnd).toString('latin1');
-  let end = lineEnd + 2;
-  if (/^(?:OK|RESERVED|FOUND) /.test(line)) {
-    const bytes = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (Number.isSafeInteger(bytes) && bytes >= 0) {
-      end += bytes + 2;
-      if (buffer.length < end) return undefined;
-    }
-  }
-  return { reply: buffer.subarray(0, end), rest: buffer.subarray(end) };
-}
-
-interface PendingReply {
-  resolve(reply: string): void;
-  reject(error: Error): void;
-  timer: NodeJS.Timeout;
-}
-
-/** One socket, one outstanding request at a time: enough for tests, and easy to reason about. */
-class RawConnection {
-  private buffer: Buffer = Buffer.alloc(0);
-  private pending: PendingReply | undefined;
-  private failure: Error | undefined;
-
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      this.deliver();
-    });
-    socket.on('error', (error) => this.fail(error));
-    socket.on('close', () => {
-      const partial = this.buffer.toString('utf8');
-      this.fail(new Error(`connection closed before a complete reply${partial ? ` (got ${JSON.stringify(partial)})` : ''}`));
-    });
-  }
-
-  static open(port: number, timeoutMs: number): Promise<RawConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = createConnection({ host: HOST, port });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to ${HOST}:${port} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onError = (error: Error): void => {
-        clearTimeout(timer);
-        reject(error);
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve(new RawConnection(socket));
-      });
-    });
-  }
-
-  /** Writes `bytes` and resolves with the next complete reply, body included. */
-  request(bytes: string | Buffer, timeoutMs: number): Promise<string> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.pending !== undefined) return Promise.reject(new Error('RawConnection: one request at a time'));
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        const partial = this.buffer.toString('utf8');
-        reject(
-          new Error(
-            `no complete reply within ${timeoutMs} ms (does the command end with \\r\\n?)${partial ? `; got ${JSON.stringify(partial)}` : ''}`,
-          ),
-        );
-      }, timeoutMs);
-      this.pending = { resolve, reject, timer };
-      this.socket.write(bytes);
-      // A reply may already be buffered, e.g. the second reply to pipelined commands.
-      this.deliver();
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private deliver(): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
-    const split = takeReply(this.buffer);
-    if (split === undefined) return;
-    this.buffer = split.rest;
-    this.pending = undefined;
-    clearTimeout(pending.timer);
-    pending.resolve(split.reply.toString('utf8'));
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    const pending = this.pending;
-    if (pending === undefined) return;
-    this.pending = undefined;
-    clearTimeout(pending.timer);
-    pending.reject(error);
-  }
-}
-
-async function withConnection<T>(url: string, use: (connection: RawConnection) => Promise<T>): Promise<T> {
-  const connection = await RawConnection.open(portFromUrl(url), RAW_REPLY_TIMEOUT_MS);
+async function withConnection<T>(url: string, use: (client: RawClient) => Promise<T>): Promise<T> {
+  const client = await RawClient.connect(portFromUrl(url), RAW_REPLY_TIMEOUT_MS);
   try {
-    return await use(connection);
+    return await use(client);
   } finally {
-    connection.close();
+    client.close();
   }
 }
 
-function firstLine(reply: string): string {
-  const end = reply.indexOf('\r\n');
-  return end < 0 ? reply : reply.slice(0, end);
-}
-
-/**
- * Parses the `OK <bytes>` + YAML body of a stats reply. beanstalkd's YAML is flat `key: value`
- * lines, so a full YAML parser (and a dependency) is not needed. Returns undefined for other replies.
- */
-function parseYamlReply(reply: string): Record<string, string> | undefined {
-  if (!reply.startsWith('OK ')) return undefined;
-  const body = reply.slice(reply.indexOf('\r\n') + 2);
-  const entries: [string, string][] = [];
-  for (const line of body.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (line === '---' || colon <= 0) continue;
-    let value = line.slice(colon + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    entries.push([line.slice(0, colon).trim(), value]);
-  }
-  // fromEntries defines own properties, so even a "__proto__" key cannot touch a prototype.
-  return Object.fromEntries(entries);
+/** One command's reply as text, as the server sent it: the line, CRLF, and the body and CRLF if any. */
+async function requestText(client: RawClient, command: string | Buffer): Promise<string> {
+  const reply = await client.requestWithin(command, RAW_REPLY_TIMEOUT_MS);
+  return reply.body === undefined ? `${reply.line}\r\n` : `${reply.line}\r\n${reply.body.toString('utf8')}\r\n`;
 }
 
 /**
@@ -447,7 +322,7 @@ function parseYamlReply(reply: string): Record<string, string> | undefined {
  *   and its trailing CRLF. Replies to any further pipelined commands are discarded.
  */
 export async function rawCommand(url: string, command: string | Buffer): Promise<string> {
-  return withConnection(url, (connection) => connection.request(command, RAW_REPLY_TIMEOUT_MS));
+  return withConnection(url, (client) => requestText(client, command));
 }
 
 /**
@@ -467,11 +342,11 @@ export async function rawPut(
 ): Promise<string> {
   const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const { priority = 1024, delay = 0, ttr = 60 } = opts;
-  return withConnection(url, async (connection) => {
-    const using = firstLine(await connection.request(`use ${tube}\r\n`, RAW_REPLY_TIMEOUT_MS));
+  return withConnection(url, async (client) => {
+    const using = (await client.requestWithin(`use ${tube}\r\n`, RAW_REPLY_TIMEOUT_MS)).line;
     if (using !== `USING ${tube}`) throw new Error(using);
     const header = Buffer.from(`put ${priority} ${delay} ${ttr} ${payload.length}\r\n`, 'latin1');
-    const reply = firstLine(await connection.request(Buffer.concat([header, payload, Buffer.from('\r\n')]), RAW_REPLY_TIMEOUT_MS));
+    const reply = (await client.requestWithin(Buffer.concat([header, payload, Buffer.from('\r\n')]), RAW_REPLY_TIMEOUT_MS)).line;
     const inserted = /^INSERTED (\d+)$/.exec(reply);
     if (inserted?.[1] === undefined) throw new Error(reply);
     return inserted[1];
@@ -479,11 +354,10 @@ export async function rawPut(
 }
 
 async function rawStats(url: string, command: string): Promise<Record<string, string> | null> {
-  const reply = await rawCommand(url, command);
-  if (reply === 'NOT_FOUND\r\n') return null;
-  const stats = parseYamlReply(reply);
-  if (stats === undefined) throw new Error(firstLine(reply));
-  return stats;
+  const reply = await withConnection(url, (client) => client.requestWithin(command, RAW_REPLY_TIMEOUT_MS));
+  if (reply.line === 'NOT_FOUND') return null;
+  if (!reply.line.startsWith('OK ')) throw new Error(reply.line);
+  return parseYaml(reply.body);
 }
 
 /**

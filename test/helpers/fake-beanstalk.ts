@@ -107,4 +107,8 @@ export abstract class UnexpectedBeanstalk implements Beanstalk {
   quit(): Promise<void> {
     this.#unexpected('quit');
   }
+  /** A fake closes the same way either way: by its `quit`. */
+  destroy(): Promise<void> {
+    return this.quit();
+  }
 }

@@ -1,51 +1,31 @@
 // Raw beanstalkd sessions for tests: several commands on ONE connection, which `bury` needs (it works only
 // on the connection that reserved the job; the harness's raw helpers open one connection per command).
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import type { BeanstalkdServer } from './beanstalkd.js';
+import { RawClient } from './raw-client.js';
+
+/** Each command of a session gets this long for its reply. */
+const REPLY_TIMEOUT_MS = 5_000;
 
 /**
  * Sends commands one at a time on one raw connection and returns each reply's first line. Burying needs
  * this: `bury` works only on the connection that reserved the job, and the harness opens one per command.
  */
-export function rawSession(port: number, commands: string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const replies: string[] = [];
-    let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`raw session timed out after replies ${JSON.stringify(replies)}`));
-    }, 5_000);
-    const next = (): void => {
-      const command = commands[replies.length];
-      if (command === undefined) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(replies);
-      } else socket.write(`${command}\r\n`);
-    };
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      for (;;) {
-        const lineEnd = buffer.indexOf('\r\n');
-        if (lineEnd < 0) return;
-        const line = buffer.subarray(0, lineEnd).toString('utf8');
-        // RESERVED/FOUND/OK carry a body whose size is the last word; wait for all of it.
-        const size = /^(?:RESERVED|FOUND|OK) .*?(\d+)$/.exec(line)?.[1];
-        const end = lineEnd + 2 + (size === undefined ? 0 : Number(size) + 2);
-        if (buffer.length < end) return;
-        buffer = buffer.subarray(end);
-        replies.push(line);
-        next();
+export async function rawSession(port: number, commands: string[]): Promise<string[]> {
+  const client = await RawClient.connect(port, REPLY_TIMEOUT_MS);
+  const replies: string[] = [];
+  try {
+    for (const command of commands) {
+      try {
+        replies.push((await client.requestWithin(`${command}\r\n`, REPLY_TIMEOUT_MS)).line);
+      } catch (error) {
+        throw new Error(`raw session: ${(error as Error).message}, after replies ${JSON.stringify(replies)}`);
       }
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.once('connect', next);
-  });
+    }
+    return replies;
+  } finally {
+    client.quit();
+  }
 }
 
 /** Reserves and buries the given ready jobs, and checks the server agrees they are buried. */

@@ -106,7 +106,7 @@ describe('npm run bench -- --quick', { timeout: BENCH_TIMEOUT_MS + 10_000 }, () 
     const json = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as {
       ratios: { figure: unknown; value: unknown; target: unknown; pass: unknown }[];
     };
-    assert.equal(json.ratios.length, 12);
+    assert.equal(json.ratios.length, 13);
     for (const ratio of json.ratios) {
       assert.equal(typeof ratio.figure, 'string');
       assert.match(String(ratio.target), /^(>=|<=) \d+(\.\d+)?$/);

@@ -88,6 +88,34 @@ describe('the reservation engine against beanstalkd', { timeout: 60_000 }, () =>
     assert.ok((await serverCounter(server.url, 'cmd-stats-job')) - statsJobsBefore <= 2);
   });
 
+  it('connections opened for waits during bursts of long jobs are closed once the worker is idle again', async (t) => {
+    const tube = freshTube('trim');
+    const release = deferred();
+    let started = 0;
+    registry.task(tube)(async function held(_kwargs: object) {
+      started += 1;
+      await release.promise;
+    });
+    await startWorker(t, { tubes: [tube], url: server.url, concurrency: 8 });
+    const watching = async (): Promise<number> => Number((await rawStatsTube(server.url, tube))?.['current-watching'] ?? 0);
+    // One job at a time, each started before the next is put: every wake-up leaves its connection
+    // holding a running job, so the next wait needs a new connection.
+    for (let n = 1; n <= 8; n += 1) {
+      await rawPut(server.url, tube, encodeEnvelope('held', tube, {}));
+      await until(
+        () => started,
+        (count) => count >= n,
+        5_000,
+        `job ${n} started`,
+      );
+    }
+    const busy = await until(watching, (count) => count >= 8, 5_000, 'a connection per running job and one waiting');
+    release.resolve();
+    // Idle again: the waiting connection and one spare are left, not one per place.
+    const idle = await until(watching, (count) => count <= 2, 5_000, 'the extra connections closed');
+    assert.ok(busy > idle, `${busy} connections while busy, ${idle} idle`);
+  });
+
   it('a job longer than two TTRs is touched on time while its tube is empty and the worker waits for more', async (t) => {
     const tube = freshTube('ttr');
     const started = deferred();

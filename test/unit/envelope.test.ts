@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { bodyText } from '../../src/envelope/body-text.js';
 import { type DecodeFailureReason, decodeEnvelope, encodeEnvelope } from '../../src/envelope/envelope.js';
 import { MAX_KWARGS_DEPTH } from '../../src/envelope/json.js';
 
@@ -272,6 +273,16 @@ describe('encodeEnvelope: one read of each value, a bounded depth, the bytes of 
 });
 
 describe('decodeEnvelope', () => {
+  it('decodes ASCII and non-ASCII UTF-8 bodies alike, and only the bytes of a view', () => {
+    const ascii = bodyText(Buffer.from('{"a":"plain"}'));
+    assert.equal(ascii, '{"a":"plain"}');
+    assert.equal(bodyText(Buffer.from('{"a":"é€😀"}', 'utf8')), '{"a":"é€😀"}');
+    assert.equal(bodyText(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])), undefined);
+    const inside = Buffer.from('xx{"a":1}yy');
+    assert.equal(bodyText(inside.subarray(2, 9)), '{"a":1}');
+    assert.equal(bodyText(new Uint8Array(0)), '');
+  });
+
   it('refuses bytes that are not UTF-8', () => {
     assertDecodeFails(Buffer.from([0xff, 0xfe]), 'not-utf8');
     // A valid JSON prefix does not rescue a body with a broken sequence inside.

@@ -139,6 +139,29 @@ describe('ReplyReader: framing', () => {
     ]);
   });
 
+  it('joins a body split over reads once, and reads the replies after it from the last read', () => {
+    // A 60 KB body over 64 KiB reads: the pieces are kept as they are and copied once, when whole.
+    const body = Buffer.alloc(150_000, 'y');
+    const stream = Buffer.concat([withBody('RESERVED 1', body), Buffer.from('DELETED\r\n'), withBody('FOUND 2', 'abc')]);
+    const handed: Buffer[] = [];
+    const reader = new ReplyReader((_words, bytes) => {
+      if (bytes) handed.push(bytes);
+    });
+    const cut = [0, 65_536, 131_072, stream.length - 3, stream.length];
+    for (let i = 1; i < cut.length; i += 1) reader.push(stream.subarray(cut[i - 1], cut[i]));
+    assert.equal(handed.length, 2);
+    assert.equal(handed[0]?.length, 150_000);
+    assert.ok(handed[0]?.equals(body));
+    assert.equal(handed[1]?.toString('latin1'), 'abc');
+  });
+
+  it('refuses a split body whose \\r\\n is wrong, once it has arrived', () => {
+    const { reader } = recorder();
+    reader.push(Buffer.from('RESERVED 7 5\r\nhel'));
+    reader.push(Buffer.from('lo'));
+    assert.throws(() => reader.push(Buffer.from('\rX')), /RESERVED body/);
+  });
+
   it('lets a partial line under the limit wait for the rest', () => {
     const { reader, seen } = recorder();
     reader.push(Buffer.from('INSERTED 4'));

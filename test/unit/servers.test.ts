@@ -1,6 +1,7 @@
 // The server list, qualified ids and rendezvous hashing behind puts over several servers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { locateId } from '../../src/admin/input.js';
 import { hash32, rankFor } from '../../src/servers/hash.js';
 import { qualifyId, splitJobId } from '../../src/servers/job-id.js';
 import { MAX_SERVERS, parseServerList } from '../../src/servers/server-list.js';
@@ -39,6 +40,25 @@ describe('parseServerList', () => {
     assert.throws(() => parseServerList('a:1,b:two'), /the port must be a number/);
     const many = Array.from({ length: MAX_SERVERS + 1 }, (_, i) => `h${i}:1`).join(',');
     assert.throws(() => parseServerList(many), /at most 64/);
+  });
+
+  it('gives each server one name however it is spelled, so ids, key routing and --server agree across processes', () => {
+    assert.deepEqual(
+      parseServerList('Queue-1.Example:11300,[0:0:0:0:0:0:0:1]:11301,[FE80::1]').map((server) => server.name),
+      ['queue-1.example:11300', '[::1]:11301', '[fe80::1]:11300'],
+    );
+    assert.throws(() => parseServerList('LOCALHOST:11300,localhost'), /localhost:11300 is listed twice/);
+    assert.throws(() => parseServerList('[::1]:5,[0::1]:5'), /\[::1\]:5 is listed twice/);
+    assert.throws(() => parseServerList('[1:2:3]'), /is not an IPv6 address/);
+  });
+});
+
+describe('locateId', () => {
+  it('finds a qualified id whose server is spelled differently from the list', () => {
+    const servers = ['localhost:11300', '[::1]:11301'];
+    assert.deepEqual(locateId('LOCALHOST:11300/42', servers), { server: 0, id: '42' });
+    assert.deepEqual(locateId('beanstalk://[0::1]:11301/7', servers), { server: 1, id: '7' });
+    assert.throws(() => locateId('other:1/7', servers), /no configured server is called "other:1"/);
   });
 });
 

@@ -1,11 +1,14 @@
 /**
- * A minimal beanstalkd client on plain `node:net`: the "raw limit" every bsworker figure is divided by.
+ * A minimal beanstalkd client on plain `node:net`, shared by the tests and the benchmark. For the bench
+ * it is the "raw limit" every bsworker figure is divided by; for the tests it is a view of the server
+ * that does not go through the code under test (and can send what that code would refuse to).
+ *
  * It does no validation and no error mapping; it writes bytes and matches replies in order. Replies
  * are handed to plain callbacks (not promises) so the pipelined loops cost as little as possible, and
  * every write made while a chunk of replies is being handled goes out in one syscall (cork/uncork).
  *
- * Only 127.0.0.1: beanstalkd has no authentication, and the bench never talks to anything but the
- * private server it started.
+ * Only 127.0.0.1: beanstalkd has no authentication, and tests and bench never talk to anything but the
+ * private servers they started.
  */
 import { createConnection, type Socket } from 'node:net';
 
@@ -56,13 +59,25 @@ export class RawClient {
     });
   }
 
-  /** Connects to beanstalkd on 127.0.0.1:`port`. */
-  static connect(port: number): Promise<RawClient> {
+  /** Connects to beanstalkd on 127.0.0.1:`port`, giving up after `timeoutMs` when given. */
+  static connect(port: number, timeoutMs?: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = createConnection({ host: HOST, port });
-      socket.once('error', reject);
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              socket.destroy();
+              reject(new Error(`connect to ${HOST}:${port} timed out after ${timeoutMs} ms`));
+            }, timeoutMs);
+      const onError = (error: Error): void => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      socket.once('error', onError);
       socket.once('connect', () => {
-        socket.off('error', reject);
+        clearTimeout(timer);
+        socket.off('error', onError);
         resolve(new RawClient(socket));
       });
     });
@@ -91,6 +106,32 @@ export class RawClient {
   /** Sends one command and resolves with its reply (`CLOSED` if the connection closes first). */
   request(command: string | Buffer): Promise<Reply> {
     return new Promise((resolve) => this.send(command, resolve));
+  }
+
+  /**
+   * Like {@link request}, for tests: rejects when no complete reply comes within `timeoutMs` (a command
+   * without its CRLF fails the test instead of hanging it; the connection is closed) or when the
+   * connection closes first, saying what had arrived of the reply.
+   */
+  requestWithin(command: string | Buffer, timeoutMs: number): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const partial = this.#buffer.toString('utf8');
+        reject(
+          new Error(
+            `no complete reply within ${timeoutMs} ms (does the command end with \\r\\n?)${partial ? `; got ${JSON.stringify(partial)}` : ''}`,
+          ),
+        );
+        this.close();
+      }, timeoutMs);
+      this.send(command, (reply) => {
+        clearTimeout(timer);
+        if (reply === CLOSED) {
+          const partial = this.#buffer.toString('utf8');
+          reject(new Error(`connection closed before a complete reply${partial ? ` (got ${JSON.stringify(partial)})` : ''}`));
+        } else resolve(reply);
+      });
+    });
   }
 
   /** Sends one command and resolves with its reply line, throwing unless it starts with `expected`. */
@@ -166,12 +207,15 @@ export class RawClient {
   }
 }
 
-/** Parses beanstalkd's flat YAML (`---` then `key: value` lines). */
+/**
+ * Parses beanstalkd's flat YAML (`---` then `key: value` lines): a full YAML parser (and a dependency)
+ * is not needed. Own properties only, so even a `__proto__` key cannot reach a prototype.
+ */
 export function parseYaml(body: Buffer | undefined): Record<string, string> {
   const entries: [string, string][] = [];
   for (const line of (body ?? Buffer.alloc(0)).toString('utf8').split('\n')) {
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
+    if (line === '---' || colon <= 0) continue;
     let value = line.slice(colon + 1).trim();
     // Strings that could read as numbers come quoted (`version: "1.12"`).
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
@@ -267,9 +311,10 @@ const RESERVE_NOW = Buffer.from('reserve-with-timeout 0\r\n', 'latin1');
  * Reserves and deletes `count` jobs on one connection (which must already watch their tube), keeping
  * `window` reserves outstanding and sending `delete <id>` as each RESERVED arrives: the fastest a
  * single-connection consumer can go, the limit a worker is measured against. A `TIMED_OUT` means the
- * tube ran dry before `count` jobs, which is a bench bug, so it fails.
+ * tube ran dry before `count` jobs, which is a bench bug, so it fails. `onBody`, when given, sees each
+ * job's body before its delete is sent (the floor of a consumer that must parse what it runs).
  */
-export function pipelineReserveDelete(client: RawClient, count: number, window = 64): Promise<void> {
+export function pipelineReserveDelete(client: RawClient, count: number, window = 64, onBody?: (body: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     if (count === 0) {
       resolve();
@@ -297,6 +342,7 @@ export function pipelineReserveDelete(client: RawClient, count: number, window =
         return;
       }
       reserved += 1;
+      if (onBody) onBody(reply.body as Buffer);
       client.send(`delete ${reply.line.slice(9, reply.line.indexOf(' ', 9))}\r\n`, onDeleted);
       topUp();
     };
