@@ -20,20 +20,24 @@ import {
   encodePauseTube,
   encodePeek,
   encodePut,
+  encodePutText,
   encodeRelease,
   encodeReserve,
   encodeReserveJob,
   encodeStatsJob,
   encodeTouch,
   encodeTubeCommand,
+  isAscii,
+  type PutBody,
 } from './encode.js';
 import { ConnectionError } from './errors.js';
 import { openSocket } from './fivebeans-socket.js';
+import type { Settle } from './pending-command.js';
 import { MAX_IN_FLIGHT, Pipeline } from './pipeline.js';
 import { connectFailure, countOf, EXPECT, idOf, jobOf, nothing, textOf, toJobStats, toTubeStats } from './replies.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from './types.js';
 import {
-  assertBodySize,
+  assertBodyLength,
   assertInteger,
   assertPriority,
   assertSeconds,
@@ -156,23 +160,40 @@ export class BeanstalkConnection implements Beanstalk {
     return this.#pipe.whenClosed;
   }
 
-  async put(body: Buffer, params: PutParams): Promise<string> {
+  /** See {@link Beanstalk.put}; `body` may also be an ASCII string (see {@link PutBody}). */
+  async put(body: PutBody, params: PutParams): Promise<string> {
     this.#checkPut(body, params);
     while (this.#useGate) await this.#useGate.catch(() => undefined);
     return this.#sendPut(body, params);
   }
 
-  putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
+  /** See {@link Beanstalk.putInTube}; `body` may also be an ASCII string (see {@link PutBody}). */
+  putInTube(tube: string, body: PutBody, params: PutParams): Promise<string> {
+    return new Promise((resolve, reject) => this.putInTubeThen(tube, body, params, { resolve, reject }));
+  }
+
+  /**
+   * {@link putInTube} without a promise of its own, for the producer's hot path: settles through
+   * `settle`, exactly once. Nothing is written unless every argument is valid.
+   */
+  putInTubeThen(tube: string, body: PutBody, params: PutParams, settle: Settle<string>): void {
     try {
-      assertTubeName(tube);
+      // The tube in use was checked when its `use` was written: a put into it need not check it again.
+      if (tube !== this.#usedTube) assertTubeName(tube);
       this.#checkPut(body, params);
     } catch (error) {
-      return Promise.reject(error);
+      settle.reject(error as Error);
+      return;
     }
-    // Not async on purpose: a put into the tube already in use is the producer's hot path, and each
-    // async layer is another trip through the microtask queue before the caller sees its id.
-    if (this.#useGate === undefined && tube === this.#usedTube) return this.#sendPut(body, params);
-    return this.#inTube(tube, () => this.#sendPut(body, params));
+    // A put into the tube already in use is written here and now; otherwise after its `use`.
+    if (this.#useGate === undefined && tube === this.#usedTube) {
+      this.#pipe.sendThen('put', undefined, EXPECT.put, putBytes(body, params), idOf, settle);
+      return;
+    }
+    this.#inTube(tube, () => this.#sendPut(body, params)).then(
+      (id) => settle.resolve(id),
+      (error: unknown) => settle.reject(error as Error),
+    );
   }
 
   async use(tube: string): Promise<void> {
@@ -324,16 +345,20 @@ export class BeanstalkConnection implements Beanstalk {
     await this.#pipe.whenClosed;
   }
 
-  #checkPut(body: Buffer, params: PutParams): void {
-    if (!Buffer.isBuffer(body)) throw new TypeError('Expected the job body to be a Buffer');
+  #checkPut(body: PutBody, params: PutParams): void {
+    if (typeof body === 'string') {
+      // Its length is its `<bytes>` count only when every character is one byte: anything else would
+      // put a wrong count on the wire, and beanstalkd would run the rest of the body as commands.
+      if (!isAscii(body)) throw new TypeError('Expected a job body given as a string to be pure ASCII; pass other text as a UTF-8 Buffer');
+    } else if (!Buffer.isBuffer(body)) throw new TypeError('Expected the job body to be a Buffer or an ASCII string');
     assertPriority(params.priority);
     assertSeconds(params.delaySeconds, 'delay');
     assertTtr(params.ttrSeconds);
-    assertBodySize(body, this.#maxJobSize);
+    assertBodyLength(body.length, this.#maxJobSize);
   }
 
-  #sendPut(body: Buffer, params: PutParams): Promise<string> {
-    return this.#pipe.send('put', undefined, EXPECT.put, encodePut(body, params), idOf);
+  #sendPut(body: PutBody, params: PutParams): Promise<string> {
+    return this.#pipe.send('put', undefined, EXPECT.put, putBytes(body, params), idOf);
   }
 
   /**
@@ -379,4 +404,9 @@ export class BeanstalkConnection implements Beanstalk {
       throw error;
     }
   }
+}
+
+/** A put's command: one string around an ASCII body, else one Buffer. */
+function putBytes(body: PutBody, params: PutParams): string | Buffer {
+  return typeof body === 'string' ? encodePutText(body, params) : encodePut(body, params);
 }

@@ -5,9 +5,33 @@
  * command line is written as latin1, one byte per character.
  *
  * Command lines are strings: the pipeline gathers the commands of one synchronous step into one write,
- * and joining strings is cheaper than copying buffers. Only `put` carries a body and is a Buffer.
+ * and joining strings is cheaper than copying buffers. A `put` carries a body: a Buffer, or, for a
+ * body that is pure ASCII, a string written inside the command line (see {@link PutBody}).
  */
 import type { PutParams } from './types.js';
+
+/**
+ * A job body: bytes, or text that is pure ASCII (every character below U+0080), so that its length in
+ * characters is its length in bytes and latin1 writes it byte for byte. The connection refuses any
+ * other string before a byte is written: a `<bytes>` count that is not the body's byte length would
+ * make beanstalkd run the rest of the body as commands.
+ */
+export type PutBody = Buffer | string;
+
+/** True when `text` is pure ASCII: then, and only then, UTF-8 spends exactly one byte per character. */
+export function isAscii(text: string): boolean {
+  // A character at or past U+0080 (a lone surrogate included) takes 2 to 4 bytes of UTF-8.
+  return Buffer.byteLength(text, 'utf8') === text.length;
+}
+
+/**
+ * `put <pri> <delay> <ttr> <bytes>\r\n<body>\r\n` for an ASCII body, as one string: the pipeline joins
+ * the commands of a burst into one string and one write, with no Buffer per put. `body` must be ASCII
+ * (checked by the caller, see {@link isAscii}).
+ */
+export function encodePutText(body: string, params: PutParams): string {
+  return `put ${params.priority} ${params.delaySeconds} ${params.ttrSeconds} ${body.length}\r\n${body}\r\n`;
+}
 
 const CR = 0x0d;
 const LF = 0x0a;

@@ -8,7 +8,16 @@ import type { ExpectedReply } from './replies.js';
 /** Turns the expected reply (its words and data block) into the command's value. */
 export type ReadReply<T> = (words: string[], body: Buffer | undefined) => T;
 
-/** A command and the promise it settles. */
+/**
+ * What settles a command sent without a promise of its own (see Pipeline.sendThen): an object with
+ * methods, so a caller that sends many commands needs no closures per command.
+ */
+export interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+/** A command and the promise (or the {@link Settle}) it settles. */
 export class PendingCommand<T = unknown> {
   /** The command's name (`put`, `delete`...), for error messages and the put-outcome rule. */
   readonly command: string;
@@ -20,6 +29,8 @@ export class PendingCommand<T = unknown> {
   resolve!: (value: T) => void;
   /** Set with {@link resolve}. */
   reject!: (error: Error) => void;
+  /** When set, settles the command instead of {@link resolve} and {@link reject}. */
+  settle: Settle<T> | undefined = undefined;
   /** Set once the promise has settled: a later reply or close is ignored. */
   done = false;
   /** The command's own deadline (only with `commandTimeoutMs`): cleared when it settles. */
@@ -37,12 +48,12 @@ export class PendingCommand<T = unknown> {
     const word = words[0];
     if (word === this.expected.word) {
       this.#settled();
-      this.resolve(this.read(words, body));
+      this.#resolve(this.read(words, body));
       return true;
     }
     if (word === this.expected.nullWord) {
       this.#settled();
-      this.resolve(null as T);
+      this.#resolve(null as T);
       return true;
     }
     return false;
@@ -52,7 +63,13 @@ export class PendingCommand<T = unknown> {
   fail(error: Error): void {
     if (this.done) return;
     this.#settled();
-    this.reject(error);
+    if (this.settle) this.settle.reject(error);
+    else this.reject(error);
+  }
+
+  #resolve(value: T): void {
+    if (this.settle) this.settle.resolve(value);
+    else this.resolve(value);
   }
 
   #settled(): void {

@@ -11,7 +11,7 @@
 import { formatAddress, type ServerAddress } from './address.js';
 import { ConnectionError, errorFromReply, isNotSent, isProtocolReply, notSent, ProtocolError, PutOutcomeUnknownError } from './errors.js';
 import { Fifo } from './fifo.js';
-import { PendingCommand, type ReadReply } from './pending-command.js';
+import { PendingCommand, type ReadReply, type Settle } from './pending-command.js';
 import type { ExpectedReply } from './replies.js';
 import { ReplyReader } from './reply-reader.js';
 
@@ -21,6 +21,13 @@ import { ReplyReader } from './reply-reader.js';
  * reply queue stays small enough to be cheap.
  */
 export const MAX_IN_FLIGHT = 4_096;
+
+/**
+ * Bytes gathered for one write at most: past them, the batch is written at once. 64 KiB is what one
+ * loopback write takes in one go; larger writes measured no faster, and made the server wait longer
+ * for the first command of a burst.
+ */
+export const FLUSH_BYTES = 64 * 1024;
 
 /**
  * The part of a `net.Socket` the pipeline uses. Replies come in through {@link Pipeline.onData} and the
@@ -58,6 +65,8 @@ export class Pipeline {
   #outgoing: (string | Buffer)[] = [];
   /** The commands of #outgoing: if the connection ends first, they were never sent. */
   #outgoingCommands: PendingCommand[] = [];
+  /** The length of #outgoing's chunks (characters of latin1 strings, or bytes). */
+  #outgoingBytes = 0;
   readonly #commandTimeoutMs: number | undefined;
   readonly #stallTimeoutMs: number | undefined;
   readonly #unrefWhenIdle: boolean;
@@ -125,15 +134,40 @@ export class Pipeline {
       pending.resolve = resolve;
       pending.reject = reject;
     });
-    // Stored untyped: the queues hold commands of every value type.
-    const untyped = pending as unknown as PendingCommand;
+    this.#enqueue(pending as unknown as PendingCommand, bytes);
+    return promise;
+  }
+
+  /**
+   * {@link send} without a promise of its own: the command settles through `settle` (exactly once;
+   * rejected at once when the connection is closed). For a caller that makes its own promise, or none
+   * (putMany's window): each promise in a put's chain is another trip through the microtask queue.
+   */
+  sendThen<T>(
+    command: string,
+    id: string | undefined,
+    expected: ExpectedReply,
+    bytes: string | Buffer,
+    read: ReadReply<T>,
+    settle: Settle<T>,
+  ): void {
+    if (this.#closed || this.#broken !== undefined || this.#socket === undefined) {
+      settle.reject(this.#refusal(command));
+      return;
+    }
+    const pending = new PendingCommand<T>(command, id, expected, read);
+    pending.settle = settle;
+    this.#enqueue(pending as unknown as PendingCommand, bytes);
+  }
+
+  /** Arms a command's deadline and writes it, or queues it behind the window. Stored untyped: the queues hold commands of every value type. */
+  #enqueue(pending: PendingCommand, bytes: string | Buffer): void {
     // A reserve waits on purpose: its bound is its own timeout (and the stall watchdog's allowance).
-    if (this.#commandTimeoutMs !== undefined && command !== 'reserve-with-timeout') this.#arm(untyped, this.#commandTimeoutMs);
+    if (this.#commandTimeoutMs !== undefined && pending.command !== 'reserve-with-timeout') this.#arm(pending, this.#commandTimeoutMs);
     // In order: once anything waits, everything after it waits too, so commands reach the server in
     // the order they were called (a `use` must stay ahead of the puts it is for).
-    if (this.#waiting.length > 0 || this.#replies.length >= MAX_IN_FLIGHT) this.#waiting.push([untyped, bytes]);
-    else this.#write(untyped, bytes);
-    return promise;
+    if (this.#waiting.length > 0 || this.#replies.length >= MAX_IN_FLIGHT) this.#waiting.push([pending, bytes]);
+    else this.#write(pending, bytes);
   }
 
   /** Every read of the socket: replies go to the commands waiting for them, oldest first. */
@@ -178,6 +212,7 @@ export class Pipeline {
     const unsent = new Set(this.#outgoingCommands);
     this.#outgoingCommands = [];
     this.#outgoing = [];
+    this.#outgoingBytes = 0;
     const written: PendingCommand[] = [];
     for (let entry = this.#replies.shift(); entry !== undefined; entry = this.#replies.shift()) {
       if (entry.done) continue;
@@ -233,6 +268,10 @@ export class Pipeline {
     // replies are handled) leaves the server idle meanwhile and measured slower.
     if (this.#outgoing.length === 0) process.nextTick(() => this.#flush());
     this.#outgoing.push(bytes);
+    // A long burst (putMany's window, thousands of puts in flight) goes out as it grows rather than at
+    // the end of the step: the server starts on the first puts while the rest are still being made.
+    this.#outgoingBytes += bytes.length;
+    if (this.#outgoingBytes >= FLUSH_BYTES) this.#flush();
   }
 
   /** Sends what {@link Pipeline.send} queued, in order, in one write. */
@@ -244,8 +283,13 @@ export class Pipeline {
     if (!socket || socket.destroyed) return;
     this.#outgoing = [];
     this.#outgoingCommands = [];
-    if (chunks.length === 1) socket.write(chunks[0] as string | Buffer);
-    else if (chunks.every((chunk) => typeof chunk === 'string')) socket.write(chunks.join(''), 'latin1');
+    this.#outgoingBytes = 0;
+    if (chunks.length === 1) {
+      const chunk = chunks[0] as string | Buffer;
+      // Command lines (and ASCII put bodies) are one byte per character: latin1 is the cheap encoding.
+      if (typeof chunk === 'string') socket.write(chunk, 'latin1');
+      else socket.write(chunk);
+    } else if (chunks.every((chunk) => typeof chunk === 'string')) socket.write(chunks.join(''), 'latin1');
     else socket.write(Buffer.concat(chunks.map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk))));
   }
 

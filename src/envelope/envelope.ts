@@ -85,7 +85,20 @@ export function encodeCallText(
   const wire = checkCall(funcName, tube, kwargs);
   // The same bytes as JSON.stringify({ func_name, tube, kwargs }); JSON.stringify only ever sees the
   // checked copy, never the caller's objects.
-  return { text: `{"func_name":${quote(funcName)},"tube":${quote(tube)},"kwargs":${writeWireKwargs(wire)}}`, kwargs: wire };
+  return { text: `${envelopeHead(funcName, tube)}${writeWireKwargs(wire)}}`, kwargs: wire };
+}
+
+/** The last envelope head made, for its task: a producer puts many jobs of one task in a row. */
+let lastHead = { funcName: '', tube: '', text: '' };
+
+/**
+ * `{"func_name":...,"tube":...,"kwargs":`, quoted once per task rather than once per job (two escape
+ * scans and a concatenation: about a sixth of encoding ~100-byte kwargs).
+ */
+function envelopeHead(funcName: string, tube: string): string {
+  if (funcName === lastHead.funcName && tube === lastHead.tube && lastHead.text !== '') return lastHead.text;
+  lastHead = { funcName, tube, text: `{"func_name":${quote(funcName)},"tube":${quote(tube)},"kwargs":` };
+  return lastHead.text;
 }
 
 /**

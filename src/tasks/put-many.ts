@@ -10,10 +10,12 @@
  * its window, is thus encoded once, as before, while a batch of 3,000 jobs of 60 KB holds its first
  * window (63 MB at the default 1024) instead of every body (~185 MB).
  */
+import type { PutBody } from '../beanstalk/encode.js';
 import { PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { assertBodyLength } from '../beanstalk/validate.js';
-import { encodeCall, encodeCallText } from '../envelope/envelope.js';
+import { encodeCallText } from '../envelope/envelope.js';
 import { KwargsValidationError, PutManyError } from './errors.js';
+import type { PutCallbacks } from './put-sender.js';
 import { isThenable, type KwargsValidation, validateKwargs } from './schema.js';
 import type { TaskMetadata } from './types.js';
 
@@ -39,13 +41,13 @@ export class PutManyBatch {
   readonly #kwargsList: readonly unknown[];
   readonly #sizes: number[];
   /** Bodies kept from the check; each is released when taken. */
-  readonly #held: (Buffer | undefined)[];
+  readonly #held: (PutBody | undefined)[];
 
   private constructor(
     metadata: TaskMetadata,
     kwargsList: readonly unknown[],
     sizes: number[],
-    held: (Buffer | undefined)[],
+    held: (PutBody | undefined)[],
     values: unknown[] | undefined,
   ) {
     this.#metadata = metadata;
@@ -69,7 +71,7 @@ export class PutManyBatch {
   ): Promise<PutManyBatch> {
     const { keepValues, window, heldBytes = HELD_BYTES } = options;
     const sizes: number[] = [];
-    const held: (Buffer | undefined)[] = [];
+    const held: (PutBody | undefined)[] = [];
     const checks: (KwargsValidation | Promise<KwargsValidation>)[] | undefined = metadata.options.schema === undefined ? undefined : [];
     let total = 0;
     for (const [index, kwargs] of kwargsList.entries()) {
@@ -77,7 +79,7 @@ export class PutManyBatch {
       const size = Buffer.byteLength(encoded.text, 'utf8');
       sizes.push(size);
       total += size;
-      held.push(index < window || total <= heldBytes ? Buffer.from(encoded.text, 'utf8') : undefined);
+      held.push(index < window || total <= heldBytes ? sendable(encoded.text, size) : undefined);
       if (checks !== undefined) {
         // The schema checks the copy the body was written from: the kwargs as the worker will see them.
         const checked = validateKwargs(metadata, encoded.kwargs);
@@ -103,21 +105,30 @@ export class PutManyBatch {
    * since the check (a getter or a toJSON that answers differently) is refused rather than sent unchecked
    * by the schema.
    */
-  body(index: number): Buffer {
+  body(index: number): PutBody {
     const kept = this.#held[index];
     if (kept !== undefined) {
       this.#held[index] = undefined;
       return kept;
     }
-    const { body } = atItem(index, () => encodeCall(this.#metadata.name, this.#metadata.tube, this.#kwargsList[index] ?? {}));
+    const { text } = atItem(index, () => encodeCallText(this.#metadata.name, this.#metadata.tube, this.#kwargsList[index] ?? {}));
+    const size = Buffer.byteLength(text, 'utf8');
     const checked = this.#sizes[index] as number;
-    if (body.length !== checked) {
+    if (size !== checked) {
       throw new TypeError(
-        `putMany: item ${index}: its kwargs changed between the check of the batch and the put (a ${checked}-byte body, then ${body.length} bytes); a getter or a toJSON answered differently`,
+        `putMany: item ${index}: its kwargs changed between the check of the batch and the put (a ${checked}-byte body, then ${size} bytes); a getter or a toJSON answered differently`,
       );
     }
-    return body;
+    return sendable(text, size);
   }
+}
+
+/**
+ * A body of `bytes` UTF-8 bytes as it is kept and sent: the text itself when it is pure ASCII (as many
+ * bytes as characters; written inside the put's command string), else its bytes.
+ */
+function sendable(text: string, bytes: number): PutBody {
+  return bytes === text.length ? text : Buffer.from(text, 'utf8');
 }
 
 /** Awaits the schema's results; the first invalid item, in order, rejects. Resolves to the outputs. */
@@ -146,58 +157,101 @@ export function atItem<T>(index: number, check: () => T): T {
  * its put starts. On the first failure (a put, or a body that cannot be made) no new put is started; the
  * ones in flight are awaited, and a PutManyError says which items were put and which may have been.
  */
-export function putWindowed(put: (body: Buffer) => Promise<string>, batch: PutManyBatch, window: number): Promise<string[]> {
-  const ids: (string | undefined)[] = new Array(batch.length).fill(undefined);
-  const unknown: number[] = [];
+export function putWindowed(put: (body: PutBody, done: PutCallbacks) => void, batch: PutManyBatch, window: number): Promise<string[]> {
   if (batch.length === 0) return Promise.resolve([]);
-  return new Promise((resolve, reject) => {
-    let next = 0;
-    let active = 0;
-    let failed: { index: number; error: unknown } | undefined;
-    const finish = (): void => {
-      if (failed)
-        reject(
-          new PutManyError(
-            ids,
-            failed.index,
-            failed.error,
-            unknown.sort((a, b) => a - b),
-          ),
-        );
-      else resolve(ids as string[]);
-    };
-    const launch = (): void => {
-      while (failed === undefined && active < window && next < batch.length) {
-        const index = next;
-        next += 1;
-        let sent: Promise<string>;
-        try {
-          sent = put(batch.body(index));
-        } catch (error) {
-          // Set now, not in a callback: the loop must stop launching at this item.
-          failed = { index, error };
-          break;
-        }
-        active += 1;
-        sent.then(
-          (id) => {
-            ids[index] = id;
-            land();
-          },
-          (error: unknown) => {
-            failed ??= { index, error };
-            if (error instanceof PutOutcomeUnknownError) unknown.push(index);
-            land();
-          },
-        );
+  return new Promise((resolve, reject) => new WindowRun(put, batch, window, resolve, reject).launch());
+}
+
+/** One putMany's window: which item is next, how many are in flight, the ids so far, the first failure. */
+class WindowRun {
+  readonly ids: (string | undefined)[];
+  readonly #unknown: number[] = [];
+  #next = 0;
+  #active = 0;
+  #failed: { index: number; error: unknown } | undefined;
+  #finished = false;
+
+  constructor(
+    readonly put: (body: PutBody, done: PutCallbacks) => void,
+    readonly batch: PutManyBatch,
+    readonly window: number,
+    readonly resolve: (ids: string[]) => void,
+    readonly reject: (error: PutManyError) => void,
+  ) {
+    this.ids = new Array(batch.length).fill(undefined);
+  }
+
+  /** Starts puts while the window has room. */
+  launch(): void {
+    const { batch } = this;
+    while (this.#failed === undefined && this.#active < this.window && this.#next < batch.length) {
+      const index = this.#next;
+      this.#next += 1;
+      let body: PutBody;
+      try {
+        body = batch.body(index);
+      } catch (error) {
+        // Set now, not in a callback: the loop must stop launching at this item.
+        this.#failed = { index, error };
+        break;
       }
-      if (active === 0 && (failed !== undefined || next >= batch.length)) finish();
-    };
-    const land = (): void => {
-      active -= 1;
-      if (active === 0 && (failed !== undefined || next >= batch.length)) finish();
-      else launch();
-    };
-    launch();
-  });
+      this.#active += 1;
+      // One small object per item settles it from its reply: no promise, no closures.
+      this.put(body, new WindowItem(this, index));
+    }
+    if (this.#active === 0 && (this.#failed !== undefined || this.#next >= batch.length)) this.#finish();
+  }
+
+  /** Item `index` was put as job `id`. */
+  landed(index: number, id: string): void {
+    this.ids[index] = id;
+    this.#land();
+  }
+
+  /** Item `index` failed: no new put starts; the batch rejects once the window has emptied. */
+  failedAt(index: number, error: unknown): void {
+    this.#failed ??= { index, error };
+    if (error instanceof PutOutcomeUnknownError) this.#unknown.push(index);
+    this.#land();
+  }
+
+  #land(): void {
+    this.#active -= 1;
+    if (this.#active === 0 && (this.#failed !== undefined || this.#next >= this.batch.length)) this.#finish();
+    else this.launch();
+  }
+
+  #finish(): void {
+    // A put may reject synchronously (refused before it was written), so #land can finish the batch
+    // inside launch(), which then finds it finished too.
+    if (this.#finished) return;
+    this.#finished = true;
+    const failed = this.#failed;
+    if (failed)
+      this.reject(
+        new PutManyError(
+          this.ids,
+          failed.index,
+          failed.error,
+          this.#unknown.sort((a, b) => a - b),
+        ),
+      );
+    else this.resolve(this.ids as string[]);
+  }
+}
+
+/** The callbacks of one item of a {@link WindowRun}. */
+class WindowItem implements PutCallbacks {
+  constructor(
+    readonly run: WindowRun,
+    readonly index: number,
+  ) {}
+
+  resolve(id: string): void {
+    this.run.landed(this.index, id);
+  }
+
+  reject(error: unknown): void {
+    this.run.failedAt(this.index, error);
+  }
 }

@@ -4,13 +4,13 @@
  * next put. Never a connection per put: that costs a TCP handshake and a `stats` round trip each time.
  * With several servers, puts are spread over them by a PutRouter (src/servers/), one connection each.
  */
-import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
+import type { ServerAddress } from '../beanstalk/address.js';
 import { MAX_IN_FLIGHT } from '../beanstalk/connection.js';
-import { ConnectionError, isNotSent } from '../beanstalk/errors.js';
+import type { PutBody } from '../beanstalk/encode.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, PutParams } from '../beanstalk/types.js';
-import { assertBodySize, assertInteger } from '../beanstalk/validate.js';
-import { decodeEnvelope, type EncodedCall, encodeCall } from '../envelope/envelope.js';
+import { assertBodyLength, assertInteger } from '../beanstalk/validate.js';
+import { decodeEnvelope, encodeCallText } from '../envelope/envelope.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { PutRouter } from '../servers/put-router.js';
 import { parseServerList, type ServerUrls } from '../servers/server-list.js';
@@ -20,6 +20,7 @@ import { inlineContext } from './inline.js';
 import { getTaskMetadata } from './metadata.js';
 import { PutManyBatch, putWindowed } from './put-many.js';
 import { DEFAULTS_KEYS, resolvePutParams, validatePutOptions } from './put-options.js';
+import { bodyBuffer, closedError, type PutCallbacks, PutSender, toPutBody } from './put-sender.js';
 import { findTask } from './registry.js';
 import { isThenable, type KwargsSchema, type KwargsValidation, validateKwargs } from './schema.js';
 import type {
@@ -80,6 +81,8 @@ export class JobQueue {
   readonly #defaults: PutDefaults | undefined;
   #logger: Logger | undefined;
   readonly #connection: LazyConnection;
+  /** The single-server put path (with several servers, the router's). */
+  readonly #sender: PutSender;
   readonly #connectTimeoutMs: number;
   #closed = false;
   #inlineIds = 0;
@@ -104,6 +107,12 @@ export class JobQueue {
       unrefWhenIdle: true,
       connect: options.connect,
       onRetry: (error, delayMs) => this.#log().warn({ err: error, delayMs }, 'beanstalkd unreachable; the put waits and retries'),
+    });
+    this.#sender = new PutSender({
+      connection: this.#connection,
+      address: this.address,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      isClosed: () => this.#closed,
     });
     this.#router =
       servers.length > 1
@@ -152,26 +161,42 @@ export class JobQueue {
   /** Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. */
   putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
     let params: PutParams;
-    let encoded: EncodedCall;
+    let encoded: { readonly text: string; readonly kwargs: Record<string, unknown> };
     try {
       this.#assertOpen();
       validatePutOptions(options);
       params = resolvePutParams(options, metadata.options, this.#defaults);
-      encoded = encodeCall(metadata.name, metadata.tube, kwargs ?? {});
+      encoded = encodeCallText(metadata.name, metadata.tube, kwargs ?? {});
     } catch (error) {
       return Promise.reject(error);
     }
     const key = options?.key;
-    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, encoded, params, key);
-    if (this.inline) return this.#runInline(metadata, encoded.body);
-    return this.#send(metadata.tube, encoded.body, params, key);
+    const body = toPutBody(encoded.text);
+    if (metadata.options.schema !== undefined) return this.#putChecked(metadata, body, encoded.kwargs, params, key);
+    if (this.inline) return this.#runInline(metadata, body);
+    if (this.#router !== undefined) return this.#send(metadata.tube, body, params, key);
+    // The hot path: one promise, the caller's, settled from the reply.
+    return new Promise((resolve, reject) =>
+      this.#sender.putThen(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs, { resolve, reject }),
+    );
   }
 
   /** Puts one body on the one server, or on the one the router picks (by `key`, else in turn). */
-  #send(tube: string, body: Buffer, params: PutParams, key: string | undefined): Promise<string> {
+  #send(tube: string, body: PutBody, params: PutParams, key: string | undefined): Promise<string> {
     const deadline = Date.now() + this.#connectTimeoutMs;
-    if (this.#router === undefined) return this.#put(tube, body, params, deadline);
-    return this.#router.put(tube, body, params, key, deadline);
+    if (this.#router === undefined) return this.#sender.put(tube, body, params, deadline);
+    return this.#router.put(tube, bodyBuffer(body), params, key, deadline);
+  }
+
+  /** {@link #send} without a promise, for putMany's window. */
+  #sendThen(tube: string, body: PutBody, params: PutParams, key: string | undefined, done: PutCallbacks): void {
+    const deadline = Date.now() + this.#connectTimeoutMs;
+    if (this.#router === undefined) this.#sender.putThen(tube, body, params, deadline, done);
+    else
+      this.#router.put(tube, bodyBuffer(body), params, key, deadline).then(
+        (id) => done.resolve(id),
+        (error: unknown) => done.reject(error),
+      );
   }
 
   /**
@@ -180,8 +205,13 @@ export class JobQueue {
    * passes is a job the worker's check passes, without parsing the body again; the body sent is still
    * the kwargs as given. Without an async schema, as synchronous as any put.
    */
-  #putChecked(metadata: TaskMetadata, encoded: EncodedCall, params: PutParams, key: string | undefined): Promise<string> {
-    const { body } = encoded;
+  #putChecked(
+    metadata: TaskMetadata,
+    body: PutBody,
+    wire: Record<string, unknown>,
+    params: PutParams,
+    key: string | undefined,
+  ): Promise<string> {
     const proceed = (checked: KwargsValidation): Promise<string> => {
       if (!checked.ok) return Promise.reject(new KwargsValidationError(metadata, checked.issues));
       if (this.inline) return this.#runInline(metadata, body, checked.value);
@@ -189,49 +219,11 @@ export class JobQueue {
     };
     let checked: KwargsValidation | Promise<KwargsValidation>;
     try {
-      checked = validateKwargs(metadata, encoded.kwargs);
+      checked = validateKwargs(metadata, wire);
     } catch (error) {
       return Promise.reject(error);
     }
     return isThenable(checked) ? checked.then(proceed) : proceed(checked);
-  }
-
-  /**
-   * Puts one body. Not async on purpose, like putInTube: with the connection open, the put is written
-   * here and now. A put that certainly never reached the socket (still batched, or waiting for room in
-   * the window, when the connection was lost) is retried on a new connection until `deadline`; one that
-   * was written and lost its reply rejects with PutOutcomeUnknownError, never retried: it may have
-   * inserted the job.
-   */
-  #put(tube: string, body: Buffer, params: PutParams, deadline: number): Promise<string> {
-    const open = this.#connection.current;
-    const sent = open
-      ? open.putInTube(tube, body, params)
-      : this.#open(deadline).then((connection) => connection.putInTube(tube, body, params));
-    return sent.catch((error: unknown) => this.#retry(error, tube, body, params, deadline));
-  }
-
-  async #retry(error: unknown, tube: string, body: Buffer, params: PutParams, deadline: number): Promise<string> {
-    for (let failure = error; ; ) {
-      if (!isNotSent(failure) || this.#closed) throw failure;
-      if (Date.now() >= deadline) {
-        const where = formatAddress(this.address);
-        throw new ConnectionError(
-          where,
-          `${(failure as Error).message} (the job was not put; gave up after ${this.#connectTimeoutMs} ms)`,
-          {
-            command: 'put',
-            cause: failure,
-          },
-        );
-      }
-      try {
-        const connection = await this.#open(deadline);
-        return await connection.putInTube(tube, body, params);
-      } catch (next) {
-        failure = next;
-      }
-    }
   }
 
   /** The connection, opened (or reopened) if need be; refuses once the queue is closed. */
@@ -242,7 +234,7 @@ export class JobQueue {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new Error('This JobQueue is closed; create a new one to put more jobs');
+    if (this.#closed) throw closedError();
   }
 
   /** Puts jobs for the task described by `metadata`. Used by Putters; prefer {@link putMany}. */
@@ -273,7 +265,7 @@ export class JobQueue {
         : await this.#router.maxJobSize(Date.now() + this.#connectTimeoutMs);
     batch.assertSizes(maxJobSize);
     const key = putOptions.key;
-    return putWindowed((body) => this.#send(metadata.tube, body, params, key), batch, window);
+    return putWindowed((body, done) => this.#sendThen(metadata.tube, body, params, key, done), batch, window);
   }
 
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
@@ -283,11 +275,11 @@ export class JobQueue {
   }
 
   /** `checked` is a schema task's output value, from the check of this body; the task gets it as a worker would give it. */
-  async #runInline(metadata: TaskMetadata, body: Buffer, checked?: unknown): Promise<string> {
+  async #runInline(metadata: TaskMetadata, body: PutBody, checked?: unknown): Promise<string> {
     // The size a default server would accept, so a put that passes in tests does not fail in production.
-    assertBodySize(body, DEFAULT_MAX_JOB_SIZE);
+    assertBodyLength(body.length, DEFAULT_MAX_JOB_SIZE);
     // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
-    const decoded = decodeEnvelope(body);
+    const decoded = decodeEnvelope(bodyBuffer(body));
     if (!decoded.ok) throw new Error(`inline put: ${decoded.message}`);
     const task = findTask(metadata.tube, metadata.name);
     if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);

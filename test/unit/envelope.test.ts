@@ -220,6 +220,52 @@ describe('encodeEnvelope: one read of each value, a bounded depth, the bytes of 
     }
   });
 
+  it('sends only own keys when Object.prototype has an enumerable property (the walk uses for...in)', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = { from: 'the prototype' };
+    try {
+      const kwargs = { a: 1, nested: { b: [{ c: 'x' }] } };
+      assert.equal(encodeEnvelope('f', 't', kwargs).toString(), JSON.stringify({ func_name: 'f', tube: 't', kwargs }));
+      // Not mistaken for an own undefined (refused) either.
+      proto.polluted = undefined;
+      assert.equal(encodeEnvelope('f', 't', { a: 1 }).toString(), '{"func_name":"f","tube":"t","kwargs":{"a":1}}');
+    } finally {
+      delete proto.polluted;
+    }
+  });
+
+  it('refuses kwargs whose getter polluted Object.prototype while they were read', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const kwargs = {
+      get first() {
+        proto.sneaked = { x: 1 };
+        return 1;
+      },
+      later: { b: 2 },
+    };
+    try {
+      assert.throws(() => encodeEnvelope('f', 't', kwargs), /Object\.prototype gained an enumerable property/);
+    } finally {
+      delete proto.sneaked;
+    }
+  });
+
+  it('refuses NaN and writes -0 as 0 inside records of an array, naming the path', () => {
+    assertRefused({ items: [{ a: 1 }, { a: Number.NaN }] }, 'kwargs.items[1].a', /NaN is not valid JSON/);
+    assertRefused({ items: [{ a: 1 }, { a: -Infinity }] }, 'kwargs.items[1].a', /-Infinity/);
+    assert.equal(
+      encodeEnvelope('f', 't', { items: [{ z: -0, t: true, n: null }] }).toString(),
+      '{"func_name":"f","tube":"t","kwargs":{"items":[{"z":0,"t":true,"n":null}]}}',
+    );
+  });
+
+  it('refuses an enumerable symbol key but not a non-enumerable one, as JSON.stringify would drop only the first', () => {
+    assertRefused({ inner: { [Symbol('s')]: 1 } }, 'kwargs.inner', /symbol keys/);
+    const hidden = { a: 1 };
+    Object.defineProperty(hidden, Symbol('hidden'), { value: 2, enumerable: false });
+    assert.equal(encodeEnvelope('f', 't', { hidden }).toString(), '{"func_name":"f","tube":"t","kwargs":{"hidden":{"a":1}}}');
+  });
+
   it('refuses a toJSON whose result JSON would flatten, naming the path', () => {
     assertRefused({ at: { toJSON: () => new Map([[1, 2]]) } }, 'kwargs.at', /a Map/);
     assertRefused({ at: { toJSON: () => 10n } }, 'kwargs.at', /BigInt/);

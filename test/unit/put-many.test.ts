@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
+import type { PutBody } from '../../src/beanstalk/encode.js';
 import type { PutParams } from '../../src/beanstalk/types.js';
 import { encodeEnvelope } from '../../src/envelope/envelope.js';
 import { KwargsValidationError, PutManyError } from '../../src/tasks/errors.js';
 import { PutManyBatch, putWindowed } from '../../src/tasks/put-many.js';
+import type { PutCallbacks } from '../../src/tasks/put-sender.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import type { TaskMetadata } from '../../src/tasks/types.js';
 import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
@@ -39,6 +41,11 @@ class RecordingConnection extends UnexpectedBeanstalk {
   }
 }
 
+/** A body as bytes: an ASCII body is kept as text, which latin1 writes byte for byte. */
+function bytesOf(body: PutBody): Buffer {
+  return typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
+}
+
 /** `count` kwargs of about 1 KB each. */
 function items(count: number): { i: number; text: string }[] {
   return Array.from({ length: count }, (_, i) => ({ i, text: `${i}`.padEnd(1_000, 'x') }));
@@ -50,10 +57,10 @@ describe('PutManyBatch', () => {
     // About three bodies fit in 3,500 bytes.
     const batch = await PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 3_500 });
     for (const [index, kwargs] of list.entries()) {
-      assert.deepEqual(batch.body(index), encodeEnvelope('job', 'pm', kwargs), `item ${index}`);
+      assert.deepEqual(bytesOf(batch.body(index)), encodeEnvelope('job', 'pm', kwargs), `item ${index}`);
     }
     // A kept body is released when taken: asking again encodes it again, with the same bytes.
-    assert.deepEqual(batch.body(0), encodeEnvelope('job', 'pm', list[0]));
+    assert.deepEqual(bytesOf(batch.body(0)), encodeEnvelope('job', 'pm', list[0]));
   });
 
   it('checks every item before answering: a bad item past the budget is named', async () => {
@@ -126,10 +133,11 @@ describe('putWindowed', () => {
     const batch = await PutManyBatch.check(plain, list, { keepValues: false, window: 1, heldBytes: 2_500 });
     const sent: number[] = [];
     let id = 0;
-    const put = async (): Promise<string> => {
+    const put = (_body: PutBody, done: PutCallbacks): void => {
       id += 1;
       sent.push(id);
-      return String(id);
+      const answer = String(id);
+      queueMicrotask(() => done.resolve(answer));
     };
     await assert.rejects(putWindowed(put, batch, 2), (error: unknown) => {
       assert.ok(error instanceof PutManyError);
@@ -139,6 +147,25 @@ describe('putWindowed', () => {
       return true;
     });
     assert.equal(sent.length, 4);
+  });
+
+  it('settles once when a put is refused synchronously, before anything was written', async () => {
+    const batch = await PutManyBatch.check(plain, items(6), { keepValues: false, window: 3 });
+    let calls = 0;
+    const put = (_body: PutBody, done: PutCallbacks): void => {
+      calls += 1;
+      const id = String(calls);
+      if (calls === 2) done.reject(new RangeError('refused at once'));
+      else queueMicrotask(() => done.resolve(id));
+    };
+    await assert.rejects(putWindowed(put, batch, 3), (error: unknown) => {
+      assert.ok(error instanceof PutManyError);
+      assert.equal(error.failedIndex, 1);
+      assert.equal(error.jobIds[0], '1');
+      return true;
+    });
+    // No put starts after the refusal.
+    assert.equal(calls, 2);
   });
 });
 
