@@ -4,6 +4,7 @@
  * process exits. Processes are only ever signalled by the pid this module got from spawn.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 
 /** How a child ended. */
 export interface Exit {
@@ -19,6 +20,9 @@ export interface Spawned {
   readonly exit: Exit | undefined;
   /** What the child wrote on stderr (bounded), to explain a failure. */
   stderr(): string;
+  /** The child's stdin and stdout when `options.stdio` made them pipes (a child driven by lines). */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
   /** Sends SIGTERM and waits for the exit; SIGKILL if it has not exited after `graceMs`. */
   stop(graceMs?: number): Promise<Exit>;
 }
@@ -69,6 +73,8 @@ export class Children {
         return exit;
       },
       stderr: () => stderr,
+      stdin: child.stdin,
+      stdout: child.stdout,
       stop: async (graceMs = DEFAULT_STOP_GRACE_MS) => {
         if (exit) return exit;
         child.kill('SIGTERM');

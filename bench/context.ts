@@ -47,7 +47,17 @@ export interface Sample {
 }
 
 /** The scenario groups, which `--only` also accepts. */
-export type Group = 'raw' | 'producer' | 'drain' | 'latency' | 'peers' | 'sizes' | 'drain-sizes' | 'drain-backlog' | 'drain-tubes';
+export type Group =
+  | 'raw'
+  | 'producer'
+  | 'drain'
+  | 'latency'
+  | 'peers'
+  | 'sizes'
+  | 'drain-sizes'
+  | 'drain-backlog'
+  | 'drain-tubes'
+  | 'producers';
 
 /**
  * A piece of a run: scenarios whose figure depends on round trips (one put at a time, latency) are

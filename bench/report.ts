@@ -8,6 +8,7 @@ import { drainCurveTargets } from './scenarios/drain-curve.js';
 import { LATENCY } from './scenarios/latency.js';
 import { PEERS } from './scenarios/peers.js';
 import { PRODUCER } from './scenarios/producer.js';
+import { producersTargets } from './scenarios/producers.js';
 import { RAW } from './scenarios/raw.js';
 import { sizeDetails, sizeTargets } from './scenarios/sizes.js';
 import { median } from './stats.js';
@@ -191,6 +192,7 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
     ),
     ...sizeTargets(figure),
     ...drainCurveTargets(figure),
+    ...producersTargets(figure),
   ];
 }
 

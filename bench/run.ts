@@ -23,6 +23,7 @@ import { drainCurveGroup } from './scenarios/drain-curve.js';
 import { latencyGroup } from './scenarios/latency.js';
 import { peersGroup } from './scenarios/peers.js';
 import { producerGroup } from './scenarios/producer.js';
+import { producersGroup } from './scenarios/producers.js';
 import { rawGroup } from './scenarios/raw.js';
 import { sizesGroup } from './scenarios/sizes.js';
 import { planSteps, runStep, type Step } from './schedule.js';
@@ -32,9 +33,20 @@ const FULL: Sizes = { jobs: 50_000, oneAtATimeJobs: 20_000, naiveJobs: 3_000, si
 /** `--quick`: a smoke test in seconds. */
 const QUICK: Sizes = { jobs: 2_000, oneAtATimeJobs: 500, naiveJobs: 100, singleWorkerJobs: 500, latencySamples: 100 };
 
-const GROUPS: readonly Group[] = ['raw', 'producer', 'drain', 'latency', 'peers', 'sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes'];
+const GROUPS: readonly Group[] = [
+  'raw',
+  'producer',
+  'drain',
+  'latency',
+  'peers',
+  'sizes',
+  'drain-sizes',
+  'drain-backlog',
+  'drain-tubes',
+  'producers',
+];
 /** Groups that run only when `--only` names them: the curves take minutes of their own. */
-const OPT_IN: readonly Group[] = ['sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes'];
+const OPT_IN: readonly Group[] = ['sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes', 'producers'];
 
 /** A bad flag: reported as one line plus the usage, exit code 2. */
 class UsageError extends Error {}
@@ -51,7 +63,8 @@ Options:
   --out DIR       where to write the results (default bench/results)
   --only LIST     comma-separated groups (${GROUPS.join(', ')}) or scenario names;
                   ${OPT_IN.join(', ')} run only when named (the producer's body-size
-                  curve; the worker's body-size, backlog and watched-tubes curves)
+                  curve; the worker's body-size, backlog and watched-tubes curves;
+                  1, 4 and 16 producer processes)
   --help          this text
 `;
 
@@ -166,7 +179,7 @@ async function main(): Promise<number> {
     progress(`beanstalkd ${machine.beanstalkd} on ${server.url}; ${quick ? 'quick' : 'full'} run, ${runs} run(s) per scenario`);
 
     // One at a time, so that the groups made before a failing one are still closed.
-    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup, drainCurveGroup])
+    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup, drainCurveGroup, producersGroup])
       groups.push(await makeGroup(ctx));
     const all = groups.flatMap((group) => group.scenarios);
     const unknown = only?.filter((name) => !all.some((scenario) => scenario.name === name || scenario.group === name)) ?? [];

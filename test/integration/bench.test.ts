@@ -47,11 +47,11 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function runBench(out: string): Promise<Result> {
+function runBench(out: string, extra: readonly string[] = []): Promise<Result> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', join(REPO, 'bench', 'run.ts'), '--quick', '--out', out],
+      ['--import', 'tsx', join(REPO, 'bench', 'run.ts'), '--quick', '--out', out, ...extra],
       { cwd: REPO, env: childEnv(), timeout: BENCH_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
@@ -121,5 +121,28 @@ describe('npm run bench -- --quick', { timeout: BENCH_TIMEOUT_MS + 10_000 }, () 
     const svg = await readFile(join(out, 'throughput.svg'), 'utf8');
     assert.ok(svg.startsWith('<svg'), `the chart starts with ${JSON.stringify(svg.slice(0, 40))}`);
     assert.match(svg, /<\/svg>\s*$/);
+  });
+});
+
+describe('npm run bench -- --quick --only producers', { timeout: BENCH_TIMEOUT_MS + 10_000 }, () => {
+  it('drives its producer processes through a run and reports each pair with its CPU per put', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bsworker-bench-producers-'));
+    try {
+      const result = await runBench(out, ['--only', 'producers']);
+      assert.equal(result.code, 0, `exit ${result.code}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
+      const json = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as {
+        scenarios: Record<string, { jobsPerSecond?: unknown; cpuUsPerJob?: unknown }>;
+      };
+      // --quick runs one and two processes of each kind.
+      const names = ['producers-raw-1', 'producers-bsworker-1', 'producers-raw-2', 'producers-bsworker-2'];
+      assert.deepEqual(Object.keys(json.scenarios).sort(), [...names].sort());
+      for (const name of names) {
+        const { jobsPerSecond, cpuUsPerJob } = json.scenarios[name] ?? {};
+        assert.ok(typeof jobsPerSecond === 'number' && jobsPerSecond > 0, `${name}: jobsPerSecond is ${String(jobsPerSecond)}`);
+        assert.ok(typeof cpuUsPerJob === 'number' && cpuUsPerJob > 0, `${name}: cpuUsPerJob is ${String(cpuUsPerJob)}`);
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 });
