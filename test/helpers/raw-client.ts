@@ -277,20 +277,22 @@ export function pipeline(
   });
 }
 
-/** Puts `count` copies of `put` (from {@link putCommand}) with a bounded window; resolves to the ids. */
-export async function pipelinePuts(client: RawClient, put: Buffer, count: number, window = 1024): Promise<string[]> {
+/**
+ * Puts `count` copies of `put` (from {@link putCommand}), or the command `put(index)` makes for each job,
+ * with a bounded window; resolves to the ids.
+ */
+export async function pipelinePuts(
+  client: RawClient,
+  put: Buffer | ((index: number) => Buffer),
+  count: number,
+  window = 1024,
+): Promise<string[]> {
   const ids = new Array<string>(count);
-  await pipeline(
-    client,
-    count,
-    window,
-    () => put,
-    (reply, index) => {
-      if (!reply.line.startsWith('INSERTED ')) return false;
-      ids[index] = reply.line.slice(9);
-      return true;
-    },
-  );
+  await pipeline(client, count, window, typeof put === 'function' ? put : () => put, (reply, index) => {
+    if (!reply.line.startsWith('INSERTED ')) return false;
+    ids[index] = reply.line.slice(9);
+    return true;
+  });
   return ids;
 }
 
