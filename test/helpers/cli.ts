@@ -1,8 +1,9 @@
 // Spawning the real `bsworker` binary in tests: its JSON log lines as they arrive, bounded waits for
-// lines and exits, and the fixture jobs modules whose tasks the tests put jobs for.
+// lines and exits, and copies of the fixture jobs directory whose tasks the tests put jobs for.
 import assert from 'node:assert/strict';
 import { type ChildProcess, type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -170,53 +171,26 @@ export async function eventually(check: () => Promise<void>, timeoutMs = 2_000):
   }
 }
 
+/** The fixture jobs modules, real files type-checked with the rest of the tests. */
+export const FIXTURE_JOBS = join(REPO, 'test', 'fixtures', 'cli-jobs');
+
 /**
- * The fixture jobs directory. Modules read their tube prefix from FIXTURE_PREFIX, so every test gets
- * fresh tubes from the same files. The slow task waits for a file the test creates, so a test controls
- * exactly when it ends and awaits its "started" line instead of guessing a duration.
+ * Copies the fixture jobs directory into `dir` (created if missing) as a small project of its own: a
+ * package.json that makes it ESM, as a typical project is (a separate test covers a .ts module outside
+ * one), and `node_modules/bsworker` linked to this repo, so the fixtures' `import ... from 'bsworker'`
+ * resolves through the package's exports map as a user's install would, in `--processes` children and
+ * under the tsx loader alike. The link is a symlink, so Node loads the same dist/ as the spawned CLI.
+ * The loader skips node_modules, so the link adds no job modules. `typescript: false` leaves out
+ * typed.ts, whose presence makes every child register tsx and only slows the starts down.
  */
-export function fixtureModules(distUrl: string): Record<string, string> {
-  const head = `import { JobQueue } from ${JSON.stringify(distUrl)};\n`;
-  // The pid tells which process ran a task when several share one stdout (`--processes`).
-  const say = "const say = (line) => process.stdout.write(JSON.stringify({ ...line, pid: process.pid }) + '\\n');\n";
-  return {
-    // A typical ESM project; see the separate test for a .ts module outside one.
-    'package.json': '{ "type": "module" }\n',
-    // Created at import with no url: it must reach the server that `bsworker --url` names.
-    'queue.mjs': `${head}export const queue = new JobQueue();\nexport const p = process.env.FIXTURE_PREFIX ?? 'fixture';\n`,
-    'fast.mjs': `import { p, queue } from './queue.mjs';\n${say}
-export const fast = queue.task(\`\${p}-fast\`)(async function fast(kw) {
-  say({ msg: 'fixture: fast ran', kwargs: kw });
-});\n`,
-    'slow.mjs': `import { existsSync } from 'node:fs';\nimport { p, queue } from './queue.mjs';\n${say}
-export const slow = queue.task(\`\${p}-slow\`)(async function slow(kw) {
-  say({ msg: 'fixture: slow started', token: kw.token });
-  // Bounded so that an abandoned task cannot spin for ever.
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(kw.releaseFile)) {
-    if (Date.now() > deadline) throw new Error('fixture: slow was never released');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+export async function writeFixtureJobs(dir: string, options: { readonly typescript?: boolean } = {}): Promise<void> {
+  await mkdir(join(dir, 'node_modules'), { recursive: true });
+  for (const name of await readdir(FIXTURE_JOBS)) {
+    if (name === 'typed.ts' && options.typescript === false) continue;
+    await copyFile(join(FIXTURE_JOBS, name), join(dir, name));
   }
-  say({ msg: 'fixture: slow finished', token: kw.token });
-});\n`,
-    'fail.mjs': `import { p, queue } from './queue.mjs';
-export const fail = queue.task(\`\${p}-fail\`)(async function fail(kw) {
-  throw new Error(\`fixture: payment failed for order \${kw.orderId}\`);
-});\n`,
-    'relay.mjs': `import { p, queue } from './queue.mjs';\n${say}
-const next = queue.task(\`\${p}-next\`)(async function next(kw) {});
-export const relay = queue.task(\`\${p}-relay\`)(async function relay(kw) {
-  const id = await next.put({ from: kw.from });
-  say({ msg: 'fixture: relay put', followUpId: id });
-});\n`,
-    // TypeScript-only syntax (interface, annotations, satisfies) fails unless the loader compiles it.
-    'typed.ts': `import { queue, p } from './queue.mjs';
-interface GreetKwargs { name: string }
-const greeting = (kw: GreetKwargs): string => \`hello, \${kw.name}\`;
-export const greet = queue.task(\`\${p}-ts\`)(async function greet(kw: GreetKwargs): Promise<void> {
-  process.stdout.write(\`\${JSON.stringify({ msg: 'fixture: greet ran', greeting: greeting(kw satisfies GreetKwargs) })}\\n\`);
-});\n`,
-  };
+  await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
+  await symlink(REPO, join(dir, 'node_modules', 'bsworker'), 'dir');
 }
 
 /** Resolves once `text()` passes `check` (tested at each chunk of `stream`); fails with what was seen after `timeoutMs`. */

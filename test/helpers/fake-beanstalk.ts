@@ -1,7 +1,8 @@
 /**
  * A starting point for in-memory stand-ins of {@link Beanstalk} in unit tests: every command fails
  * loudly, so a fake implements only the commands its side (producer, worker) is meant to send, and a
- * test notices at once if the code under test starts sending another one.
+ * test notices at once if the code under test starts sending another one. {@link RecordingBeanstalk}
+ * is the producer's fake.
  */
 import type { ServerAddress } from '../../src/beanstalk/address.js';
 import type { Beanstalk, JobStats, PeekedJob, PutParams, ReservedJob, ServerStats, TubeStats } from '../../src/beanstalk/types.js';
@@ -110,5 +111,70 @@ export abstract class UnexpectedBeanstalk implements Beanstalk {
   /** A fake closes the same way either way: by its `quit`. */
   destroy(): Promise<void> {
     return this.quit();
+  }
+}
+
+/** One `putInTube` call that a {@link RecordingBeanstalk} received. */
+export interface RecordedPut {
+  readonly tube: string;
+  readonly params: PutParams;
+  /** The body's length in bytes, recorded whether or not the body is kept. */
+  readonly bytes: number;
+  /**
+   * A copy of the body as sent (the caller may reuse its buffer once a put is written, as a real
+   * connection allows), or `undefined` for a put that {@link RecordingBeanstalkOptions.keepBody} let go.
+   */
+  readonly body: Buffer | undefined;
+}
+
+/** How a {@link RecordingBeanstalk} answers. */
+export interface RecordingBeanstalkOptions {
+  /**
+   * The largest body the fake server takes, as a real one reports it.
+   * @defaultValue 65_535
+   */
+  readonly maxJobSize?: number;
+  /**
+   * Whether the put at `index` (0-based, in the order received) keeps its body. A test of a large batch
+   * keeps a sample, so that the fake does not hold on to the memory the code under test is meant to bound.
+   * @defaultValue every put keeps its body
+   */
+  readonly keepBody?: (index: number) => boolean;
+  /**
+   * Runs after a put is recorded and before it is answered: await in it to hold the reply back, throw
+   * (or reject) to fail that put with the error. It sees the put as the server would have: recorded.
+   */
+  readonly beforePut?: (put: RecordedPut, index: number) => void | Promise<void>;
+}
+
+/**
+ * The producer side's fake connection: it records every `putInTube` and answers with the ids 1, 2, ...
+ * Every other command a producer should never send fails loudly (see {@link UnexpectedBeanstalk}), so a
+ * test notices if JobQueue starts sending one. `quit` closes it and is counted.
+ */
+export class RecordingBeanstalk extends UnexpectedBeanstalk {
+  readonly puts: RecordedPut[] = [];
+  override readonly maxJobSize: number;
+  quitCalls = 0;
+  readonly #options: RecordingBeanstalkOptions;
+
+  constructor(options: RecordingBeanstalkOptions = {}) {
+    super('RecordingBeanstalk');
+    this.maxJobSize = options.maxJobSize ?? 65_535;
+    this.#options = options;
+  }
+
+  override async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
+    const index = this.puts.length;
+    const keep = this.#options.keepBody?.(index) ?? true;
+    const put: RecordedPut = { tube, params, bytes: body.length, body: keep ? Buffer.from(body) : undefined };
+    this.puts.push(put);
+    await this.#options.beforePut?.(put, index);
+    return String(index + 1);
+  }
+
+  override async quit(): Promise<void> {
+    this.quitCalls += 1;
+    this.isClosed = true;
   }
 }

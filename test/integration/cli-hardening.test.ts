@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, envelope, eventually, fixtureModules, prefix, run, underPty, waitForText } from '../helpers/cli.js';
+import { Cli, children, DIST_INDEX, envelope, eventually, prefix, run, underPty, waitForText, writeFixtureJobs } from '../helpers/cli.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
 
@@ -33,10 +33,7 @@ describe('bsworker on the edges of its input and output', () => {
     server = await startBeanstalkd();
     temp = await mkdtemp(join(tmpdir(), 'bsworker-edges-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir, { typescript: false });
   });
 
   after(async () => {

@@ -2,13 +2,12 @@
 // starts on the others, runs what each holds, and the fixture's producer (created with no url) puts to
 // the same list through BEANSTALKD_URL.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, freePort, rawPut, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, DIST_INDEX, envelope, fixtureModules, prefix } from '../helpers/cli.js';
+import { Cli, envelope, prefix, writeFixtureJobs } from '../helpers/cli.js';
 
 describe('bsworker --url over several servers', () => {
   let servers: BeanstalkdServer[];
@@ -18,8 +17,7 @@ describe('bsworker --url over several servers', () => {
     servers = await Promise.all([startBeanstalkd(), startBeanstalkd()]);
     temp = await mkdtemp(join(tmpdir(), 'bsworker-cli-several-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) await writeFile(join(jobsDir, name), text);
+    await writeFixtureJobs(jobsDir);
   });
   after(async () => {
     await Promise.all(servers.map((server) => server.stop()));

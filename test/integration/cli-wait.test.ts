@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, freePort, rawPut, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, envelope, fixtureModules, type LogLine, prefix } from '../helpers/cli.js';
+import { Cli, children, DIST_INDEX, envelope, type LogLine, prefix, writeFixtureJobs } from '../helpers/cli.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
 
@@ -37,10 +37,7 @@ describe('waiting for beanstalkd at start', () => {
   before(async () => {
     temp = await mkdtemp(join(tmpdir(), 'bsworker-wait-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir, { typescript: false });
   });
 
   afterEach(async () => {

@@ -6,7 +6,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, freePort, rawPut, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import {
   Cli,
@@ -15,11 +14,11 @@ import {
   describeExit,
   envelope,
   eventually,
-  fixtureModules,
   type LogLine,
   prefix,
   REPO,
   run,
+  writeFixtureJobs,
 } from '../helpers/cli.js';
 import { bury, rawSession } from '../helpers/raw-session.js';
 
@@ -40,10 +39,7 @@ describe('bsworker CLI', () => {
     server = await startBeanstalkd();
     temp = await mkdtemp(join(tmpdir(), 'bsworker-cli-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir);
     version = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
   });
 

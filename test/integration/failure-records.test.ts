@@ -1,11 +1,10 @@
 // Failure records against a real beanstalkd: what a buried job carries, what a worker killed at each
 // step of the copy leaves behind, and the plain bury on a server older than 1.12.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { Admin } from '../../src/admin/index.js';
 import { JobQueue } from '../../src/index.js';
@@ -18,7 +17,7 @@ import {
   rawStatsTube,
   startBeanstalkd,
 } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, envelope, fixtureModules, prefix } from '../helpers/cli.js';
+import { Cli, children, envelope, prefix, writeFixtureJobs } from '../helpers/cli.js';
 import { rawSession } from '../helpers/raw-session.js';
 import { eventsOf, registry, startWorker, until } from '../helpers/real-worker.js';
 import { startProxy } from '../helpers/tcp-proxy.js';
@@ -141,10 +140,7 @@ describe('failure records: a worker killed at each step of the copy', () => {
     server = await startBeanstalkd();
     temp = await mkdtemp(join(tmpdir(), 'bsworker-records-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir);
   });
   after(async () => {
     for (const child of children) child.child.kill('SIGKILL');

@@ -6,9 +6,9 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { type BeanstalkdServer, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, fixtureModules, prefix, run, waitForText } from '../helpers/cli.js';
+import { Cli, children, prefix, run, waitForText, writeFixtureJobs } from '../helpers/cli.js';
 import { assertError, send } from '../helpers/http.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
@@ -21,7 +21,7 @@ describe('bsworker serve', () => {
   before(async () => {
     beanstalkd = await startBeanstalkd();
     jobs = await mkdtemp(join(tmpdir(), 'bsworker-serve-'));
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) await writeFile(join(jobs, name), text);
+    await writeFixtureJobs(jobs);
   });
   after(async () => {
     for (const child of children) child.child.kill('SIGKILL');

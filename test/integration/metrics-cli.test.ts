@@ -1,14 +1,13 @@
 // `bsworker --metrics-port` through the real CLI, alone and under `--processes`: the scraped values are
 // checked against the jobs that were run. Every wait awaits a log line, an exit or a scrape.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, rawPut, startBeanstalkd } from '../helpers/beanstalkd.js';
-import { Cli, children, DIST_INDEX, envelope, fixtureModules, type LogLine, prefix, run } from '../helpers/cli.js';
+import { Cli, children, envelope, type LogLine, prefix, run, writeFixtureJobs } from '../helpers/cli.js';
 import { scrape } from '../helpers/prometheus.js';
 
 const TEST_TIMEOUT = { timeout: 40_000 };
@@ -51,10 +50,7 @@ describe('bsworker --metrics-port', () => {
     server = await startBeanstalkd();
     temp = await mkdtemp(join(tmpdir(), 'bsworker-metrics-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir, { typescript: false });
     await writeFile(join(jobsDir, 'spin.mjs'), SPIN);
   });
 

@@ -2,24 +2,12 @@
 // every process's JSON log lines arrive in one stream and carry their pid. Every wait is bounded and awaits
 // a log line, an exit or the server's own view of a job; none is a sleep.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { type BeanstalkdServer, rawPut, rawStatsJob, startBeanstalkd } from '../helpers/beanstalkd.js';
-import {
-  Cli,
-  children,
-  DIST_INDEX,
-  describeExit,
-  envelope,
-  eventually,
-  fixtureModules,
-  type LogLine,
-  prefix,
-  run,
-} from '../helpers/cli.js';
+import { Cli, children, describeExit, envelope, eventually, type LogLine, prefix, run, writeFixtureJobs } from '../helpers/cli.js';
 
 const TEST_TIMEOUT = { timeout: 30_000 };
 const SIBLING_DIED = 'a sibling process died; checking the next jobs for earlier crashes before running them';
@@ -68,11 +56,7 @@ describe('bsworker --processes', () => {
     server = await startBeanstalkd();
     temp = await mkdtemp(join(tmpdir(), 'bsworker-pool-'));
     jobsDir = join(temp, 'jobs');
-    await mkdir(jobsDir);
-    for (const [name, text] of Object.entries(fixtureModules(pathToFileURL(DIST_INDEX).href))) {
-      // The TypeScript fixture would make every child register tsx, which only slows the starts down.
-      if (name !== 'typed.ts') await writeFile(join(jobsDir, name), text);
-    }
+    await writeFixtureJobs(jobsDir, { typescript: false });
     // Task code has process.send too: what it writes to the channel must never be taken for bsworker's.
     await writeFile(
       join(jobsDir, 'noise.mjs'),

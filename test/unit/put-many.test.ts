@@ -9,37 +9,17 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
 import type { PutBody } from '../../src/beanstalk/encode.js';
-import type { PutParams } from '../../src/beanstalk/types.js';
 import { encodeEnvelope } from '../../src/envelope/envelope.js';
 import { KwargsValidationError, PutManyError } from '../../src/tasks/errors.js';
 import { PutManyBatch, putWindowed } from '../../src/tasks/put-many.js';
 import type { PutCallbacks } from '../../src/tasks/put-sender.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import type { TaskMetadata } from '../../src/tasks/types.js';
-import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
+import { RecordingBeanstalk } from '../helpers/fake-beanstalk.js';
 import { randomTube } from '../helpers/fake-server.js';
 
 const silent = pino({ level: 'silent' });
 const plain: TaskMetadata = { name: 'job', tube: 'pm', options: {} };
-
-/** Records every put (the body of those `keep` names, else its size); answers ids 1, 2, ... */
-class RecordingConnection extends UnexpectedBeanstalk {
-  readonly puts: string[] = [];
-  override readonly maxJobSize: number;
-  readonly #keep: (index: number) => boolean;
-  constructor(maxJobSize = 65_535, keep: (index: number) => boolean = () => true) {
-    super('RecordingConnection');
-    this.maxJobSize = maxJobSize;
-    this.#keep = keep;
-  }
-  override async putInTube(_tube: string, body: Buffer, _params: PutParams): Promise<string> {
-    this.puts.push(this.#keep(this.puts.length) ? body.toString('utf8') : `${body.length} bytes`);
-    return String(this.puts.length);
-  }
-  override async quit(): Promise<void> {
-    this.isClosed = true;
-  }
-}
 
 /** A body as bytes: an ASCII body is kept as text, which latin1 writes byte for byte. */
 function bytesOf(body: PutBody): Buffer {
@@ -173,7 +153,7 @@ describe('JobQueue.putMany', () => {
   it('puts every item of a batch larger than the budget, in order, with the bytes put() would send', async () => {
     const sampled = new Set([0, 1, 15, 16, 1_049, 1_050, 1_099]);
     // A server that takes bodies of 64 KB.
-    const connection = new RecordingConnection(70_000, (index) => sampled.has(index));
+    const connection = new RecordingBeanstalk({ maxJobSize: 70_000, keepBody: (index) => sampled.has(index) });
     const queue = new JobQueue({ inline: false, logger: silent, connect: async () => connection });
     const tube = randomTube();
     const task = queue.task(tube)(async function big(_kw: { i: number; text: string }) {});
@@ -184,14 +164,15 @@ describe('JobQueue.putMany', () => {
       const ids = await task.putMany(list, { window: 16 });
       assert.equal(ids.length, 1_100);
       assert.equal(connection.puts.length, 1_100);
-      for (const i of sampled) assert.equal(connection.puts[i], encodeEnvelope('big', tube, list[i]).toString('utf8'), `item ${i}`);
+      for (const i of sampled)
+        assert.equal(connection.puts[i]?.body?.toString('utf8'), encodeEnvelope('big', tube, list[i]).toString('utf8'), `item ${i}`);
     } finally {
       await queue.close();
     }
   });
 
   it('checks a schema on every item before the first put', async () => {
-    const connection = new RecordingConnection();
+    const connection = new RecordingBeanstalk();
     const queue = new JobQueue({ inline: false, logger: silent, connect: async () => connection });
     const task = queue.task(randomTube(), { schema: z.object({ i: z.number().max(5), text: z.string() }) })(async function checked(_kw) {});
     try {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
-import type { PutParams } from '../../src/beanstalk/types.js';
 import { KwargsValidationError } from '../../src/tasks/errors.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import { findTask } from '../../src/tasks/registry.js';
@@ -21,7 +20,7 @@ import {
   validateKwargs,
 } from '../../src/tasks/schema.js';
 import { checkJobKwargs } from '../../src/worker/check-kwargs.js';
-import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
+import { RecordingBeanstalk } from '../helpers/fake-beanstalk.js';
 import { body, randomTube, queue as registry, SUITE, setup, stopWorkers } from '../helpers/fake-server.js';
 
 afterEach(stopWorkers);
@@ -45,23 +44,8 @@ const withSchema = (schema: KwargsSchema) => ({ options: { schema } });
 
 const Send = z.object({ to: z.email(), count: z.string().default('1').transform(Number) }).strict();
 
-/** Records what a producer sends; any other command fails the test. */
-class RecordingConnection extends UnexpectedBeanstalk {
-  readonly puts: { tube: string; body: string; params: PutParams }[] = [];
-  constructor() {
-    super('RecordingConnection');
-  }
-  override async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
-    this.puts.push({ tube, body: body.toString('utf8'), params });
-    return String(this.puts.length);
-  }
-  override async quit(): Promise<void> {
-    this.isClosed = true;
-  }
-}
-
-function recordingQueue(): { queue: JobQueue; connection: RecordingConnection } {
-  const connection = new RecordingConnection();
+function recordingQueue(): { queue: JobQueue; connection: RecordingBeanstalk } {
+  const connection = new RecordingBeanstalk();
   const queue = new JobQueue({ inline: false, logger: silent, connect: async () => connection });
   return { queue, connection };
 }
@@ -193,7 +177,7 @@ describe('queue.task(tube, { schema })', () => {
     const tube = randomTube();
     const send = queue.task(tube, { schema: Send })(async function send(_kw) {});
     assert.equal(await send.put({ to: 'ann@example.com' }), '1');
-    assert.equal(connection.puts[0]?.body, `{"func_name":"send","tube":"${tube}","kwargs":{"to":"ann@example.com"}}`);
+    assert.equal(connection.puts[0]?.body?.toString('utf8'), `{"func_name":"send","tube":"${tube}","kwargs":{"to":"ann@example.com"}}`);
     // A Date arrives as a string: a schema that wants a Date would refuse every such job in the worker.
     const when = queue.task(tube, { schema: z.object({ at: z.date() }) })(async function when(_kw) {});
     await assert.rejects(when.put({ at: new Date() }), (error: KwargsValidationError) => error.issues[0]?.path[0] === 'at');

@@ -13,13 +13,12 @@ import { fileURLToPath } from 'node:url';
 
 import { pino } from 'pino';
 
-import type { PutParams } from '../../src/beanstalk/types.js';
 import { decodeEnvelope } from '../../src/envelope/envelope.js';
 import { getTaskMetadata, TASK_METADATA_KEY } from '../../src/tasks/metadata.js';
 import { PUT_DEFAULTS } from '../../src/tasks/put-options.js';
 import { JobQueue, type JobQueueOptions } from '../../src/tasks/queue.js';
 import { findTask, listTasks, unregisterTask } from '../../src/tasks/registry.js';
-import { UnexpectedBeanstalk } from '../helpers/fake-beanstalk.js';
+import { RecordingBeanstalk } from '../helpers/fake-beanstalk.js';
 
 const silent = pino({ level: 'silent' });
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,44 +29,15 @@ function randomTube(): string {
   return `t${randomUUID().slice(0, 8)}`;
 }
 
-/** One recorded `putInTube` call. */
-interface RecordedPut {
-  readonly tube: string;
-  readonly body: Buffer;
-  readonly params: PutParams;
-}
-
-/**
- * A connection that records puts and answers with increasing ids. Every other command a producer should
- * never send fails loudly (see UnexpectedBeanstalk), so a test notices if JobQueue starts using one.
- */
-class RecordingConnection extends UnexpectedBeanstalk {
-  readonly puts: RecordedPut[] = [];
-  quitCalls = 0;
-
-  constructor() {
-    super('RecordingConnection');
-  }
-
-  override async putInTube(tube: string, body: Buffer, params: PutParams): Promise<string> {
-    this.puts.push({ tube, body, params });
-    return String(this.puts.length);
-  }
-  override async quit(): Promise<void> {
-    this.quitCalls += 1;
-    this.isClosed = true;
-  }
-}
-
-/** A JobQueue whose connections are RecordingConnections; counts how often it asked for one. */
+/** A JobQueue whose connections are RecordingBeanstalks; counts how often it asked for one. */
 function recordingQueue(options: Omit<JobQueueOptions, 'connect' | 'logger' | 'inline'> = {}) {
-  const connections: RecordingConnection[] = [];
+  const connections: RecordingBeanstalk[] = [];
   const queue = new JobQueue({
     ...options,
     inline: false,
     logger: silent,
     connect: async () => {
-      const connection = new RecordingConnection();
+      const connection = new RecordingBeanstalk();
       connections.push(connection);
       return connection;
     },
@@ -406,7 +376,7 @@ describe('put options and the connection', () => {
     const id = await task.put({ a: 1 });
     assert.equal(id, '1');
     const put = connections[0]?.puts[0];
-    assert.ok(put, 'the fake connection received a put');
+    assert.ok(put?.body, 'the fake connection received a put');
     assert.equal(put.tube, tube);
     assert.deepEqual(put.params, { priority: PUT_DEFAULTS.priority, delaySeconds: PUT_DEFAULTS.delay, ttrSeconds: PUT_DEFAULTS.ttr });
     assert.deepEqual(put.params, { priority: 1024, delaySeconds: 0, ttrSeconds: 60 });
