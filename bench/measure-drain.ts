@@ -140,12 +140,14 @@ export async function measureDrain(ctx: BenchContext, options: DrainOptions): Pr
     const running = worker;
     const exitedEarly = (): string | undefined =>
       running.exit ? `the worker exited (${JSON.stringify(running.exit)}): ${running.stderr().trim() || 'no stderr'}` : undefined;
+    // One tube is polled until its reserve waits, then every tube once (pipelined on each control
+    // connection): polling a hundred tubes every few milliseconds loaded the two cores the worker was
+    // starting on, and one tube after another added a hundred round trips of the bench's own.
     const waitForWorker = async (): Promise<void> => {
-      for (const each of controls) {
-        for (const name of tubes) {
-          await waitForWaiting(each, name, options.waiting, { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly });
-        }
-      }
+      const poll = { intervalMs: POLL_MS, timeoutMs: START_TIMEOUT_MS, abort: exitedEarly };
+      const last = tubes[tubes.length - 1] as string;
+      await Promise.all(controls.map((each) => waitForWaiting(each, last, options.waiting, poll)));
+      await Promise.all(controls.flatMap((each) => tubes.map((name) => waitForWaiting(each, name, options.waiting, poll))));
     };
     await waitForWorker();
     const extra: Record<string, number> = { startupMs: performance.now() - spawnedAt };

@@ -106,6 +106,10 @@ export class ReservationEngine implements JobSource {
     };
     this.#lanes = options.tubes.map((tube, index) => new Lane(deps, index, [tube]));
     this.#waitLane = this.#lanes.length === 1 ? (this.#lanes[0] as Lane) : new Lane(deps, this.#lanes.length, options.tubes);
+    // With several tubes, nothing is known of them at start: the first pump waits on the connection that
+    // watches them all, and the first job it hands out makes every lane worth asking (and opening). A
+    // worker on a hundred idle tubes keeps one connection, and starts as fast as on one tube.
+    if (this.#lanes.length > 1) for (const lane of this.#lanes) lane.empty = true;
   }
 
   /** Reserves outstanding, the waiting one included: what this engine takes of a shared budget. */
@@ -134,12 +138,14 @@ export class ReservationEngine implements JobSource {
   }
 
   async open(sink: JobSink): Promise<void> {
-    const lanes = this.#lanes.includes(this.#waitLane) ? this.#lanes : [...this.#lanes, this.#waitLane];
-    const opened = await Promise.allSettled(lanes.map((lane) => lane.open()));
-    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failed) {
+    // Only the wait's lane: it watches every tube, so the worker can take a job from any of them once
+    // it is open. Each tube's lane opens when it is first asked for jobs (see the constructor): with a
+    // hundred tubes, a hundred connects (and their watches) no longer delay the start.
+    try {
+      await this.#waitLane.open();
+    } catch (error) {
       await this.close();
-      throw failed.reason;
+      throw error;
     }
     this.#sink = sink;
     this.#silenceCheck = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS);
@@ -376,7 +382,12 @@ export class ReservationEngine implements JobSource {
 
   /** True when no lane is worth a `reserve-with-timeout 0`: every one is empty or has no connection. */
   #nothingToAsk(): boolean {
-    for (const lane of this.#lanes) if (!lane.empty && lane.connections.some((lc) => !lc.blocking && !lc.connection.isClosed)) return false;
+    for (const lane of this.#lanes) {
+      if (lane.empty) continue;
+      // A lane opening its first connection asks within a round trip: a wait now would hand out
+      // jobs one at a time (a stats-job each) until it does.
+      if (lane.connecting || lane.connections.some((lc) => !lc.blocking && !lc.connection.isClosed)) return false;
+    }
     return true;
   }
 

@@ -5,8 +5,9 @@
  * connection that reserved it; a waiting reserve blocks its connection, so it is written only on a
  * connection that holds nothing and has nothing in flight ({@link LaneConnection.idle}).
  *
- * A lane opens its first connection at start, more when a waiting reserve needs an idle one, and
- * reconnects with capped, jittered backoff when it has lost them all.
+ * The lane of the waiting reserve opens its first connection at start; a tube's lane opens its first
+ * when the engine first asks it for jobs, more when a waiting reserve needs an idle one, and reconnects
+ * with capped, jittered backoff when it has lost them all.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
@@ -76,6 +77,10 @@ export class Lane {
   empty = false;
   readonly #deps: LaneDeps;
   #opening = false;
+  /** A connection has been open here: losing them all after that is a reconnect, with backoff. */
+  #everOpened = false;
+  /** The first attempt at the lane's first connection is under way (see {@link connecting}). */
+  #connecting = false;
 
   constructor(deps: LaneDeps, index: number, tubes: readonly string[]) {
     this.#deps = deps;
@@ -84,9 +89,23 @@ export class Lane {
     this.tube = tubes.length === 1 ? tubes[0] : undefined;
   }
 
-  /** Opens the first connection. Rejects with ConnectionError when the server is unreachable. */
+  /**
+   * Opens the first connection. Rejects with ConnectionError when the server is unreachable. Only the
+   * lane the waiting reserve goes on is opened this way; the others open their first connection when
+   * first asked for one ({@link forAsking}), so that a worker's start-up does not grow with its tubes.
+   */
   async open(): Promise<void> {
     this.connections.push(new LaneConnection(await this.#openConnection()));
+    this.#everOpened = true;
+  }
+
+  /**
+   * True while the lane's first connection is being opened, on its first attempt: the engine holds its
+   * wait back meanwhile, since the lane will ask within a round trip (a failed attempt ends this, so a
+   * lane that cannot connect never holds the wait back).
+   */
+  get connecting(): boolean {
+    return this.#connecting;
   }
 
   /**
@@ -154,6 +173,8 @@ export class Lane {
    * server that went away took them all.
    */
   reviveIfLost(): void {
+    // A lane never opened has lost nothing: it opens when first asked.
+    if (!this.#everOpened) return;
     if (!this.#deps.stopping.aborted && !this.connections.some((lc) => !lc.connection.isClosed)) this.#grow();
   }
 
@@ -187,6 +208,19 @@ export class Lane {
       if (lc.connection.isClosed && lc.jobs.size === 0) this.connections.splice(i, 1);
     }
     this.#opening = true;
+    if (!this.#everOpened) {
+      // A lane's first connection is not a reconnect: no backoff, and nothing to say. It is opened on
+      // the next turn of the event loop, so that the engine's first pump writes the wait before a
+      // hundred tubes' connects (each some synchronous work) have been set off.
+      this.#connecting = true;
+      setImmediate(() => {
+        void this.#openWithBackoff(false).finally(() => {
+          this.#opening = false;
+          this.#connecting = false;
+        });
+      });
+      return;
+    }
     const reconnecting = !this.connections.some((lc) => !lc.connection.isClosed);
     void this.#openWithBackoff(reconnecting).finally(() => {
       this.#opening = false;
@@ -222,6 +256,7 @@ export class Lane {
           return;
         }
         this.connections.push(new LaneConnection(connection));
+        this.#everOpened = true;
         if (reconnecting) {
           logger.info({ lane: this.index, attempts: attempt, server }, 'reconnected to beanstalkd');
           this.#deps.onReconnected(this.index, attempt);
@@ -229,6 +264,7 @@ export class Lane {
         this.#deps.onConnection();
         return;
       } catch (error) {
+        this.#connecting = false;
         logger.warn(
           { lane: this.index, attempt, server, reason: toError(error).message },
           `reconnect attempt ${attempt} to ${server} failed; trying again`,

@@ -6,6 +6,7 @@
  * States: idle -> starting -> running -> stopping -> stopped. A Worker runs once; make a new one to run
  * again. Signal handling belongs to the CLI, not here.
  */
+import { setMaxListeners } from 'node:events';
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
@@ -27,6 +28,8 @@ import { copyDelaySeconds, FailureRecorder } from './record-bury.js';
 import { Runner } from './runner.js';
 import { TaskThreadPool } from './threads/pool.js';
 
+/** Node's default bound on an AbortSignal's listeners, kept as the margin over the lanes' own. */
+const DEFAULT_ABORT_LISTENERS = 10;
 /** How often the worker ticks its running jobs: the resolution of the TTR probe. */
 export const TICK_MS = 50;
 
@@ -126,6 +129,13 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };
+    // Each lane listens for the stop while it connects (one per watched tube and per server, plus the
+    // waits' lanes): Node's default of 10 listeners warned of a leak on a worker with ten tubes. The bound
+    // still catches a real leak (listeners piling up per job or per reconnect).
+    setMaxListeners(
+      Math.max(DEFAULT_ABORT_LISTENERS, (this.#options.tubes.length + 1) * servers.length + DEFAULT_ABORT_LISTENERS),
+      this.#stopping.signal,
+    );
     const makeEngine = (server: NamedServer, hooks?: EngineHooks): ReservationEngine =>
       new ReservationEngine({
         address: server.address,

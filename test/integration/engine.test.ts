@@ -28,7 +28,7 @@ describe('the reservation engine against beanstalkd', { timeout: 60_000 }, () =>
     await server?.stop();
   });
 
-  it('three watched tubes: each job runs the task of its own tube, whatever its envelope says, with no stats-job', async (t) => {
+  it('three watched tubes: each job runs the task of its own tube, whatever its envelope says, with no stats-job per job', async (t) => {
     const [a, b, c] = [freshTube('ea'), freshTube('eb'), freshTube('ec')];
     const ran: string[] = [];
     for (const tube of [a, b, c]) {
@@ -60,8 +60,48 @@ describe('the reservation engine against beanstalkd', { timeout: 60_000 }, () =>
     assert.equal(crossed, 0, "b's task never ran for a job of tube a");
     assert.deepEqual([...ran].sort(), ids.map(({ tube, n }) => `${tube}:${n}:${tube}`).sort());
     for (const { id, tube } of ids) assert.equal(eventsOf(events, 'job:deleted', id)[0]?.tube, tube);
-    // The only stats-job is the bury's (it reads the counters); none to learn a tube.
-    assert.equal((await serverCounter(server.url, 'cmd-stats-job')) - statsJobsBefore, 1);
+    // The bury's stats-job (it reads the counters), and one for the job the start's wait handed out
+    // (its tube is read once; then the lanes open and know their tubes): none per job.
+    assert.equal((await serverCounter(server.url, 'cmd-stats-job')) - statsJobsBefore, 2);
+  });
+
+  it("twenty watched tubes: an idle worker holds one connection (the wait's), the first job opens each tube's lane, and no listener-leak warning", async (t) => {
+    const tubes = Array.from({ length: 20 }, (_, i) => freshTube(`many${i}`));
+    const ran: string[] = [];
+    for (const tube of tubes) {
+      registry.task(tube)(function many(_kwargs: object, ctx: TaskContext) {
+        ran.push(ctx.tube);
+      });
+    }
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(`${warning.name}: ${warning.message}`);
+    };
+    process.on('warning', onWarning);
+    t.after(() => {
+      process.off('warning', onWarning);
+    });
+    const last = tubes[tubes.length - 1] as string;
+    const watching = async (): Promise<number> => Number((await rawStatsTube(server.url, last))?.['current-watching'] ?? 0);
+    const { worker } = await startWorker(t, { tubes, url: server.url, concurrency: 4, maxCrashes: 0 });
+    // Idle on twenty tubes: one connection, watching them all, and none per tube.
+    assert.equal(await watching(), 1);
+    for (const tube of tubes) await rawPut(server.url, tube, encodeEnvelope('many', tube, {}));
+    await until(
+      () => ran.length,
+      (count) => count >= tubes.length,
+      10_000,
+      'a job of every tube ran',
+    );
+    assert.deepEqual([...ran].sort(), [...tubes].sort());
+    // The first job opened the tubes' lanes: the last tube's own and the wait's.
+    assert.equal(await watching(), 2);
+    await worker.stop();
+    assert.deepEqual(
+      warnings.filter((warning) => warning.startsWith('MaxListenersExceededWarning')),
+      [],
+      'one stop listener per connecting lane is expected',
+    );
   });
 
   it('idle: one waiting reserve for the server, not one per place; a wake-up on several tubes costs one stats-job', async (t) => {

@@ -14,6 +14,7 @@ import { Worker } from '../../src/worker/worker.js';
 import {
   body,
   deferred,
+  type FakeServer,
   letEventLoopTurn,
   payloads,
   queue,
@@ -28,34 +29,82 @@ import {
 // Fails a test that leaves a worker running, or whose fake saw what a correct worker never does.
 afterEach(stopWorkers);
 
+/**
+ * Resolves once `connections` connections have been opened and have sent their watches (the wait's at
+ * start; each tube's lane once a first job has made its tube worth asking), plus a turn of the event
+ * loop for the lanes to take them up.
+ */
+async function lanesOpen(fake: FakeServer, connections: number): Promise<void> {
+  await fake.waitUntil(() => {
+    if (fake.connections.length < connections) return false;
+    for (let conn = 0; conn < connections; conn += 1) {
+      // Past its watches: an `ignore default`, or a first reserve on a lane that keeps default.
+      if (!fake.sentOn(conn).some(([command]) => command === 'ignore' || command === 'reserve')) return false;
+    }
+    return true;
+  }, `${connections} connections open and watching`);
+  await letEventLoopTurn();
+}
+
 describe('Worker: start and watching', SUITE, () => {
   it('a connection per tube watching only it, and one watching them all for the wait; default ignored unless listed', async () => {
     const [a, b] = [randomTube(), randomTube()];
-    const { worker, fake } = setup({ tubes: [a, b, a] });
+    queue.task(a)(function first(_kwargs: object) {});
+    const { worker, fake, events } = setup({ tubes: [a, b, a] });
     await worker.start();
-    await fake.waitForCommand('reserve');
-    assert.deepEqual(fake.sentOn(0).slice(0, 2), [
-      ['watch', a],
-      ['ignore', 'default'],
-    ]);
-    assert.deepEqual(fake.sentOn(1).slice(0, 2), [
-      ['watch', b],
-      ['ignore', 'default'],
-    ]);
-    assert.deepEqual(fake.sentOn(2).slice(0, 3), [
+    // At start only the wait's connection, watching every tube: start-up does not grow with the tubes.
+    await fake.waitForIdleReserve(0);
+    assert.equal(fake.connections.length, 1);
+    // The first job it hands out makes every tube worth asking: each tube's lane opens its own.
+    const id = fake.addJob(body('first', a), { tube: a });
+    await events.waitFor('job:deleted', (event) => event.jobId === id);
+    await lanesOpen(fake, 3);
+    assert.deepEqual(fake.sentOn(0).slice(0, 3), [
       ['watch', a],
       ['watch', b],
       ['ignore', 'default'],
     ]);
+    // The lanes open in the order the engine's turn reaches them.
+    const lanes = [fake.sentOn(1).slice(0, 2), fake.sentOn(2).slice(0, 2)].sort((x, y) =>
+      String(x[0]?.[1]).localeCompare(String(y[0]?.[1])),
+    );
+    assert.deepEqual(
+      lanes,
+      [
+        [
+          ['watch', a],
+          ['ignore', 'default'],
+        ],
+        [
+          ['watch', b],
+          ['ignore', 'default'],
+        ],
+      ].sort((x, y) => String(x[0]?.[1]).localeCompare(String(y[0]?.[1]))),
+    );
     assert.deepEqual(worker.tubes, [a, b]);
   });
 
   it('keeps default when it is listed', async () => {
     const a = randomTube();
-    const { worker, fake } = setup({ tubes: [a, 'default'] });
+    queue.task(a)(function opener(_kwargs: object) {});
+    const { worker, fake, events } = setup({ tubes: [a, 'default'] });
     await worker.start();
     await fake.waitForCommand('reserve');
-    assert.deepEqual(fake.calls('watch'), [[a], ['default'], [a], ['default']]);
+    // The wait's connection watches both and ignores nothing.
+    assert.deepEqual(fake.calls('watch'), [[a], ['default']]);
+    assert.deepEqual(fake.calls('ignore'), []);
+    // A first job opens the lanes: a's ignores default, default's keeps it.
+    const id = fake.addJob(body('opener', a), { tube: a });
+    await events.waitFor('job:deleted', (event) => event.jobId === id);
+    await lanesOpen(fake, 3);
+    assert.deepEqual(
+      fake
+        .calls('watch')
+        .slice(2)
+        .map(([tube]) => tube)
+        .sort(),
+      [a, 'default'].sort(),
+    );
     assert.deepEqual(fake.calls('ignore'), [['default']]);
   });
 
@@ -79,7 +128,7 @@ describe('Worker: start and watching', SUITE, () => {
     assert.throws(() => new Worker({ tubes: ['ok'], graceMs: 1.5 }), RangeError);
   });
 
-  it('with several tubes takes the tube from the lane that reserved the job, whatever the body says, without stats-job', async () => {
+  it('with several tubes takes the tube from the lane that reserved the job, whatever the body says, without a stats-job per job', async () => {
     const [a, b] = [randomTube(), randomTube()];
     const ran: string[] = [];
     // The same task name in both tubes, so which one ran shows which tube the worker settled on.
@@ -100,7 +149,9 @@ describe('Worker: start and watching', SUITE, () => {
     for (const id of ids) await events.waitFor('job:deleted', (event) => event.jobId === id);
 
     assert.deepEqual([...ran].sort(), [`${a}:1`, `${b}:2`, `${b}:3`, `${a}:4`].sort());
-    assert.deepEqual(fake.calls('statsJob'), [], 'the lane knows the tube');
+    // The start's wait (open before the lanes) handed out the first job: its tube is read once. The
+    // lanes reserved the other three and knew their tubes.
+    assert.deepEqual(fake.calls('statsJob'), [[claimsOther]], 'only the wake-up job is read; the lanes know the tube');
     const deleted = new Map(payloads(events, 'job:deleted').map((event) => [event.jobId, event.tube]));
     assert.deepEqual(
       ids.map((id) => deleted.get(id)),
@@ -119,14 +170,14 @@ describe('Worker: start and watching', SUITE, () => {
     });
     const { worker, fake, events } = setup({ tubes: [a, b], maxCrashes: 0 });
     await worker.start();
-    // Both tubes found empty: the worker waits on the connection that watches both.
-    await fake.waitForIdleReserve(2);
+    // Nothing known of either tube yet: the worker waits on the connection that watches both.
+    await fake.waitForIdleReserve(0);
     const id = fake.addJob(body('woken', a), { tube: b });
     const deleted = await events.waitFor('job:deleted', (event) => event.jobId === id);
     assert.equal(deleted.tube, b);
     assert.deepEqual(ran, [b]);
     assert.deepEqual(fake.calls('statsJob'), [[id]], 'one stats-job for the wake-up');
-    assert.equal(fake.commands.find((entry) => entry.command === 'delete')?.conn, 2, 'settled where it was reserved');
+    assert.equal(fake.commands.find((entry) => entry.command === 'delete')?.conn, 0, 'settled where it was reserved');
   });
 
   it('with one tube takes the tube from stats-job whatever the body claims', async () => {
@@ -252,7 +303,12 @@ describe('Worker: several tubes after a lost server', SUITE, () => {
     });
     const { worker, fake, events } = setup({ tubes: [a, b], reconnectMinMs: 1, reconnectMaxMs: 5, maxCrashes: 0 });
     await worker.start();
-    await fake.waitForIdleReserve(2);
+    // A first job opens the tubes' lanes; once they find their tubes empty, the wait is back on 0.
+    const first = fake.addJob(body('back', a), { tube: a });
+    await events.waitFor('job:deleted', (event) => event.jobId === first);
+    await lanesOpen(fake, 3);
+    await fake.waitForIdleReserve(0);
+    ran.length = 0;
     fake.dropConnections();
     // Three lanes (a, b, and the one waiting on both) each get a connection back.
     await fake.waitUntil(() => fake.connections.filter((connection) => !connection.isClosed).length >= 3, 'three connections back');

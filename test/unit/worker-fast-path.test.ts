@@ -160,8 +160,9 @@ describe('Worker: the success path needs no stats-job', SUITE, () => {
       'the five jobs settled',
     );
 
-    // The one stats-job is the crossing job's bury, which reads the counters; none to learn a tube.
-    assert.deepEqual(fake.calls('statsJob'), [[crossing]]);
+    // The start's wait (open before the lanes) handed out the first job, whose tube is read once; the
+    // other stats-job is the crossing job's bury, which reads the counters. None per job to learn a tube.
+    assert.deepEqual(fake.calls('statsJob'), [[named], [crossing]]);
     assert.deepEqual(Object.fromEntries(seen), { [named]: b, [otherTube]: a, [misnamed]: b, [unnamed]: b }, 'ctx.tube');
     for (const [id, tube] of [
       [named, b],
