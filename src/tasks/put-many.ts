@@ -10,7 +10,7 @@
  * its window, is thus encoded once, as before, while a batch of 3,000 jobs of 60 KB holds its first
  * window (63 MB at the default 1024) instead of every body (~185 MB).
  */
-import type { PutBody } from '../beanstalk/encode.js';
+import { MAX_TEXT_BODY, type PutBody } from '../beanstalk/encode.js';
 import { PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { assertBodyLength } from '../beanstalk/validate.js';
 import { encodeCallText } from '../envelope/envelope.js';
@@ -125,10 +125,11 @@ export class PutManyBatch {
 
 /**
  * A body of `bytes` UTF-8 bytes as it is kept and sent: the text itself when it is pure ASCII (as many
- * bytes as characters; written inside the put's command string), else its bytes.
+ * bytes as characters; written inside the put's command string) and short (see MAX_TEXT_BODY), else
+ * its bytes.
  */
 function sendable(text: string, bytes: number): PutBody {
-  return bytes === text.length ? text : Buffer.from(text, 'utf8');
+  return bytes === text.length && bytes <= MAX_TEXT_BODY ? text : Buffer.from(text, 'utf8');
 }
 
 /** Awaits the schema's results; the first invalid item, in order, rejects. Resolves to the outputs. */

@@ -13,7 +13,7 @@
  */
 import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
 import { BeanstalkConnection } from '../beanstalk/connection.js';
-import { isAscii, type PutBody } from '../beanstalk/encode.js';
+import { isAscii, MAX_TEXT_BODY, type PutBody } from '../beanstalk/encode.js';
 import { ConnectionError, isNotSent } from '../beanstalk/errors.js';
 import type { LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Settle } from '../beanstalk/pending-command.js';
@@ -40,10 +40,11 @@ export interface PutSenderOptions {
 
 /**
  * The body of an encoded call as it will be sent: the text itself when it is pure ASCII (one byte per
- * character, written inside the command string), else its UTF-8 bytes.
+ * character, written inside the command string) and at most {@link MAX_TEXT_BODY} long, else its
+ * UTF-8 bytes.
  */
 export function toPutBody(text: string): PutBody {
-  return isAscii(text) ? text : Buffer.from(text, 'utf8');
+  return text.length <= MAX_TEXT_BODY && isAscii(text) ? text : Buffer.from(text, 'utf8');
 }
 
 /** The body as bytes, for what needs a Buffer (a decoder, a put through the several-servers router). */

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
-import type { PutBody } from '../../src/beanstalk/encode.js';
+import { MAX_TEXT_BODY, type PutBody } from '../../src/beanstalk/encode.js';
 import { encodeEnvelope } from '../../src/envelope/envelope.js';
 import { KwargsValidationError, PutManyError } from '../../src/tasks/errors.js';
 import { PutManyBatch, putWindowed } from '../../src/tasks/put-many.js';
-import type { PutCallbacks } from '../../src/tasks/put-sender.js';
+import { type PutCallbacks, toPutBody } from '../../src/tasks/put-sender.js';
 import { JobQueue } from '../../src/tasks/queue.js';
 import type { TaskMetadata } from '../../src/tasks/types.js';
 import { RecordingBeanstalk } from '../helpers/fake-beanstalk.js';
@@ -185,5 +185,25 @@ describe('JobQueue.putMany', () => {
     } finally {
       await queue.close();
     }
+  });
+});
+
+describe('how a body is kept for sending', () => {
+  it('an ASCII body up to MAX_TEXT_BODY stays text; a longer or non-ASCII one is UTF-8 bytes, in put() and putMany alike', async () => {
+    const short = 'x'.repeat(MAX_TEXT_BODY);
+    assert.equal(toPutBody(short), short);
+    // Held as text, a large body was copied again by the socket while the put kept it for a retry.
+    assert.ok(Buffer.isBuffer(toPutBody(`${short}x`)));
+    const accented = toPutBody('{"name":"Zoë"}');
+    assert.ok(Buffer.isBuffer(accented));
+    assert.equal(accented.toString('utf8'), '{"name":"Zoë"}');
+
+    const batch = await PutManyBatch.check(plain, [{ text: 'small' }, { text: 'y'.repeat(MAX_TEXT_BODY) }], {
+      keepValues: false,
+      window: 2,
+    });
+    assert.equal(typeof batch.body(0), 'string');
+    assert.ok(Buffer.isBuffer(batch.body(1)));
+    assert.deepEqual(bytesOf(batch.body(1)), encodeEnvelope('job', 'pm', { text: 'y'.repeat(MAX_TEXT_BODY) }));
   });
 });
