@@ -58,10 +58,12 @@ export class BeanstalkConnection implements Beanstalk {
   #version = '';
   readonly #socket: Socket;
   readonly #pipe: Pipeline;
-  /** The tube in use once every `use` written so far has been answered; undefined when unknown. */
-  #usedTube: string | undefined = 'default';
-  /** An unanswered `use`: commands that depend on the tube in use wait for it (see putInTube). */
-  #useGate: Promise<void> | undefined;
+  /**
+   * The tube of the last `use` written. beanstalkd runs a connection's commands in order, so every put
+   * written after that `use` goes into its tube: a put into another tube is written right behind its
+   * `use`, without waiting for the answer (see {@link #writeUse} for a `use` that is refused).
+   */
+  #usedTube = 'default';
 
   private constructor(address: ServerAddress, socket: Socket, pipe: Pipeline) {
     this.address = address;
@@ -163,7 +165,6 @@ export class BeanstalkConnection implements Beanstalk {
   /** See {@link Beanstalk.put}; `body` may also be an ASCII string (see {@link PutBody}). */
   async put(body: PutBody, params: PutParams): Promise<string> {
     this.#checkPut(body, params);
-    while (this.#useGate) await this.#useGate.catch(() => undefined);
     return this.#sendPut(body, params);
   }
 
@@ -185,20 +186,16 @@ export class BeanstalkConnection implements Beanstalk {
       settle.reject(error as Error);
       return;
     }
-    // A put into the tube already in use is written here and now; otherwise after its `use`.
-    if (this.#useGate === undefined && tube === this.#usedTube) {
-      this.#pipe.sendThen('put', undefined, EXPECT.put, putBytes(body, params), idOf, settle);
-      return;
-    }
-    this.#inTube(tube, () => this.#sendPut(body, params)).then(
-      (id) => settle.resolve(id),
-      (error: unknown) => settle.reject(error as Error),
-    );
+    // Written here and now, behind its `use` when the tube changes: puts alternating between tubes
+    // used to wait a round trip for each `use`, and a burst of them woke every waiting put at each
+    // answer (10,000 puts in flight over two tubes: 343 a second, against 18,000 into one tube).
+    if (tube !== this.#usedTube) void this.#writeUse(tube).catch(() => undefined);
+    this.#pipe.sendThen('put', undefined, EXPECT.put, putBytes(body, params), idOf, settle);
   }
 
   async use(tube: string): Promise<void> {
     assertTubeName(tube);
-    await this.#inTube(tube, async () => undefined);
+    if (tube !== this.#usedTube) await this.#writeUse(tube);
   }
 
   async watch(tube: string): Promise<number> {
@@ -367,32 +364,34 @@ export class BeanstalkConnection implements Beanstalk {
    * if that `use` failed, so while a `use` is in flight every tube-dependent command waits for it; puts
    * into the tube already in use are written at once and pipeline freely.
    */
-  async #inTube<T>(tube: string, send: () => Promise<T>): Promise<T> {
-    for (;;) {
-      if (this.#useGate) {
-        await this.#useGate.catch(() => undefined);
-        continue;
-      }
-      if (tube === this.#usedTube) return send();
-      const gate = this.#pipe.send('use', undefined, EXPECT.use, encodeTubeCommand('use', tube), nothing).then(
-        () => {
-          this.#usedTube = tube;
+  /**
+   * Writes `use tube`; what is written after it goes into that tube. beanstalkd refuses a valid name
+   * only when it cannot make the tube (OUT_OF_MEMORY): the connection then stays in the previous tube
+   * while the puts already written behind the `use` were meant for this one, so it is dropped, and
+   * those puts reject as PutOutcomeUnknownError (they may be in the previous tube) instead of resolving
+   * with ids of jobs in the wrong tube.
+   */
+  #writeUse(tube: string): Promise<void> {
+    this.#usedTube = tube;
+    return new Promise((resolve, reject) => {
+      this.#pipe.sendThen('use', undefined, EXPECT.use, encodeTubeCommand('use', tube), nothing, {
+        resolve: () => resolve(),
+        reject: (error) => {
+          // Synchronously, while the reply is read: the puts answered after it in the same read must
+          // fail as outcome unknown, not resolve.
+          if (!(error instanceof ConnectionError)) {
+            const where = formatAddress(this.address);
+            this.#pipe.breakStream(
+              new ConnectionError(where, `beanstalkd at ${where} refused \`use ${tube}\` (${error.message}); the connection is dropped`, {
+                command: 'use',
+                cause: error,
+              }),
+            );
+          }
+          reject(error);
         },
-        (error: unknown) => {
-          this.#usedTube = undefined;
-          throw error;
-        },
-      );
-      this.#useGate = gate;
-      try {
-        await gate;
-      } catch (error) {
-        // A `use` lost with the connection: what was to follow it was never written.
-        throw error instanceof ConnectionError ? this.#pipe.unsentError(error, 'use') : error;
-      } finally {
-        if (this.#useGate === gate) this.#useGate = undefined;
-      }
-    }
+      });
+    });
   }
 
   /** NOT_FOUND as null, for commands whose expected reply has another null word. */
