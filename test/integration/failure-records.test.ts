@@ -163,7 +163,9 @@ describe('failure records: a worker killed at each step of the copy', () => {
       let killed = false;
       const proxy = await startProxy(server.port, {
         onClientData: (chunk) => {
-          if (killed || !chunk.toString('latin1').startsWith(`${step.before} `)) return 'forward';
+          // The command may follow others in one write (a put right behind its `use`): any line start.
+          const text = chunk.toString('latin1');
+          if (killed || !(text.startsWith(`${step.before} `) || text.includes(`\r\n${step.before} `))) return 'forward';
           killed = true;
           cli?.child.kill('SIGKILL');
           return 'drop';
