@@ -359,12 +359,6 @@ export class BeanstalkConnection implements Beanstalk {
   }
 
   /**
-   * Makes `tube` the tube in use, then calls `send` in the same synchronous step as the check, so nothing
-   * can write a `use` in between. A `put` written behind an unanswered `use` would land in the old tube
-   * if that `use` failed, so while a `use` is in flight every tube-dependent command waits for it; puts
-   * into the tube already in use are written at once and pipeline freely.
-   */
-  /**
    * Writes `use tube`; what is written after it goes into that tube. beanstalkd refuses a valid name
    * only when it cannot make the tube (OUT_OF_MEMORY): the connection then stays in the previous tube
    * while the puts already written behind the `use` were meant for this one, so it is dropped, and

@@ -208,23 +208,20 @@ export class Lane {
       if (lc.connection.isClosed && lc.jobs.size === 0) this.connections.splice(i, 1);
     }
     this.#opening = true;
-    if (!this.#everOpened) {
-      // A lane's first connection is not a reconnect: no backoff, and nothing to say. It is opened on
-      // the next turn of the event loop, so that the engine's first pump writes the wait before a
-      // hundred tubes' connects (each some synchronous work) have been set off.
-      this.#connecting = true;
-      setImmediate(() => {
-        void this.#openWithBackoff(false).finally(() => {
-          this.#opening = false;
-          this.#connecting = false;
-        });
+    // A lane's first connection is not a reconnect: no backoff, and nothing to say.
+    const first = !this.#everOpened;
+    this.#connecting = first;
+    const reconnecting = !first && !this.connections.some((lc) => !lc.connection.isClosed);
+    const open = (): void => {
+      void this.#openWithBackoff(reconnecting).finally(() => {
+        this.#opening = false;
+        this.#connecting = false;
       });
-      return;
-    }
-    const reconnecting = !this.connections.some((lc) => !lc.connection.isClosed);
-    void this.#openWithBackoff(reconnecting).finally(() => {
-      this.#opening = false;
-    });
+    };
+    // A first connection is opened on the next turn of the event loop, so that the engine's first pump
+    // writes the wait before a hundred tubes' connects (each some synchronous work) have been set off.
+    if (first) setImmediate(open);
+    else open();
   }
 
   async #openWithBackoff(reconnecting: boolean): Promise<void> {

@@ -10,12 +10,12 @@
  * its window, is thus encoded once, as before, while a batch of 3,000 jobs of 60 KB holds its first
  * window (63 MB at the default 1024) instead of every body (~185 MB).
  */
-import { MAX_TEXT_BODY, type PutBody } from '../beanstalk/encode.js';
+import type { PutBody } from '../beanstalk/encode.js';
 import { PutOutcomeUnknownError } from '../beanstalk/errors.js';
 import { assertBodyLength } from '../beanstalk/validate.js';
 import { encodeCallText } from '../envelope/envelope.js';
 import { KwargsValidationError, PutManyError } from './errors.js';
-import type { PutCallbacks } from './put-sender.js';
+import { type PutCallbacks, toPutBody } from './put-sender.js';
 import { isThenable, type KwargsValidation, validateKwargs } from './schema.js';
 import type { TaskMetadata } from './types.js';
 
@@ -79,7 +79,7 @@ export class PutManyBatch {
       const size = Buffer.byteLength(encoded.text, 'utf8');
       sizes.push(size);
       total += size;
-      held.push(index < window || total <= heldBytes ? sendable(encoded.text, size) : undefined);
+      held.push(index < window || total <= heldBytes ? toPutBody(encoded.text, size) : undefined);
       if (checks !== undefined) {
         // The schema checks the copy the body was written from: the kwargs as the worker will see them.
         const checked = validateKwargs(metadata, encoded.kwargs);
@@ -119,17 +119,8 @@ export class PutManyBatch {
         `putMany: item ${index}: its kwargs changed between the check of the batch and the put (a ${checked}-byte body, then ${size} bytes); a getter or a toJSON answered differently`,
       );
     }
-    return sendable(text, size);
+    return toPutBody(text, size);
   }
-}
-
-/**
- * A body of `bytes` UTF-8 bytes as it is kept and sent: the text itself when it is pure ASCII (as many
- * bytes as characters; written inside the put's command string) and short (see MAX_TEXT_BODY), else
- * its bytes.
- */
-function sendable(text: string, bytes: number): PutBody {
-  return bytes === text.length && bytes <= MAX_TEXT_BODY ? text : Buffer.from(text, 'utf8');
 }
 
 /** Awaits the schema's results; the first invalid item, in order, rejects. Resolves to the outputs. */

@@ -41,10 +41,12 @@ export interface PutSenderOptions {
 /**
  * The body of an encoded call as it will be sent: the text itself when it is pure ASCII (one byte per
  * character, written inside the command string) and at most {@link MAX_TEXT_BODY} long, else its
- * UTF-8 bytes.
+ * UTF-8 bytes. `bytes`, the text's UTF-8 length, is given by a caller that has measured it already.
  */
-export function toPutBody(text: string): PutBody {
-  return text.length <= MAX_TEXT_BODY && isAscii(text) ? text : Buffer.from(text, 'utf8');
+export function toPutBody(text: string, bytes?: number): PutBody {
+  if (text.length > MAX_TEXT_BODY) return Buffer.from(text, 'utf8');
+  const ascii = bytes === undefined ? isAscii(text) : bytes === text.length;
+  return ascii ? text : Buffer.from(text, 'utf8');
 }
 
 /** The body as bytes, for what needs a Buffer (a decoder, a put through the several-servers router). */

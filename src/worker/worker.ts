@@ -132,10 +132,7 @@ export class Worker extends SafeEmitter<WorkerEvents> {
     // Each lane listens for the stop while it connects (one per watched tube and per server, plus the
     // waits' lanes): Node's default of 10 listeners warned of a leak on a worker with ten tubes. The bound
     // still catches a real leak (listeners piling up per job or per reconnect).
-    setMaxListeners(
-      Math.max(DEFAULT_ABORT_LISTENERS, (this.#options.tubes.length + 1) * servers.length + DEFAULT_ABORT_LISTENERS),
-      this.#stopping.signal,
-    );
+    setMaxListeners((this.#options.tubes.length + 1) * servers.length + DEFAULT_ABORT_LISTENERS, this.#stopping.signal);
     const makeEngine = (server: NamedServer, hooks?: EngineHooks): ReservationEngine =>
       new ReservationEngine({
         address: server.address,

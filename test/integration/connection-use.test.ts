@@ -3,10 +3,11 @@
 // outcome unknown instead of resolving with ids of jobs in the wrong tube. A scripted peer on 127.0.0.1
 // plays beanstalkd, so the test decides when (and what) the server answers.
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import { PutOutcomeUnknownError } from '../../src/beanstalk/errors.js';
+import { startPeer, type TcpPeer } from '../helpers/tcp-peer.js';
 
 const params = { priority: 1024, delaySeconds: 0, ttrSeconds: 60 };
 const STATS_YAML = '---\nmax-job-size: 65535\nversion: 1.12\n';
@@ -16,11 +17,8 @@ const STATS_REPLY = `OK ${STATS_YAML.length}\r\n${STATS_YAML}\r\n`;
  * A peer that answers the connect's `stats`, then hands every later byte to `onCommands` (with the
  * socket, to answer when the test wants).
  */
-async function scriptedPeer(onCommands: (text: string, socket: Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
+function scriptedPeer(onCommands: (text: string, socket: Socket) => void): Promise<TcpPeer> {
+  return startPeer((socket) => {
     let seen = '';
     let statsAnswered = false;
     socket.on('data', (chunk: Buffer) => {
@@ -34,15 +32,6 @@ async function scriptedPeer(onCommands: (text: string, socket: Socket) => void):
       if (seen.length > 0) onCommands(seen, socket);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  return {
-    port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /** `promise`, or a readable failure after `ms` saying what the peer had received by then. */

@@ -7,6 +7,7 @@ import { parseServerUrl } from '../../src/beanstalk/address.js';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import { ConnectionError, DeadlineSoonError, DrainingError, NotFoundError } from '../../src/beanstalk/errors.js';
 import { type BeanstalkdServer, freePort, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { startPeer, type TcpPeer } from '../helpers/tcp-peer.js';
 
 const tube = (): string => `c-${randomUUID().slice(0, 8)}`;
 const params = { priority: 1024, delaySeconds: 0, ttrSeconds: 60 };
@@ -231,24 +232,11 @@ describe('BeanstalkConnection when the server goes away', () => {
 });
 
 describe('BeanstalkConnection against peers that are not beanstalkd', () => {
-  /** A TCP server on 127.0.0.1 that answers each connection with `reply` (or never, when undefined). */
-  async function fakePeer(reply: string | undefined): Promise<{ port: number; close: () => Promise<void> }> {
-    const { createServer } = await import('node:net');
-    const sockets = new Set<import('node:net').Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
+  /** A peer that answers each connection's first bytes with `reply` (or never, when undefined). */
+  function fakePeer(reply: string | undefined): Promise<TcpPeer> {
+    return startPeer((socket) => {
       if (reply !== undefined) socket.once('data', () => socket.write(reply));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as import('node:net').AddressInfo;
-    return {
-      port,
-      close: async () => {
-        for (const socket of sockets) socket.destroy();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
   }
 
   it('gives up on a peer that accepts but never answers, within connectTimeoutMs', async () => {
@@ -279,26 +267,22 @@ describe('BeanstalkConnection against peers that are not beanstalkd', () => {
 
 describe('commandTimeoutMs', () => {
   it('drops a connection whose server answers the first command and then falls silent', async () => {
-    const { createServer } = await import('node:net');
-    const sockets = new Set<import('node:net').Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      // Answers the `stats` of connect(), then nothing: a hung or stopped beanstalkd.
+    // Answers the `stats` of connect(), then nothing: a hung or stopped beanstalkd.
+    const peer = await startPeer((socket) => {
       socket.once('data', () => socket.write('OK 4\r\n---\n\r\n'));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as import('node:net').AddressInfo;
     try {
-      const conn = await BeanstalkConnection.connect({ host: '127.0.0.1', port }, { connectTimeoutMs: 2_000, commandTimeoutMs: 300 });
+      const conn = await BeanstalkConnection.connect(
+        { host: '127.0.0.1', port: peer.port },
+        { connectTimeoutMs: 2_000, commandTimeoutMs: 300 },
+      );
       await assert.rejects(
         conn.statsTube('t'),
         (error: unknown) => error instanceof ConnectionError && /did not answer stats-tube within 300 ms/.test(error.message),
       );
       assert.equal(conn.isClosed || (await conn.quit().then(() => true)), true);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await peer.close();
     }
   });
 });
