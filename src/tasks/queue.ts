@@ -158,15 +158,18 @@ export class JobQueue {
     return this.putManyTask(metadata, kwargsList, options);
   }
 
-  /** Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. */
-  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined): Promise<string> {
+  /**
+   * Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. `meta` is
+   * written into the envelope's `meta` member (chains, schedules, results); none by default.
+   */
+  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined, meta?: Record<string, unknown>): Promise<string> {
     let params: PutParams;
     let encoded: { readonly text: string; readonly kwargs: Record<string, unknown> };
     try {
       this.#assertOpen();
       validatePutOptions(options);
       params = resolvePutParams(options, metadata.options, this.#defaults);
-      encoded = encodeCallText(metadata.name, metadata.tube, kwargs ?? {});
+      encoded = encodeCallText(metadata.name, metadata.tube, kwargs ?? {}, meta);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { bodyText } from '../../src/envelope/body-text.js';
-import { type DecodeFailureReason, decodeEnvelope, encodeEnvelope } from '../../src/envelope/envelope.js';
+import { type DecodeFailureReason, decodeEnvelope, encodeCallText, encodeEnvelope } from '../../src/envelope/envelope.js';
 import { MAX_KWARGS_DEPTH } from '../../src/envelope/json.js';
 
 /**
@@ -48,6 +48,16 @@ describe('encodeEnvelope', () => {
       '{"func_name":"sendEmail","tube":"emails","kwargs":{"to":"a@example.com","n":2,"nested":{"ok":true,"list":[1,"é",null]}}}',
     );
     assert.deepEqual(Object.keys(JSON.parse(body.toString('utf8'))), ['func_name', 'tube', 'kwargs']);
+  });
+
+  it('writes meta as a fourth member after kwargs, which decodes back, and nothing at all without it', () => {
+    const { text } = encodeCallText('f', 't', { a: 1 }, { chain: { index: 1, of: 3 } });
+    assert.equal(text, '{"func_name":"f","tube":"t","kwargs":{"a":1},"meta":{"chain":{"index":1,"of":3}}}');
+    const decoded = decodeEnvelope(Buffer.from(text));
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.envelope.meta, { chain: { index: 1, of: 3 } });
+    assert.equal(encodeCallText('f', 't', { a: 1 }).text, '{"func_name":"f","tube":"t","kwargs":{"a":1}}');
+    assert.throws(() => encodeCallText('f', 't', {}, { bad: 1n }), TypeError);
   });
 
   it('encodes empty kwargs and null-prototype kwargs', () => {
