@@ -28,6 +28,10 @@ export {
   type Envelope,
   encodeEnvelope,
 } from './envelope/envelope.js';
+export { FlowStepError } from './flows/advance.js';
+export type { AnyLink, ChainResult, CheckedChain, Link, LinkResult, NoInput, PipeMismatch } from './flows/links.js';
+export type { ChainMeta, ChordMeta, Flow, GroupMeta, ReplyMeta, WireLink } from './flows/meta.js';
+export { CHORD_FALLBACK_SECONDS, type Chain, type Chord, type FlowPutOptions, type Group, type GroupIds } from './flows/put-flows.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
 export {
@@ -47,6 +51,9 @@ export {
   type StatsSource,
 } from './metrics/server-metrics.js';
 export { collectWorkerMetrics, WorkerMetrics, type WorkerMetricsOptions } from './metrics/worker-metrics.js';
+export { JobFailedError, ResultTimeoutError, ResultUnavailableError } from './results/errors.js';
+export { REPLY_TUBE_PREFIX } from './results/reply-listener.js';
+export { RESULT_TIMEOUT_MS, type ResultJob, type ResultOptions } from './results/result-job.js';
 export { KwargsValidationError, PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';
@@ -64,10 +71,13 @@ export {
 export type {
   BackoffOptions,
   KwargsOf,
+  LinkArgs,
+  PipeArgs,
   PutDefaults,
   PutManyOptions,
   PutOptions,
   Putter,
+  ResultPutOptions,
   SchemaPutArgs,
   SchemaPutter,
   SchemaTaskDecorator,
@@ -75,6 +85,7 @@ export type {
   TaskDecorator,
   TaskFunction,
   TaskOptions,
+  TaskResult,
 } from './tasks/types.js';
 export { BACKOFF_DEFAULTS } from './worker/backoff.js';
 export type { BuryReason, DeleteReason, JobEvent, StopResult, WorkerEvents } from './worker/events.js';

@@ -4,12 +4,23 @@
  * convention, so that users keep whichever their tsconfig has.
  */
 import { assertTubeName } from '../beanstalk/validate.js';
+import { createLink } from '../flows/links.js';
 import { KwargsValidationError } from './errors.js';
 import { setTaskMetadata } from './metadata.js';
 import { validateTaskOptions } from './put-options.js';
 import { type RegisteredTask, registerTask } from './registry.js';
 import { isThenable, type KwargsValidation, validateKwargs } from './schema.js';
-import type { PutManyOptions, PutOptions, Putter, TaskContext, TaskDecorator, TaskFunction, TaskMetadata, TaskOptions } from './types.js';
+import type {
+  PutDefaults,
+  PutManyOptions,
+  PutOptions,
+  Putter,
+  TaskContext,
+  TaskDecorator,
+  TaskFunction,
+  TaskMetadata,
+  TaskOptions,
+} from './types.js';
 
 /** What the decorator needs from its JobQueue: a way to put a task's job, and an inline run's context. */
 export interface TaskPutter {
@@ -103,6 +114,10 @@ export function createTaskDecorator(queue: TaskPutter, tube: string, options: Ta
       put: { value: (kwargs: unknown, putOptions?: PutOptions) => queue.putTask(metadata, kwargs, putOptions) },
       putMany: {
         value: (kwargsList: readonly unknown[], putOptions?: PutManyOptions) => queue.putManyTask(metadata, kwargsList, putOptions),
+      },
+      with: { value: (kwargs?: unknown, linkOptions?: PutDefaults) => createLink(metadata, kwargs, undefined, linkOptions) },
+      pipe: {
+        value: (key: string, kwargs?: unknown, linkOptions?: PutDefaults) => createLink(metadata, kwargs, key, linkOptions),
       },
     });
     setTaskMetadata(metadata, fn, putter);

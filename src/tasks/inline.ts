@@ -28,6 +28,8 @@ export function inlineContext(jobId: string, metadata: TaskMetadata, logger: () 
     // What a fresh job on a server would report: its first run, never released, buried or kicked.
     stats: async () => inlineStats(jobId, metadata),
     attempt: async () => 1,
+    meta: undefined,
+    progress: () => {},
   };
 }
 

@@ -12,7 +12,7 @@ import type { PutDefaults, PutOptions, TaskOptions } from './types.js';
 export const PUT_DEFAULTS: Readonly<Required<PutDefaults>> = Object.freeze({ priority: 1024, delay: 0, ttr: 60 });
 
 // Unknown keys are refused: a misspelt `delaySeconds: 30` silently ignored would run the job at once.
-const PUT_KEYS = new Set(['priority', 'delay', 'ttr', 'key']);
+const PUT_KEYS = new Set(['priority', 'delay', 'ttr', 'key', 'result']);
 /** The keys of a queue's defaults: no routing key (it is per call). */
 export const DEFAULTS_KEYS: ReadonlySet<string> = new Set(['priority', 'delay', 'ttr']);
 // A task has no routing key of its own: the key is per call (a task's every job on one server would be a hot spot).
@@ -36,6 +36,9 @@ export function validatePutOptions(options: PutOptions | undefined, where = '', 
   if (options.priority !== undefined) assertPriority(options.priority, `${where}priority`);
   if (options.delay !== undefined) assertSeconds(options.delay, `${where}delay`);
   if (options.ttr !== undefined) assertTtr(options.ttr, `${where}ttr`);
+  if (options.result !== undefined && typeof options.result !== 'boolean') {
+    throw new TypeError(`Expected \`${where}result\` to be a boolean, got ${typeof options.result}`);
+  }
   if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1_000)) {
     throw new TypeError(
       `Expected \`${where}key\` to be a string of 1 to 1000 characters, got ${typeof options.key === 'string' ? `${options.key.length} characters` : typeof options.key}`,

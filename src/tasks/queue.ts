@@ -5,15 +5,19 @@
  * With several servers, puts are spread over them by a PutRouter (src/servers/), one connection each.
  */
 import type { ServerAddress } from '../beanstalk/address.js';
-import { MAX_IN_FLIGHT } from '../beanstalk/connection.js';
+import { BeanstalkConnection, MAX_IN_FLIGHT } from '../beanstalk/connection.js';
 import type { PutBody } from '../beanstalk/encode.js';
 import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connection.js';
 import type { Beanstalk, PutParams } from '../beanstalk/types.js';
 import { assertBodyLength, assertInteger } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeCallText } from '../envelope/envelope.js';
+import type { AnyLink, ChainResult, CheckedChain } from '../flows/links.js';
+import { type Chain, type FlowQueue, type Group, makeChain, makeGroup } from '../flows/put-flows.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { ReplyListener } from '../results/reply-listener.js';
+import { type ResultJob, settledResult } from '../results/result-job.js';
 import { PutRouter } from '../servers/put-router.js';
-import { parseServerList, type ServerUrls } from '../servers/server-list.js';
+import { parseServerList } from '../servers/server-list.js';
 import { createTaskDecorator } from './decorator.js';
 import { KwargsValidationError } from './errors.js';
 import { inlineContext } from './inline.js';
@@ -21,6 +25,7 @@ import { getTaskMetadata } from './metadata.js';
 import { PutManyBatch, putWindowed } from './put-many.js';
 import { DEFAULTS_KEYS, resolvePutParams, validatePutOptions } from './put-options.js';
 import { bodyBuffer, closedError, type PutCallbacks, PutSender, toPutBody } from './put-sender.js';
+import type { JobQueueOptions } from './queue-options.js';
 import { findTask } from './registry.js';
 import { isThenable, type KwargsSchema, type KwargsValidation, validateKwargs } from './schema.js';
 import type {
@@ -29,47 +34,23 @@ import type {
   PutDefaults,
   PutManyOptions,
   PutOptions,
+  ResultPutOptions,
   SchemaTaskDecorator,
   TaskContext,
   TaskDecorator,
   TaskFunction,
   TaskMetadata,
   TaskOptions,
+  TaskResult,
 } from './types.js';
-
-/** Options of {@link JobQueue}. */
-export interface JobQueueOptions {
-  /**
-   * The beanstalkd server: `beanstalk://host:port`, `host:port` or `host`; several as a comma-separated
-   * list or an array, over which puts are spread (see the README's "Several servers").
-   * @defaultValue `BEANSTALKD_URL` from the environment, else `127.0.0.1:11300`
-   */
-  readonly url?: ServerUrls;
-  /** @defaultValue a pino logger at `info` (JSON, or pretty on a terminal) */
-  readonly logger?: Logger;
-  /** Priority, delay and TTR for every put of this queue, below task and call options. */
-  readonly defaults?: PutDefaults;
-  /**
-   * Run tasks in-process on `put` instead of sending them to beanstalkd (for tests of user code; no
-   * server needed). The kwargs still go through the wire format, so tests see what a worker would.
-   * @defaultValue true when the environment has `BSWORKER_INLINE=1`
-   */
-  readonly inline?: boolean;
-  /**
-   * How long a put may wait for the server, whether it is unreachable (the put retries) or stopped
-   * answering (the connection is dropped), before rejecting with ConnectionError.
-   * @defaultValue 10000
-   */
-  readonly connectTimeoutMs?: number;
-  /** Opens connections; replace it to test without a server. @defaultValue BeanstalkConnection.connect */
-  readonly connect?: ConnectFunction;
-}
 
 /** beanstalkd's default `max-job-size` (`-z`), the limit inline mode checks bodies against. */
 const DEFAULT_MAX_JOB_SIZE = 65_535;
 
+export type { JobQueueOptions } from './queue-options.js';
+
 /** Registers tasks and puts their jobs into beanstalkd. */
-export class JobQueue {
+export class JobQueue implements FlowQueue {
   /** True when puts run tasks in-process instead of sending them. */
   readonly inline: boolean;
   /** The server this queue puts to; the first one when there are several. */
@@ -86,6 +67,11 @@ export class JobQueue {
   readonly #connectTimeoutMs: number;
   #closed = false;
   #inlineIds = 0;
+  /** How listeners open their connections (the option, or the real one). */
+  readonly #connect: ConnectFunction;
+  /** The reply tube and its listener, made by the first put that asks for a result. */
+  #replies: ReplyListener | undefined;
+  readonly #addresses: readonly ServerAddress[];
 
   constructor(options: JobQueueOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected JobQueue options to be an object');
@@ -95,6 +81,8 @@ export class JobQueue {
     const servers = parseServerList(options.url);
     this.address = (servers[0] as (typeof servers)[number]).address;
     this.servers = servers.map((server) => server.name);
+    this.#addresses = servers.map((server) => server.address);
+    this.#connect = options.connect ?? ((address, connectOptions) => BeanstalkConnection.connect(address, connectOptions));
     this.inline = options.inline ?? process.env.BSWORKER_INLINE === '1';
     if (options.connectTimeoutMs !== undefined) assertInteger(options.connectTimeoutMs, 'connectTimeoutMs', 1, 2_147_483_647);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -141,11 +129,30 @@ export class JobQueue {
    * Fully typed, unlike `.put()` on a decorated method (TypeScript decorators cannot change a member's
    * type). Resolves to the job id.
    */
-  put<F extends TaskFunction>(task: F, ...args: PutArgs<F>): Promise<string> {
+  put<F extends TaskFunction>(task: F, kwargs: KwargsOf<F> | undefined, options: ResultPutOptions): Promise<ResultJob<TaskResult<F>>>;
+  put<F extends TaskFunction>(task: F, ...args: PutArgs<F>): Promise<string>;
+  put<F extends TaskFunction>(task: F, ...args: unknown[]): Promise<string | ResultJob<unknown>> {
     const metadata = getTaskMetadata(task);
     if (!metadata) return Promise.reject(notATask(task));
-    const [kwargs, options] = args;
+    const [kwargs, options] = args as [unknown, PutOptions | undefined];
     return this.putTask(metadata, kwargs, options);
+  }
+
+  /**
+   * A chain: the links run one after another, each once the one before has succeeded, on any worker
+   * (the rest of the chain travels in the job). `b.pipe('key', kw)` hands the previous link's return
+   * value to `b` as `kw.key`, type-checked. See the README's "Chains and groups".
+   */
+  chain<const L extends readonly [AnyLink, ...AnyLink[]]>(...links: L & CheckedChain<L>): Chain<ChainResult<L>> {
+    return makeChain(this, links as readonly AnyLink[]);
+  }
+
+  /**
+   * A group: jobs that run side by side; `.callback(task.with(kw))` adds a callback that runs once,
+   * after every member has succeeded. See the README's "Chains and groups".
+   */
+  group(...members: readonly [AnyLink, ...AnyLink[]]): Group {
+    return makeGroup(this, members);
   }
 
   /**
@@ -162,7 +169,20 @@ export class JobQueue {
    * Puts a job for the task described by `metadata`. Used by Putters; prefer {@link put}. `meta` is
    * written into the envelope's `meta` member (chains, schedules, results); none by default.
    */
-  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined, meta?: Record<string, unknown>): Promise<string> {
+  putTask(metadata: TaskMetadata, kwargs: unknown, options: PutOptions | undefined, meta?: Record<string, unknown>): Promise<string>;
+  putTask(
+    metadata: TaskMetadata,
+    kwargs: unknown,
+    options: PutOptions | undefined,
+    meta?: Record<string, unknown>,
+  ): Promise<string | ResultJob<unknown>>;
+  putTask(
+    metadata: TaskMetadata,
+    kwargs: unknown,
+    options: PutOptions | undefined,
+    meta?: Record<string, unknown>,
+  ): Promise<string | ResultJob<unknown>> {
+    if (options?.result === true) return this.putForResult(metadata, kwargs, options, meta ?? {});
     let params: PutParams;
     let encoded: { readonly text: string; readonly kwargs: Record<string, unknown> };
     try {
@@ -182,6 +202,68 @@ export class JobQueue {
     return new Promise((resolve, reject) =>
       this.#sender.putThen(metadata.tube, body, params, Date.now() + this.#connectTimeoutMs, { resolve, reject }),
     );
+  }
+
+  /**
+   * Puts a task's job with a reply tube in its meta and resolves to its {@link ResultJob}. The reply
+   * tube is watched before the job is put. Used by `put(kw, { result: true })`, chains and groups.
+   */
+  async putForResult(
+    metadata: TaskMetadata,
+    kwargs: unknown,
+    options: PutOptions | undefined,
+    meta: Record<string, unknown>,
+  ): Promise<ResultJob<unknown>> {
+    this.#assertOpen();
+    validatePutOptions(options);
+    const { result: _result, ...putOptions } = options ?? {};
+    if (this.inline) {
+      const wire = encodeCallText(metadata.name, metadata.tube, kwargs ?? {}).kwargs;
+      const ran = await this.runInline(metadata, wire);
+      return settledResult(ran.id, { ok: true, value: ran.value });
+    }
+    this.#replies ??= new ReplyListener({
+      addresses: this.#addresses,
+      connect: this.#connect,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      logger: () => this.#log(),
+    });
+    const replies = this.#replies;
+    const pending = await replies.register<unknown>();
+    try {
+      pending.setId(await this.putTask(metadata, kwargs, putOptions, { ...meta, reply: { tube: replies.tube, token: pending.token } }));
+    } catch (error) {
+      replies.unregister(pending.token);
+      throw error;
+    }
+    return pending;
+  }
+
+  /** The queue's put defaults (chains resolve their later links' parameters with them). */
+  get putDefaults(): PutDefaults | undefined {
+    return this.#defaults;
+  }
+
+  /** Puts a body that is no task's job (a group's barrier job), on the server `key` routes to. */
+  putRaw(tube: string, text: string, params: PutParams, key: string): Promise<string> {
+    try {
+      this.#assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(tube, toPutBody(text), params, key);
+  }
+
+  /** Runs a task here and now, as an inline put does; resolves to its id and its return value. */
+  async runInline(metadata: TaskMetadata, kwargs: Record<string, unknown>): Promise<{ readonly id: string; readonly value: unknown }> {
+    const { text } = encodeCallText(metadata.name, metadata.tube, kwargs);
+    let checked: unknown;
+    if (metadata.options.schema !== undefined) {
+      const result = await validateKwargs(metadata, decodeKwargs(text));
+      if (!result.ok) throw new KwargsValidationError(metadata, result.issues);
+      checked = result.value;
+    }
+    return this.#runInlineValue(metadata, toPutBody(text), checked);
   }
 
   /** Puts one body on the one server, or on the one the router picks (by `key`, else in turn). */
@@ -247,6 +329,8 @@ export class JobQueue {
       throw new TypeError(`Expected putMany's first argument to be an array of kwargs, got ${typeof kwargsList}`);
     const { window = PUT_MANY_WINDOW, ...putOptions } = options ?? {};
     validatePutOptions(putOptions);
+    if (putOptions.result !== undefined)
+      throw new TypeError('putMany does not take `result`: put each job with put(kwargs, { result: true })');
     assertInteger(window, 'window', 1, MAX_IN_FLIGHT);
     const params = resolvePutParams(putOptions, metadata.options, this.#defaults);
     // Everything is checked first (see put-many.ts): bad input at item 500 must not leave items 0-499
@@ -274,11 +358,15 @@ export class JobQueue {
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([this.#connection.close(), this.#router?.close()]);
+    await Promise.all([this.#connection.close(), this.#router?.close(), this.#replies?.close()]);
   }
 
   /** `checked` is a schema task's output value, from the check of this body; the task gets it as a worker would give it. */
   async #runInline(metadata: TaskMetadata, body: PutBody, checked?: unknown): Promise<string> {
+    return (await this.#runInlineValue(metadata, body, checked)).id;
+  }
+
+  async #runInlineValue(metadata: TaskMetadata, body: PutBody, checked?: unknown): Promise<{ id: string; value: unknown }> {
     // The size a default server would accept, so a put that passes in tests does not fail in production.
     assertBodyLength(body.length, DEFAULT_MAX_JOB_SIZE);
     // Decode what was encoded so the task sees exactly what a worker would give it (Dates as strings).
@@ -288,8 +376,8 @@ export class JobQueue {
     if (!task) throw new Error(`inline put: no task \`${metadata.name}\` is registered in tube \`${metadata.tube}\``);
     const context = this.inlineContext(metadata);
     const kwargs = metadata.options.schema === undefined ? decoded.envelope.kwargs : (checked as Record<string, unknown>);
-    await task.run(kwargs, context);
-    return context.jobId;
+    const value = await task.run(kwargs, context);
+    return { id: context.jobId, value };
   }
 
   /**
@@ -310,6 +398,11 @@ export class JobQueue {
 
 /** puts in flight at once in a putMany, unless its `window` option says otherwise. */
 const PUT_MANY_WINDOW = 1_024;
+
+/** The kwargs of a body this queue just encoded. */
+function decodeKwargs(text: string): Record<string, unknown> {
+  return (JSON.parse(text) as { kwargs: Record<string, unknown> }).kwargs;
+}
 
 /** The error for a value given as a task that is not one. */
 function notATask(task: unknown): TypeError {

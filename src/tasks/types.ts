@@ -1,7 +1,9 @@
 /** Types shared by the decorator, the Putter and the JobQueue. */
 
 import type { JobStats } from '../beanstalk/types.js';
+import type { Link } from '../flows/links.js';
 import type { Logger } from '../logging/logger.js';
+import type { ResultJob } from '../results/result-job.js';
 import type { KwargsSchema, SchemaInput, SchemaOutput } from './schema.js';
 
 /**
@@ -27,6 +29,18 @@ export interface TaskContext {
   stats(): Promise<JobStats>;
   /** 1 on the first run, growing with each retry: `releases + 1` from {@link TaskContext.stats}. */
   attempt(): Promise<number>;
+  /**
+   * The envelope's `meta`: the schedule and tick of a scheduled job, a chain link's place, ...
+   * Undefined when the job carries none (and in an inline run).
+   */
+  readonly meta: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Reports progress (any JSON value: a number, `{ done, total }`): sent to a caller that put the job
+   * with `{ result: true }` (`job.progress()`), and emitted as the worker's `job:progress` event (the
+   * HTTP API and the dashboard). Never throws and never waits: reports that come faster than a round
+   * trip to beanstalkd are coalesced, the newest kept. Does nothing inline.
+   */
+  progress(value: unknown): void;
 }
 
 /**
@@ -73,7 +87,31 @@ export interface PutOptions extends PutDefaults {
    * Ignored with one server. 1 to 1,000 characters.
    */
   readonly key?: string;
+  /**
+   * Ask for the task's return value: `put` then resolves to a {@link ResultJob} (its `id`, and
+   * `result()`) instead of the id. The value comes back through a reply tube only this queue reads;
+   * results nobody asked for are never stored. See the README's "Results".
+   * @defaultValue false
+   */
+  readonly result?: boolean;
 }
+
+/** Put options that ask for the result: `put` resolves to a {@link ResultJob}. */
+export type ResultPutOptions = Omit<PutOptions, 'result'> & { readonly result: true };
+
+/** The return value a task's result carries (after JSON, as `result()` gives it). */
+export type TaskResult<F extends TaskFunction> = Awaited<ReturnType<F>>;
+
+/** The arguments of `task.with(...)`: kwargs are optional only for a task that takes none or declares them optional. */
+export type LinkArgs<F extends TaskFunction> =
+  [] extends Parameters<F> ? [kwargs?: KwargsOf<F>, options?: PutDefaults] : [kwargs: KwargsOf<F>, options?: PutDefaults];
+
+/** The arguments of `task.pipe(key, ...)`: the kwargs without the piped key. */
+export type PipeArgs<K, F extends TaskFunction> =
+  // biome-ignore lint/complexity/noBannedTypes: `{}` is exactly the kwargs of a link that gives none.
+  {} extends Omit<KwargsOf<F>, K & keyof KwargsOf<F>>
+    ? [kwargs?: Omit<KwargsOf<F>, K & keyof KwargsOf<F>>, options?: PutDefaults]
+    : [kwargs: Omit<KwargsOf<F>, K & keyof KwargsOf<F>>, options?: PutDefaults];
 
 /** Options of `putMany`: the put options for every job, and how many puts may be in flight at once. */
 export interface PutManyOptions extends PutOptions {
@@ -160,8 +198,17 @@ export type InlineArgs<F extends TaskFunction> =
 
 export interface Putter<F extends TaskFunction> {
   (...args: InlineArgs<F>): ReturnType<F>;
+  /** Puts a job and asks for its result: resolves to a {@link ResultJob} once the job is put. */
+  put(kwargs: KwargsOf<F> | undefined, options: ResultPutOptions): Promise<ResultJob<TaskResult<F>>>;
   /** Puts a job that will run this task with `kwargs` in a worker; resolves to the job id. */
   put(...args: PutArgs<F>): Promise<string>;
+  /** This task with `kwargs`, not yet put: a link of `queue.chain(...)` or `queue.group(...)`. */
+  with(...args: LinkArgs<F>): Link<TaskResult<F>>;
+  /**
+   * A chain link that receives the previous link's return value as `kwargs[key]` (type-checked against
+   * that link's return type), with the rest of its kwargs given here.
+   */
+  pipe<K extends keyof KwargsOf<F> & string>(key: K, ...args: PipeArgs<K, F>): Link<TaskResult<F>, KwargsOf<F>[K]>;
   /**
    * Puts one job per kwargs, pipelined on the queue's connection with a bounded window; resolves to
    * the job ids in order. Every item is encoded and checked before the first is sent, so bad input puts
@@ -204,8 +251,18 @@ export type SchemaPutArgs<S extends KwargsSchema> =
  */
 export interface SchemaPutter<S extends KwargsSchema, R> {
   (kwargs: SchemaInput<S>, context?: TaskContext): Promise<Awaited<R>>;
+  /** Checks `kwargs`, puts the job and asks for its result: resolves to a {@link ResultJob}. */
+  put(kwargs: SchemaInput<S> | undefined, options: ResultPutOptions): Promise<ResultJob<Awaited<R>>>;
   /** Checks `kwargs` with the schema and puts a job that will run this task with them; resolves to the job id. */
   put(...args: SchemaPutArgs<S>): Promise<string>;
+  /** This task with `kwargs`, not yet put (checked with the schema when the chain or group is put). */
+  with(kwargs: SchemaInput<S>, options?: PutDefaults): Link<Awaited<R>>;
+  /** A chain link that receives the previous link's return value as `kwargs[key]`. */
+  pipe<K extends keyof SchemaInput<S> & string>(
+    key: K,
+    kwargs?: Omit<SchemaInput<S>, K>,
+    options?: PutDefaults,
+  ): Link<Awaited<R>, SchemaInput<S>[K]>;
   /** Checks every item with the schema, then puts them as `Putter.putMany` does. */
   putMany(kwargsList: readonly SchemaInput<S>[], options?: PutManyOptions): Promise<string[]>;
   /** The tube the task is registered in. */

@@ -43,8 +43,13 @@ export interface WorkerEvents {
   'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string; readonly buriedAs?: string }];
   /** `body` is set when the job failed for good (reason `max-kicks` or `dead-letter`). */
   'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
-  /** `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. */
-  'job:released': [JobEvent & { readonly reason: 'retry' | 'stop'; readonly delaySeconds?: number }];
+  /**
+   * `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. `barrier`:
+   * a group's callback whose members have not all succeeded, released unrun to look again later.
+   */
+  'job:released': [JobEvent & { readonly reason: 'retry' | 'stop' | 'barrier'; readonly delaySeconds?: number }];
+  /** A running task reported progress (`ctx.progress(value)`). Emitted only while someone listens. */
+  'job:progress': [JobEvent & { readonly value: unknown }];
   /**
    * The job outlived its TTR: beanstalkd may have handed it to another worker, so it may run twice.
    * `command` is what noticed it (`run`, `keep-alive`, or the settling command that found no job).

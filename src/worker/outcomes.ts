@@ -246,6 +246,17 @@ export class Outcomes {
     return undefined;
   }
 
+  /** Releases the job without running it (a group's callback waiting for its members); true when done. */
+  releaseUnrun(priority: number, delaySeconds: number): Promise<boolean> {
+    const { reservation } = this;
+    return this.#settle('release', () => reservation.connection.release(reservation.id, priority, delaySeconds));
+  }
+
+  /** Gives the job back by dropping its connection: for a job that cannot be judged now. */
+  dropReservation(): Promise<void> {
+    return this.reservation.drop();
+  }
+
   /** A stop gave the job back while it ran: it will run again. */
   givenBack(durationMs: number, failure: Error | undefined): void {
     this.ctx.logger.warn(

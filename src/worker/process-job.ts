@@ -9,12 +9,14 @@ import { formatAddress } from '../beanstalk/address.js';
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type CarriedCounters, carriedOf, withCarried } from '../failures/record.js';
+import { FlowMetaError, readFlow } from '../flows/meta.js';
 import type { Logger } from '../logging/logger.js';
 import { isUnrecoverable, KwargsValidationError } from '../tasks/errors.js';
 import { findTask, type RegisteredTask } from '../tasks/registry.js';
 import { checkJobKwargs } from './check-kwargs.js';
 import type { DeadLetterInfo } from './dead-letter.js';
 import type { BuryReason, WorkerEvents } from './events.js';
+import { FlowRun, waitForBarrier } from './flow-run.js';
 import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
 import { type FailureRecorder, isUnfinishedCopy } from './record-bury.js';
@@ -154,6 +156,10 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     const detail = `no task named ${JSON.stringify(decoded.envelope.func_name)} is registered in tube ${JSON.stringify(tube)}`;
     return cannotRun(out, stats, 'unregistered', detail);
   }
+  // Chains, groups and results ride in meta; a job without meta pays nothing for them.
+  const flowRead = meta === undefined ? undefined : readFlow(meta);
+  if (flowRead instanceof FlowMetaError) return cannotRun(out, stats, 'invalid', flowRead.message, flowRead);
+  const flow = flowRead === undefined ? undefined : new FlowRun(flowRead, reservation, out, ctx);
   const taskRedact = task.options.redact;
   if (taskRedact !== undefined && taskRedact.length > 0) out.redact = [...ctx.redact, ...taskRedact];
 
@@ -164,7 +170,7 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
     const abandoned = known.reserves - 1 - known.releases - known.buries;
     if (abandoned >= ctx.maxCrashes * (known.kicks + 1)) {
       const detail = `reserved ${known.reserves} times, ${abandoned} of them ended without a result (the worker died, was stopped, or overran the TTR); kick it to try again`;
-      return cannotRun(out, stats, 'crashed', detail);
+      return cannotRun(out, stats, 'crashed', detail, undefined, flow);
     }
   }
 
@@ -172,20 +178,28 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   if (task.options.schema !== undefined) {
     const checked = await checkJobKwargs(task, kwargs, ctx.threads() !== undefined);
     // The error carries the issues (`error.issues`) into the failure record; its message is the detail.
-    if (checked instanceof KwargsValidationError) return cannotRun(out, stats, 'invalid', checked.message, checked);
+    if (checked instanceof KwargsValidationError) return cannotRun(out, stats, 'invalid', checked.message, checked, flow);
     kwargs = checked;
   }
 
+  // A group's callback runs only once every member has succeeded.
+  if (flow?.flow.chord !== undefined && (await waitForBarrier(flow.flow.chord, out, stats))) return;
+
   if (ctx.listens('job:reserved')) ctx.emit('job:reserved', reservation.event);
   const started = performance.now();
-  const failure = await runTask({ task, kwargs, reservation, out, stats, known, threads: ctx.threads() });
+  let failure =
+    flow === undefined && meta === undefined
+      ? await runTask({ task, kwargs, reservation, out, stats, known, threads: ctx.threads() })
+      : await runTask({ task, kwargs, reservation, out, stats, known, threads: ctx.threads(), meta, ...flow?.runInput() });
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   if (reservation.wasGivenBack) return out.givenBack(durationMs, failure);
   // Synchronous unless the run was long enough to need the TTR read: the success path awaits nothing here.
   const checking = out.checkOverrun(durationMs);
   if (checking) await checking;
+  // The flow's next steps come before the delete: a crash between them repeats a step, never loses one.
+  if (!failure && flow !== undefined) failure = await flow.advance();
   if (!failure) return out.complete(durationMs);
-  return failed(ctx, out, stats, task, failure, durationMs);
+  return failed(ctx, out, stats, task, failure, durationMs, flow);
 }
 
 /**
@@ -213,6 +227,7 @@ async function cannotRun(
   reason: BuryReason,
   detail: string,
   error: Error = new Error(detail),
+  flow?: FlowRun,
 ): Promise<void> {
   const counters = await stats.require(out.ctx.logger);
   if (!counters) return;
@@ -229,8 +244,9 @@ async function cannotRun(
     parkable: false,
   });
   // retries is 0, so the policy never answers `release` here.
-  if (decision.action === 'dead-letter' || decision.action === 'discard') return out.giveUp(counters, decision.action, error, 0);
-  return out.bury(counters, reason, detail, { error, durationMs: 0 });
+  if (decision.action === 'dead-letter' || decision.action === 'discard') await out.giveUp(counters, decision.action, error, 0);
+  else await out.bury(counters, reason, detail, { error, durationMs: 0 });
+  await flow?.failed(error, reason);
 }
 
 async function failed(
@@ -240,6 +256,7 @@ async function failed(
   task: RegisteredTask,
   failure: Error,
   durationMs: number,
+  flow: FlowRun | undefined,
 ): Promise<void> {
   // The failure path reads the counters: the attempt, the kicks and the priority to keep.
   const counters = await stats.require(ctx.logger);
@@ -269,8 +286,11 @@ async function failed(
     case 'release':
       return out.release(counters, failure, durationMs, decision.attempt, task.options.retries ?? 0, decision.delaySeconds);
     case 'bury':
-      return out.bury(counters, 'failed', failure.message, { error: failure, durationMs, attempt, unrecoverable });
+      await out.bury(counters, 'failed', failure.message, { error: failure, durationMs, attempt, unrecoverable });
+      break;
     default:
-      return out.giveUp(counters, decision.action, failure, durationMs, unrecoverable);
+      await out.giveUp(counters, decision.action, failure, durationMs, unrecoverable);
   }
+  // No more attempts without someone kicking it: a caller waiting for the result learns of the failure.
+  await flow?.failed(failure, 'failed');
 }

@@ -57,6 +57,12 @@ export interface RunTaskInput {
   readonly known: JobStats | undefined;
   /** Where task code runs when not on this thread. */
   readonly threads: TaskThreadPool | undefined;
+  /** The envelope's `meta`, for `ctx.meta`. */
+  readonly meta?: Record<string, unknown>;
+  /** Given when the job's flow needs the task's return value: the run stores it here on success. */
+  readonly output?: { value: unknown };
+  /** Takes `ctx.progress(value)`; without it, progress goes nowhere. */
+  readonly onProgress?: (value: unknown) => void;
 }
 
 /**
@@ -93,6 +99,7 @@ class TaskRun implements TaskContext {
   #touchBound: (() => Promise<void>) | undefined;
   #statsBound: (() => Promise<JobStats>) | undefined;
   #attemptBound: (() => Promise<number>) | undefined;
+  #progressBound: ((value: unknown) => void) | undefined;
 
   constructor(input: RunTaskInput) {
     const { kwargs, ...rest } = input;
@@ -123,6 +130,17 @@ class TaskRun implements TaskContext {
     return this.#statsBound;
   }
 
+  get meta(): Record<string, unknown> | undefined {
+    return this.#input.meta;
+  }
+
+  get progress(): (value: unknown) => void {
+    this.#progressBound ??= (value) => {
+      if (!this.#finished) this.#input.onProgress?.(value);
+    };
+    return this.#progressBound;
+  }
+
   get attempt(): () => Promise<number> {
     this.#attemptBound ??= async () => (await this.#readStats()).releases + 1;
     return this.#attemptBound;
@@ -146,11 +164,15 @@ class TaskRun implements TaskContext {
     if (timeoutMs !== undefined) this.#timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
     if (threads) {
       const { tube = '', task: name = task.name } = reservation.event;
+      const { output, meta } = this.#input;
       const handle = threads.run({
         tube,
         name,
         jobId: reservation.jobId,
         kwargs,
+        meta,
+        wantsValue: output !== undefined,
+        progress: this.progress,
         stats: this.stats,
         touch: this.touch,
       });
@@ -160,7 +182,10 @@ class TaskRun implements TaskContext {
         this.#end(error);
       });
       handle.done.then(
-        () => this.#end(undefined),
+        (value) => {
+          if (output !== undefined) output.value = value;
+          this.#end(undefined);
+        },
         (thrown: unknown) => this.#end(failureOf(thrown)),
       );
       return run;
@@ -170,10 +195,16 @@ class TaskRun implements TaskContext {
       const result: unknown = task.run(kwargs, this);
       // Reading `then` runs user code (a getter, a Proxy trap): inside the try, like the call.
       const then = (result as { then?: unknown } | null | undefined)?.then;
-      if (typeof then !== 'function') this.#end(undefined);
-      else {
+      const { output } = this.#input;
+      if (typeof then !== 'function') {
+        if (output !== undefined) output.value = result;
+        this.#end(undefined);
+      } else {
         Promise.resolve(result).then(
-          () => this.#end(undefined),
+          (value: unknown) => {
+            if (output !== undefined) output.value = value;
+            this.#end(undefined);
+          },
           (thrown: unknown) => this.#end(failureOf(thrown)),
         );
       }

@@ -17,6 +17,7 @@ const fixtures = join(root, 'test', 'types', 'fixtures');
 const FIXTURES: readonly (readonly [string, number])[] = [
   ['kwargs.ts', 9],
   ['schema.ts', 10],
+  ['flows.ts', 5],
 ];
 
 async function compile(project: string): Promise<{ code: number; output: string }> {

@@ -55,7 +55,7 @@ function ask<T>(type: 'stats' | 'touch', run: number): Promise<T> {
 }
 
 async function runOne(message: Extract<ToTaskThread, { type: 'run' }>): Promise<void> {
-  const { run, tube, name, jobId, kwargs } = message;
+  const { run, tube, name, jobId, kwargs, meta, wantsValue } = message;
   const task = findTask(tube, name);
   if (!task) {
     send({
@@ -79,6 +79,15 @@ async function runOne(message: Extract<ToTaskThread, { type: 'run' }>): Promise<
       return log;
     },
     touch: () => ask<void>('touch', run),
+    meta,
+    progress: (value: unknown) => {
+      try {
+        send({ type: 'progress', run, value });
+      } catch (error) {
+        // A value structured clone cannot carry (a function, a class with private state): dropped.
+        logger.warn({ err: toError(error), jobId }, 'a progress value could not leave the task thread');
+      }
+    },
     stats,
     attempt: async () => (await stats()).releases + 1,
   };
@@ -91,8 +100,15 @@ async function runOne(message: Extract<ToTaskThread, { type: 'run' }>): Promise<
       if (!checked.ok) throw new KwargsValidationError(task, checked.issues);
       value = checked.value;
     }
-    await task.run(value as Record<string, unknown>, context);
-    send({ type: 'done', run });
+    const result: unknown = await task.run(value as Record<string, unknown>, context);
+    if (wantsValue !== true) send({ type: 'done', run });
+    else {
+      try {
+        send({ type: 'done', run, value: result });
+      } catch (error) {
+        send({ type: 'done', run, error: toData(new Error(`the return value cannot leave the task thread: ${toError(error).message}`)) });
+      }
+    }
   } catch (thrown) {
     send({ type: 'done', run, error: toData(thrown) });
   } finally {

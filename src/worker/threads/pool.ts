@@ -29,6 +29,12 @@ export interface ThreadRun {
   readonly name: string;
   readonly jobId: string;
   readonly kwargs: Record<string, unknown>;
+  /** The envelope's `meta`, for `ctx.meta`. */
+  readonly meta?: Record<string, unknown>;
+  /** The return value is needed (a chain, a result): the thread sends it back. */
+  readonly wantsValue?: boolean;
+  /** Takes the task's `ctx.progress(value)` reports. */
+  readonly progress?: (value: unknown) => void;
   /** Answers the task's `ctx.stats()`. */
   readonly stats: () => Promise<JobStats>;
   /** Answers the task's `ctx.touch()`. */
@@ -37,8 +43,8 @@ export interface ThreadRun {
 
 /** A run the pool has accepted: its outcome, and a way to abort it. */
 export interface ThreadRunHandle {
-  /** Resolves when the task ended; rejects with its failure. */
-  readonly done: Promise<void>;
+  /** Resolves to the task's return value (when {@link ThreadRun.wantsValue}) when it ended; rejects with its failure. */
+  readonly done: Promise<unknown>;
   /** Aborts the run: the task's signal fires, and the thread is replaced if the task does not end at once. */
   abort(reason: Error): void;
 }
@@ -49,7 +55,7 @@ const ABORT_GRACE_MS = 1_000;
 interface Active {
   readonly id: number;
   readonly run: ThreadRun;
-  readonly resolve: () => void;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -117,9 +123,9 @@ export class TaskThreadPool {
 
   /** Starts one run; it waits for a free thread. */
   run(run: ThreadRun): ThreadRunHandle {
-    let resolve!: () => void;
+    let resolve!: (value: unknown) => void;
     let reject!: (error: Error) => void;
-    const done = new Promise<void>((res, rej) => {
+    const done = new Promise<unknown>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -191,8 +197,8 @@ export class TaskThreadPool {
       const thread = this.#idle.shift() as TaskThread;
       const active = this.#queue.shift() as Active;
       thread.active = active;
-      const { tube, name, jobId, kwargs } = active.run;
-      thread.post({ type: 'run', run: active.id, tube, name, jobId, kwargs });
+      const { tube, name, jobId, kwargs, meta, wantsValue } = active.run;
+      thread.post({ type: 'run', run: active.id, tube, name, jobId, kwargs, meta, wantsValue });
     }
   }
 
@@ -202,11 +208,15 @@ export class TaskThreadPool {
     if (message.type === 'done') {
       thread.active = undefined;
       if (message.error) active.reject(errorOf(message.error));
-      else active.resolve();
+      else active.resolve(message.value);
       if (!this.#closed) {
         this.#idle.push(thread);
         this.#dispatch();
       }
+      return;
+    }
+    if (message.type === 'progress') {
+      active.run.progress?.(message.value);
       return;
     }
     const { run: id, request } = message;

@@ -14,6 +14,10 @@ export type ToTaskThread =
       readonly name: string;
       readonly jobId: string;
       readonly kwargs: Record<string, unknown>;
+      /** The envelope's `meta`, for `ctx.meta`. */
+      readonly meta?: Record<string, unknown>;
+      /** Send the return value back with `done`. */
+      readonly wantsValue?: boolean;
     }
   /** The run was aborted (timeout, forced stop): its signal aborts with this reason. */
   | { readonly type: 'abort'; readonly run: number; readonly reason: ErrorData }
@@ -28,8 +32,13 @@ export type FromTaskThread =
   | { readonly type: 'ready'; readonly tasks: number }
   /** The jobs could not be imported. */
   | { readonly type: 'load-failed'; readonly error: ErrorData }
-  /** A run ended; `error` when the task failed. */
-  | { readonly type: 'done'; readonly run: number; readonly error?: ErrorData }
+  /**
+   * A run ended; `error` when the task failed. `value` is the task's return value, sent only when the
+   * job's flow needs it (a chain's next link, a result), so other runs clone nothing.
+   */
+  | { readonly type: 'done'; readonly run: number; readonly error?: ErrorData; readonly value?: unknown }
+  /** The task reported progress (`ctx.progress(value)`). */
+  | { readonly type: 'progress'; readonly run: number; readonly value: unknown }
   /** The task asked for its job's counters (`ctx.stats()`). */
   | { readonly type: 'stats'; readonly run: number; readonly request: number }
   /** The task asked for a touch (`ctx.touch()`). */
