@@ -68,6 +68,7 @@ export type {
   PutManyOptions,
   PutOptions,
   Putter,
+  RateLimit,
   SchemaPutArgs,
   SchemaPutter,
   SchemaTaskDecorator,

@@ -43,6 +43,12 @@ export interface WorkerEvents {
   'job:buried': [JobEvent & { readonly reason: BuryReason; readonly detail: string; readonly buriedAs?: string }];
   /** `body` is set when the job failed for good (reason `max-kicks` or `dead-letter`). */
   'job:deleted': [JobEvent & { readonly reason: DeleteReason; readonly body?: string }];
+  /**
+   * The job's task is over its rate limit: the job is held (its TTR kept alive) until its turn, about
+   * `waitMs` from now. `holdsPlace`: it keeps its run place while it waits (the task already has as many
+   * waiting jobs outside the places as the bound allows).
+   */
+  'job:throttled': [JobEvent & { readonly waitMs: number; readonly holdsPlace: boolean }];
   /** `retry`: released with `delaySeconds` for another attempt. `stop`: given back by a stop. */
   'job:released': [JobEvent & { readonly reason: 'retry' | 'stop'; readonly delaySeconds?: number }];
   /**
