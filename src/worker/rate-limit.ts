@@ -66,7 +66,7 @@ export class SlidingWindow {
  * taken again when its turn comes. Implemented by the Runner (./runner.ts).
  */
 export interface RunPlaces {
-  /** The runner's `concurrency`: a task keeps at most this many waiting jobs outside the run places. */
+  /** The runner's `concurrency` (see {@link waitingBound}); 0 when the job must wait in its place. */
   readonly concurrency: number;
   /** The job stops counting against the places (the source may reserve another). */
   leave(reservation: Reservation): void;
@@ -213,6 +213,18 @@ class TaskLimiter {
   }
 }
 
+/** The most waiting jobs of one task that give their run place back (see {@link waitingBound}). */
+export const MAX_WAITING_OUTSIDE = 1_000;
+
+/**
+ * How many of a task's waiting jobs give their run place back: one window's starts (`max`) or a full
+ * set of places (`concurrency`), whichever is more, so that a burst the limit will let through soon
+ * does not hold the places other tasks need. Bounded, since each one is a job held and touched.
+ */
+export function waitingBound(max: number, concurrency: number): number {
+  return Math.min(MAX_WAITING_OUTSIDE, Math.max(max, concurrency));
+}
+
 /** The limiters of this process, one per registered task (a task registered again gets a new one). */
 const limiters = new WeakMap<RegisteredTask, TaskLimiter>();
 /** Every waiting job of this process, so that a runner's stop can give its own back. */
@@ -250,7 +262,7 @@ export function throttle(input: ThrottleInput): Promise<JobStats | undefined> | 
   // Oldest first: a job that finds others waiting waits behind them, even if a start is free.
   if (limiter.waiting.length === 0 && limiter.window.take(performance.now()) === 0) return undefined;
   const places = reservation.places ?? IN_PLACE;
-  const outside = limiter.outside < Math.min(limit.max, places.concurrency);
+  const outside = places.concurrency > 0 && limiter.outside < waitingBound(limit.max, places.concurrency);
   const waiter = new Waiter(reservation, places, ctx, log, !outside);
   if (outside) {
     limiter.outside += 1;
