@@ -171,8 +171,11 @@ class TaskLimiter {
     }
   }
 
-  /** Removes a waiting job that will not run here (given back, gone); its run place is not taken again. */
-  remove(waiter: Waiter): void {
+  /**
+   * Removes a waiting job that will not run here (given back, gone); its run place is not taken again.
+   * `pump: false` while a stop removes several, so that none of them is granted a turn meanwhile.
+   */
+  remove(waiter: Waiter, pump = true): void {
     const at = this.waiting.indexOf(waiter);
     if (at === -1) return;
     this.waiting.splice(at, 1);
@@ -184,13 +187,15 @@ class TaskLimiter {
     }
     waiter.stopKeepAlive?.();
     if (this.waiting.length === 0) clearTimeout(this.#timer);
-    else this.pump();
+    else if (pump) this.pump();
   }
 
   /** The head's turn: the start is taken now, so the window counts real starts. */
   #start(head: Waiter): void {
     this.window.take(performance.now());
     this.waiting.shift();
+    // No longer waiting from here: a stop that comes before the run starts leaves it to run.
+    allWaiting.delete(head);
     head.stopKeepAlive?.();
     head.stopKeepAlive = undefined;
     head.log.debug({ waitedMs: Math.round(performance.now() - head.since) }, 'rate limit: the job may start');
@@ -287,7 +292,6 @@ export function throttle(input: ThrottleInput): Promise<JobStats | undefined> | 
   });
   limiter.pump();
   return waiter.granted.then((go) => {
-    allWaiting.delete(waiter);
     if (!go) return undefined;
     return ready.then((counters) => {
       if (counters !== undefined) touchIfStale(reservation, log);
@@ -309,9 +313,14 @@ function finish(waiter: Waiter): void {
  * nothing else at once, the others when the stop closes every connection.
  */
 export function giveBackWaiting(places: RunPlaces, log: Logger): void {
-  for (const waiter of [...allWaiting.keys()]) {
-    if (waiter.places !== places) continue;
-    finish(waiter);
+  const mine = [...allWaiting].filter(([waiter]) => waiter.places === places);
+  for (const [waiter, limiter] of mine) {
+    allWaiting.delete(waiter);
+    limiter.remove(waiter, false);
+  }
+  // The other runners' jobs (another Worker of this process) may take the turns these leave.
+  for (const limiter of new Set(mine.map(([, limiter]) => limiter))) limiter.pump();
+  for (const [waiter] of mine) {
     waiter.reservation.giveBack(new Error('the worker is stopping; the job was waiting for its rate limit'));
     log.info({ ...waiter.reservation.event }, 'stopping: giving a job that waited for its rate limit back to beanstalkd');
     waiter.ctx.emit('job:released', { ...waiter.reservation.event, reason: 'stop' });
