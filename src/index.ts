@@ -77,6 +77,7 @@ export type {
   PutManyOptions,
   PutOptions,
   Putter,
+  RateLimit,
   ResultPutOptions,
   SchemaPutArgs,
   SchemaPutter,

@@ -16,7 +16,8 @@ const PUT_KEYS = new Set(['priority', 'delay', 'ttr', 'key', 'result']);
 /** The keys of a queue's defaults: no routing key (it is per call). */
 export const DEFAULTS_KEYS: ReadonlySet<string> = new Set(['priority', 'delay', 'ttr']);
 // A task has no routing key of its own: the key is per call (a task's every job on one server would be a hot spot).
-const TASK_KEYS = new Set(['priority', 'delay', 'ttr', 'name', 'retries', 'backoff', 'timeoutMs', 'redact', 'schema']);
+const TASK_KEYS = new Set(['priority', 'delay', 'ttr', 'name', 'retries', 'backoff', 'timeoutMs', 'redact', 'schema', 'rateLimit']);
+const RATE_LIMIT_KEYS = new Set(['max', 'perSeconds']);
 const BACKOFF_KEYS = new Set(['type', 'delaySeconds', 'maxDelaySeconds', 'jitter']);
 const SUGGEST: Record<string, string> = {
   delaySeconds: 'delay',
@@ -74,6 +75,7 @@ export function validateTaskOptions(options: TaskOptions | undefined): void {
     throw new TypeError("Expected `redact` to be an array of non-empty kwargs keys, e.g. ['password', 'token']");
   }
   if (options.schema !== undefined) assertStandardSchema(options.schema);
+  if (options.rateLimit !== undefined) assertRateLimit(options.rateLimit);
   const { backoff } = options;
   if (backoff !== undefined) {
     assertKnownKeys(backoff, 'backoff.', BACKOFF_KEYS);
@@ -85,6 +87,21 @@ export function validateTaskOptions(options: TaskOptions | undefined): void {
     if (backoff.jitter !== undefined && typeof backoff.jitter !== 'boolean') {
       throw new TypeError(`Expected \`backoff.jitter\` to be a boolean, got ${typeof backoff.jitter}`);
     }
+  }
+}
+
+/**
+ * `max` is a whole number of starts (the limiter keeps one timestamp per start, so it is bounded);
+ * `perSeconds` may be a fraction, down to a millisecond, and up to what a Node timer can wait.
+ */
+function assertRateLimit(rateLimit: NonNullable<TaskOptions['rateLimit']>): void {
+  assertKnownKeys(rateLimit, 'rateLimit.', RATE_LIMIT_KEYS);
+  assertInteger(rateLimit.max, 'rateLimit.max', 1, 1_000_000);
+  const { perSeconds } = rateLimit as { perSeconds: unknown };
+  if (typeof perSeconds !== 'number' || !(perSeconds >= 0.001 && perSeconds <= 2_147_483)) {
+    const got = typeof perSeconds === 'number' ? `\`${perSeconds}\`` : typeof perSeconds;
+    const error = typeof perSeconds === 'number' ? RangeError : TypeError;
+    throw new error(`Expected \`rateLimit.perSeconds\` to be a number of seconds from 0.001 to 2147483, got ${got}`);
   }
 }
 

@@ -148,6 +148,17 @@ export interface BackoffOptions {
   readonly jitter?: boolean;
 }
 
+/**
+ * A task's rate limit: at most `max` jobs of the task start in any `perSeconds` window, counted in each
+ * worker process on its own (not across processes or machines; see the README's "Rate limits").
+ */
+export interface RateLimit {
+  /** Starts allowed per window: an integer from 1 to 1,000,000. */
+  readonly max: number;
+  /** The window, in seconds: a number from 0.001 to 2,147,483 (fractions allowed: 0.5 is half a second). */
+  readonly perSeconds: number;
+}
+
 /** Options of `queue.task(tube, options)`. */
 export interface TaskOptions extends PutDefaults {
   /**
@@ -182,6 +193,13 @@ export interface TaskOptions extends PutDefaults {
    * @defaultValue none: kwargs are only checked for what JSON can carry
    */
   readonly schema?: KwargsSchema;
+  /**
+   * At most `max` of this task's jobs start in any `perSeconds` window, in each worker process (threads
+   * of one process share it; N processes allow N times as many). A job over the limit is held, its TTR
+   * kept alive, until it may start: it is never released, so waiting uses none of its `retries`.
+   * @defaultValue no limit
+   */
+  readonly rateLimit?: RateLimit;
 }
 
 /** The arguments of `put`: kwargs are optional only for a task that takes none or declares them optional. */

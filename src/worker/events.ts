@@ -51,6 +51,12 @@ export interface WorkerEvents {
   /** A running task reported progress (`ctx.progress(value)`). Emitted only while someone listens. */
   'job:progress': [JobEvent & { readonly value: unknown }];
   /**
+   * The job's task is over its rate limit: the job is held (its TTR kept alive) until its turn, about
+   * `waitMs` from now. `holdsPlace`: it keeps its run place while it waits (the task already has as many
+   * waiting jobs outside the places as the bound allows).
+   */
+  'job:throttled': [JobEvent & { readonly waitMs: number; readonly holdsPlace: boolean }];
+  /**
    * The job outlived its TTR: beanstalkd may have handed it to another worker, so it may run twice.
    * `command` is what noticed it (`run`, `keep-alive`, or the settling command that found no job).
    */

@@ -19,6 +19,7 @@ import type { BuryReason, WorkerEvents } from './events.js';
 import { FlowRun, waitForBarrier } from './flow-run.js';
 import { Outcomes } from './outcomes.js';
 import { decideFailure } from './policy.js';
+import { throttle } from './rate-limit.js';
 import { type FailureRecorder, isUnfinishedCopy } from './record-bury.js';
 import type { Reservation } from './reservation.js';
 import { failureOf, runTask } from './run-task.js';
@@ -185,6 +186,15 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   // A group's callback runs only once every member has succeeded.
   if (flow?.flow.chord !== undefined && (await waitForBarrier(flow.flow.chord, out, stats))) return;
 
+  // Over its rate limit, the job is held (never released) until its turn: see ./rate-limit.ts.
+  const limit = task.options.rateLimit;
+  if (limit !== undefined) {
+    const waiting = throttle({ ctx, reservation, task, limit, stats, log: out.log });
+    if (waiting !== undefined) {
+      known = await waiting;
+      if (known === undefined) return;
+    }
+  }
   if (ctx.listens('job:reserved')) ctx.emit('job:reserved', reservation.event);
   const started = performance.now();
   let failure =

@@ -10,6 +10,7 @@ import { ConnectionError, NotFoundError } from '../beanstalk/errors.js';
 import type { Beanstalk, ReservedJob } from '../beanstalk/types.js';
 import type { JobEvent } from './events.js';
 import { JobAbort } from './job-abort.js';
+import type { RunPlaces } from './rate-limit.js';
 
 /**
  * Where a reservation is:
@@ -60,8 +61,13 @@ export class Reservation {
    * engine's next reserve leaves in the same write as this command.
    */
   onSettling: ((reservation: Reservation) => void) | undefined;
-  /** The runner's own bookkeeping of the job's place (see Worker): kept here to spare a closure per job. */
-  runner: 'running' | 'settling' | 'ended' = 'running';
+  /**
+   * The runner's own bookkeeping of the job's place (see Worker): kept here to spare a closure per job.
+   * `waiting`: the job waits for its task's rate limit and has given its place back (./rate-limit.ts).
+   */
+  runner: 'running' | 'waiting' | 'settling' | 'ended' = 'running';
+  /** The runner holding the job, for a job that waits for its rate limit (./rate-limit.ts). */
+  places: RunPlaces | undefined;
   /** Called once by {@link Reservation.end}: the engine stops counting the job against its connection. */
   onEnd: (() => void) | undefined;
   #ended = false;

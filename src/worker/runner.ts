@@ -6,6 +6,7 @@
 import type { JobSink, JobSource } from '../engine/job-source.js';
 import { type Logger, toError } from '../logging/logger.js';
 import { type JobContext, processJob } from './process-job.js';
+import { giveBackWaiting, type RunPlaces } from './rate-limit.js';
 import type { Reservation } from './reservation.js';
 
 /** What a runner needs. */
@@ -19,7 +20,7 @@ export interface RunnerOptions {
 }
 
 /** Runs up to `concurrency` jobs at once. */
-export class Runner implements JobSink {
+export class Runner implements JobSink, RunPlaces {
   readonly #options: RunnerOptions;
   /** Jobs being run, from their hand-over to their end, and the promise of that end. */
   readonly running = new Map<Reservation, Promise<void>>();
@@ -29,9 +30,52 @@ export class Runner implements JobSink {
   #busy = 0;
   /** Jobs whose settling command is on the wire and whose run has not ended yet. */
   #settling = 0;
+  /**
+   * Jobs whose rate-limit turn came while every place was taken, oldest first: the next place freed is
+   * theirs, not the source's. Undefined when there are none, so the success path checks only that.
+   */
+  #wanting: { readonly reservation: Reservation; readonly onPlace: () => void }[] | undefined;
 
   constructor(options: RunnerOptions) {
     this.#options = options;
+    // Jobs waiting for a rate limit never ran: a stop gives them back at once, not after the grace period.
+    options.stopping.addEventListener('abort', () => giveBackWaiting(this, options.logger), { once: true });
+  }
+
+  /** The most jobs that run at once. */
+  get concurrency(): number {
+    return this.#options.concurrency;
+  }
+
+  /** A job waiting for its rate limit gives its place back (see ./rate-limit.ts). */
+  leave(reservation: Reservation): void {
+    if (reservation.runner !== 'running') return;
+    reservation.runner = 'waiting';
+    this.#placeFreed();
+  }
+
+  /** A job whose rate-limit turn came takes a place: now when one is free, else the next one freed. */
+  rejoin(reservation: Reservation, onPlace: () => void): boolean {
+    if (this.#wanting === undefined && this.#busy < this.#options.concurrency) {
+      this.#busy += 1;
+      reservation.runner = 'running';
+      return true;
+    }
+    this.#wanting ??= [];
+    this.#wanting.push({ reservation, onPlace });
+    return false;
+  }
+
+  /** Withdraws a job's wait for a place (it was given back meanwhile). */
+  cancelRejoin(reservation: Reservation): void {
+    const wanting = this.#wanting?.filter((each) => each.reservation !== reservation);
+    this.#wanting = wanting === undefined || wanting.length === 0 ? undefined : wanting;
+  }
+
+  /** A waiting job that kept its place hands it to an older one whose turn came. */
+  swap(from: Reservation, to: Reservation): void {
+    from.runner = 'waiting';
+    to.runner = 'running';
   }
 
   /** Free places: the most jobs the source may reserve for this runner now. */
@@ -88,6 +132,7 @@ export class Runner implements JobSink {
       return;
     }
     reservation.onSettling = this.#onSettling;
+    reservation.places = this;
     // processJob never rejects (it gives the job back on any bug); the catch keeps that true for good.
     const done = processJob(this.#options.job, reservation).then(
       () => this.#finished(reservation),
@@ -107,9 +152,23 @@ export class Runner implements JobSink {
     if (reservation.runner !== 'running') return;
     reservation.runner = 'settling';
     this.#settling += 1;
-    this.#busy -= 1;
-    this.#options.source.pump();
+    this.#placeFreed();
   };
+
+  /** A place is free: a job whose rate-limit turn came takes it first, else the source may reserve. */
+  #placeFreed(): void {
+    this.#busy -= 1;
+    const wanting = this.#wanting;
+    if (wanting !== undefined) {
+      const next = wanting.shift() as { reservation: Reservation; onPlace: () => void };
+      if (wanting.length === 0) this.#wanting = undefined;
+      this.#busy += 1;
+      next.reservation.runner = 'running';
+      next.onPlace();
+      return;
+    }
+    this.#options.source.pump();
+  }
 
   #finished(reservation: Reservation): void {
     this.running.delete(reservation);
@@ -119,8 +178,7 @@ export class Runner implements JobSink {
     if (was === 'settling') this.#settling -= 1;
     else if (was === 'running') {
       // Ended without a settling command (given back, dropped): its place frees now.
-      this.#busy -= 1;
-      this.#options.source.pump();
+      this.#placeFreed();
     }
   }
 }
