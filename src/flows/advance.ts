@@ -107,13 +107,21 @@ export type ReplyPayload =
 export type ReplyResult = 'sent' | 'nobody-waits' | 'too-big' | 'refused';
 
 /**
- * Puts a reply into the caller's reply tube on `connection`'s server, when someone still watches it.
+ * Puts a reply into the caller's reply tube on `connection`'s server, when someone still watches it
+ * (one `stats-tube` first, unless `knownWatched`: a job's later progress reports skip it).
  * A value JSON cannot carry, or one too big for the server, is replaced by an error reply that says so:
  * the caller learns why instead of waiting for its timeout.
  */
-export async function sendReply(connection: Beanstalk, reply: ReplyMeta, payload: ReplyPayload): Promise<ReplyResult> {
-  const stats = await connection.statsTube(reply.tube);
-  if (stats === null || stats.watching === 0) return 'nobody-waits';
+export async function sendReply(
+  connection: Beanstalk,
+  reply: ReplyMeta,
+  payload: ReplyPayload,
+  knownWatched = false,
+): Promise<ReplyResult> {
+  if (!knownWatched) {
+    const stats = await connection.statsTube(reply.tube);
+    if (stats === null || stats.watching === 0) return 'nobody-waits';
+  }
   let body = replyBody(reply.token, payload);
   let result: ReplyResult = 'sent';
   // A progress value that cannot go is dropped: the job goes on, and the next report may fit.

@@ -2,7 +2,8 @@
  * `ctx.progress(value)` on its way to the caller: a put into the caller's reply tube, at most one in
  * flight per job. A task that reports progress in a tight loop does not queue a put per call: while one
  * put is unanswered, later values replace each other and only the newest goes next, so the cost is at
- * most one put per round trip, and the caller always ends with the last value reported.
+ * most one put per round trip (the first also reads the reply tube's `stats-tube`, to learn whether the
+ * caller still waits), and the caller always ends with the last value reported.
  */
 import type { Beanstalk } from '../beanstalk/types.js';
 import type { Logger } from '../logging/logger.js';
@@ -17,6 +18,8 @@ export class ProgressSender {
   #sending: Promise<void> | undefined;
   #next: unknown = NONE;
   #stopped = false;
+  /** The caller was watching at the first report: later reports spare the `stats-tube`. */
+  #watched = false;
 
   constructor(
     private readonly connection: Beanstalk,
@@ -45,10 +48,10 @@ export class ProgressSender {
       const value = this.#next;
       this.#next = NONE;
       try {
-        const sent = await sendReply(this.connection, this.reply, { progress: value });
+        const sent = await sendReply(this.connection, this.reply, { progress: value }, this.#watched);
         if (sent === 'nobody-waits') this.#stopped = true;
-        else if (sent === 'refused')
-          this.log().warn('a progress value was not sent: JSON cannot carry it, or it is larger than max-job-size');
+        else this.#watched = true;
+        if (sent === 'refused') this.log().warn('a progress value was not sent: JSON cannot carry it, or it is larger than max-job-size');
       } catch (error) {
         this.log().warn({ err: error }, 'a progress report could not be sent to the caller');
         this.#stopped = true;
