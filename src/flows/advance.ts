@@ -81,6 +81,8 @@ export async function advanceFlow(connection: Beanstalk, flow: Flow, value: unkn
     }
   }
   if (group !== undefined) {
+    // The result first, then the barrier: a callback that finds the barrier empty finds every result.
+    if (group.results !== undefined) await putMemberResult(connection, group.results, group.index ?? 0, value);
     try {
       await connection.delete(group.barrier);
     } catch (error) {
@@ -95,6 +97,27 @@ export async function advanceFlow(connection: Beanstalk, flow: Flow, value: unkn
     }
   }
   if (reply !== undefined && (chain === undefined || chain.next.length === 0)) await sendReply(connection, reply, { ok: true, value });
+}
+
+/**
+ * How long a member's result may stay reserved by a collecting callback before beanstalkd hands it back:
+ * longer than any callback should run; a callback that dies gives them back at once with its connection.
+ */
+const RESULT_TTR_SECONDS = 3_600;
+
+/** Puts a group member's return value where its callback collects it. */
+async function putMemberResult(connection: Beanstalk, tube: string, index: number, value: unknown): Promise<void> {
+  let text: string;
+  try {
+    text = JSON.stringify(toWireKwargs({ member: index, ...(value === undefined ? {} : { value }) }));
+  } catch (error) {
+    throw new FlowStepError(`the return value cannot be handed to the group's callback: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    await connection.putInTube(tube, Buffer.from(text, 'utf8'), { priority: index, delaySeconds: 0, ttrSeconds: RESULT_TTR_SECONDS });
+  } catch (error) {
+    throw new FlowStepError(`the return value could not be put for the group's callback: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** What a reply carries besides its token. */

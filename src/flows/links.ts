@@ -37,7 +37,8 @@ export type AnyLink = Link<any, any>;
 
 /** A link's return value. */
 export type LinkResult<L> = L extends Link<infer R, infer _In> ? R : never;
-type LinkInput<L> = L extends Link<infer _R, infer In> ? In : never;
+/** What a link takes from the link before (NoInput when it takes nothing). */
+export type LinkInput<L> = L extends Link<infer _R, infer In> ? In : never;
 
 /** The error a mismatched link is replaced with, so the compiler names the problem. */
 export interface PipeMismatch<Previous, Expected> {

@@ -51,11 +51,24 @@ export interface GroupMeta {
   readonly barrier: string;
   /** The id of the group's callback job (delayed until the last member kicks it), when there is one. */
   readonly callback?: string;
+  /** Where this member puts its return value, for a callback that takes the members' results. */
+  readonly results?: string;
+  /** This member's place in the group (0-based), the order of the results the callback gets. */
+  readonly index?: number;
+}
+
+/** What a callback that takes its members' results needs: where they are, how many, and its kwargs key. */
+export interface ChordResultsMeta {
+  readonly tube: string;
+  readonly members: number;
+  readonly pipe: string;
 }
 
 /** A group's callback: it waits for its barrier tube to be empty. */
 export interface ChordMeta {
   readonly tube: string;
+  /** Present when the callback takes the members' return values as `kwargs[pipe]`. */
+  readonly results?: ChordResultsMeta;
 }
 
 /** What a job's meta asks of the worker beyond running it. Undefined members are absent. */
@@ -92,7 +105,7 @@ export function readFlow(meta: Record<string, unknown>): Flow | FlowMetaError | 
     if (reply !== undefined) flow.reply = readReply(reply);
     if (chain !== undefined) flow.chain = readChain(chain);
     if (group !== undefined) flow.group = readGroup(group);
-    if (chord !== undefined) flow.chord = { tube: tubeOf(objectOf(chord, 'meta.chord').tube, 'meta.chord.tube') };
+    if (chord !== undefined) flow.chord = readChord(chord);
     return flow;
   } catch (error) {
     return error instanceof FlowMetaError ? error : new FlowMetaError(String((error as Error).message ?? error));
@@ -152,10 +165,36 @@ export function readLink(value: unknown, where: string): WireLink {
 
 function readGroup(value: unknown): GroupMeta {
   const group = objectOf(value, 'meta.group');
-  const tube = tubeOf(group.tube, 'meta.group.tube');
-  const barrier = idOf(group.barrier, 'meta.group.barrier');
-  if (group.callback === undefined) return { tube, barrier };
-  return { tube, barrier, callback: idOf(group.callback, 'meta.group.callback') };
+  const out: { -readonly [K in keyof GroupMeta]: GroupMeta[K] } = {
+    tube: tubeOf(group.tube, 'meta.group.tube'),
+    barrier: idOf(group.barrier, 'meta.group.barrier'),
+  };
+  if (group.callback !== undefined) out.callback = idOf(group.callback, 'meta.group.callback');
+  if (group.results !== undefined) {
+    out.results = tubeOf(group.results, 'meta.group.results');
+    if (!Number.isSafeInteger(group.index) || (group.index as number) < 0) {
+      throw new FlowMetaError('`meta.group.index` must be an integer >= 0 when `meta.group.results` is set');
+    }
+    out.index = group.index as number;
+  }
+  return out;
+}
+
+/** The largest group whose results a callback collects: each result is a job it holds while it runs. */
+export const MAX_GROUP_RESULTS = 10_000;
+
+function readChord(value: unknown): ChordMeta {
+  const chord = objectOf(value, 'meta.chord');
+  const tube = tubeOf(chord.tube, 'meta.chord.tube');
+  if (chord.results === undefined) return { tube };
+  const results = objectOf(chord.results, 'meta.chord.results');
+  const { members, pipe } = results;
+  if (!Number.isSafeInteger(members) || (members as number) < 1 || (members as number) > MAX_GROUP_RESULTS) {
+    throw new FlowMetaError(`\`meta.chord.results.members\` must be an integer from 1 to ${MAX_GROUP_RESULTS}`);
+  }
+  if (typeof pipe !== 'string' || pipe === '' || pipe === '__proto__')
+    throw new FlowMetaError('`meta.chord.results.pipe` must be a kwargs key');
+  return { tube, results: { tube: tubeOf(results.tube, 'meta.chord.results.tube'), members: members as number, pipe } };
 }
 
 function objectOf(value: unknown, where: string): Record<string, unknown> {

@@ -14,7 +14,7 @@ import { KwargsValidationError } from '../tasks/errors.js';
 import { resolvePutParams } from '../tasks/put-options.js';
 import { isThenable, validateKwargs } from '../tasks/schema.js';
 import type { PutDefaults, PutOptions, TaskMetadata } from '../tasks/types.js';
-import { type AnyLink, isLink, type Link } from './links.js';
+import { type AnyLink, isLink, type LinkInput, type LinkResult, type NoInput, type PipeMismatch } from './links.js';
 import { MAX_CHAIN_LINKS, type WireLink } from './meta.js';
 
 /** What putting a flow needs from its JobQueue. */
@@ -156,7 +156,7 @@ export async function putGroup(
 ): Promise<GroupIds | ResultJob<unknown>> {
   checkLinks(members, 'queue.group');
   checkFlowOptions(options, 'group');
-  for (const link of [...(members as AnyLink[]), ...(callback === undefined ? [] : [callback])]) {
+  for (const link of members as AnyLink[]) {
     if (link.pipe !== undefined) {
       throw new TypeError(
         `A group's links run side by side, with no previous link to pipe from: use task.with(kwargs) for \`${link.metadata.name}\``,
@@ -175,10 +175,17 @@ export async function putGroup(
   const tube = `bsworker.group.${group}`;
   // One server for the whole group: the barrier is counted on the server the members run on.
   const key = options?.key ?? group;
+  // A callback made with pipe(key) takes the members' return values, collected from a results tube.
+  const resultsTube = callback?.pipe === undefined ? undefined : `${tube}.results`;
   let callbackId: string | undefined;
   let result: ResultJob<unknown> | undefined;
   if (callback !== undefined) {
-    const meta = { chord: { tube } };
+    const meta = {
+      chord:
+        resultsTube === undefined
+          ? { tube }
+          : { tube, results: { tube: resultsTube, members: members.length, pipe: callback.pipe as string } },
+    };
     const putOptions = { ...callback.options, delay: CHORD_FALLBACK_SECONDS, key };
     if (options?.result === true) {
       result = await queue.putForResult(callback.metadata, callback.kwargs, putOptions, meta);
@@ -197,6 +204,7 @@ export async function putGroup(
         tube,
         barrier: splitJobId(barriers[index] as string).id,
         ...(callbackId === undefined ? {} : { callback: splitJobId(callbackId).id }),
+        ...(resultsTube === undefined ? {} : { results: resultsTube, index }),
       },
     };
     ids.push(await queue.putTask(member.metadata, member.kwargs, { ...member.options, key }, meta));
@@ -211,9 +219,15 @@ async function runGroupInline(
   options: FlowPutOptions | undefined,
 ): Promise<GroupIds | ResultJob<unknown>> {
   const ids: string[] = [];
-  for (const member of members) ids.push((await queue.runInline(member.metadata, member.kwargs)).id);
+  const values: unknown[] = [];
+  for (const member of members) {
+    const ran = await queue.runInline(member.metadata, member.kwargs);
+    ids.push(ran.id);
+    values.push(ran.value);
+  }
   if (callback === undefined) return { members: ids, callback: undefined };
-  const ran = await queue.runInline(callback.metadata, callback.kwargs);
+  const kwargs = callback.pipe === undefined ? callback.kwargs : { ...callback.kwargs, [callback.pipe]: values };
+  const ran = await queue.runInline(callback.metadata, kwargs);
   if (options?.result === true) {
     return settledResult(ran.id, { ok: true, value: ran.value });
   }
@@ -230,15 +244,26 @@ export interface Chain<R> {
   put(options?: FlowPutOptions): Promise<string>;
 }
 
-/** `queue.group(...)`: jobs that run side by side. */
-export interface Group {
+/** `queue.group(...)`: jobs that run side by side. `T` is what each member returns. */
+export interface Group<T = unknown> {
   /** How many members. */
   readonly length: number;
   /** Puts the members; resolves to their ids, in order. */
   put(options?: Omit<FlowPutOptions, 'result'>): Promise<GroupIds>;
-  /** The same group with a callback that runs once, after every member has succeeded (a chord). */
-  callback<R>(callback: Link<R>): Chord<R>;
+  /**
+   * The same group with a callback that runs once, after every member has succeeded (a chord). Made
+   * with `task.pipe('key', kwargs)`, the callback gets the members' return values, in order, as
+   * `kwargs.key` (type-checked: `key` must accept an array of what the members return).
+   */
+  callback<L extends AnyLink>(callback: L & AcceptsResults<L, T[]>): Chord<LinkResult<L>>;
 }
+
+/** `L`, when its pipe key (if any) accepts `Results`; else a type naming the mismatch. */
+export type AcceptsResults<L extends AnyLink, Results> = [LinkInput<L>] extends [NoInput]
+  ? L
+  : [Results] extends [LinkInput<L>]
+    ? L
+    : PipeMismatch<Results, LinkInput<L>>;
 
 /** A group with a callback. */
 export interface Chord<R> {
@@ -258,14 +283,14 @@ export function makeChain<R>(queue: FlowQueue, links: readonly unknown[]): Chain
 }
 
 /** Builds the object `queue.group(...)` returns. */
-export function makeGroup(queue: FlowQueue, members: readonly unknown[]): Group {
+export function makeGroup<T>(queue: FlowQueue, members: readonly unknown[]): Group<T> {
   checkLinks(members, 'queue.group');
   return {
     length: members.length,
     put: (options) => putGroup(queue, members, undefined, options) as Promise<GroupIds>,
-    callback: <R>(callback: Link<R>): Chord<R> => {
+    callback: <L extends AnyLink>(callback: L): Chord<LinkResult<L>> => {
       checkLinks([callback], 'group.callback');
-      return { put: ((options?: FlowPutOptions) => putGroup(queue, members, callback, options)) as Chord<R>['put'] };
+      return { put: ((options?: FlowPutOptions) => putGroup(queue, members, callback, options)) as Chord<LinkResult<L>>['put'] };
     },
   };
 }

@@ -11,7 +11,7 @@ import { type ConnectFunction, LazyConnection } from '../beanstalk/lazy-connecti
 import type { Beanstalk, PutParams } from '../beanstalk/types.js';
 import { assertBodyLength, assertInteger } from '../beanstalk/validate.js';
 import { decodeEnvelope, encodeCallText } from '../envelope/envelope.js';
-import type { AnyLink, ChainResult, CheckedChain } from '../flows/links.js';
+import type { AnyLink, ChainResult, CheckedChain, LinkResult } from '../flows/links.js';
 import { type Chain, type FlowQueue, type Group, makeChain, makeGroup } from '../flows/put-flows.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ReplyListener } from '../results/reply-listener.js';
@@ -151,7 +151,7 @@ export class JobQueue implements FlowQueue {
    * A group: jobs that run side by side; `.callback(task.with(kw))` adds a callback that runs once,
    * after every member has succeeded. See the README's "Chains and groups".
    */
-  group(...members: readonly [AnyLink, ...AnyLink[]]): Group {
+  group<const M extends readonly [AnyLink, ...AnyLink[]]>(...members: M): Group<LinkResult<M[number]>> {
     return makeGroup(this, members);
   }
 

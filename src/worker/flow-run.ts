@@ -4,7 +4,8 @@
  * `meta` asks for a flow; see ../flows/ for the wire shapes and the steps.
  */
 import { advanceFlow, barrierLeft, sendReply } from '../flows/advance.js';
-import type { ChordMeta, Flow } from '../flows/meta.js';
+import { type CollectedResults, collectResults } from '../flows/collect.js';
+import type { ChordMeta, ChordResultsMeta, Flow } from '../flows/meta.js';
 import { ProgressSender } from '../flows/progress.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { Outcomes } from './outcomes.js';
@@ -25,6 +26,8 @@ const BARRIER_RECHECK_S = { initial: 5, max: 60, jitter: 0.2 };
 export class FlowRun {
   readonly #output: { value: unknown } = { value: undefined };
   readonly #progress: ProgressSender | undefined;
+  /** A group callback's members' results, held while it runs. */
+  #collected: CollectedResults | undefined;
 
   constructor(
     readonly flow: Flow,
@@ -46,10 +49,32 @@ export class FlowRun {
     this.#progress?.report(value);
   }
 
+  /**
+   * A group callback's members' results, reserved on a connection of its own to the job's server;
+   * the error (which fails the callback) when they cannot all be read.
+   */
+  async collectResults(meta: ChordResultsMeta): Promise<readonly unknown[] | Error> {
+    try {
+      const connection = await this.ctx.openConnection(this.reservation.connection.address);
+      this.#collected = await collectResults(connection, meta);
+      return this.#collected.values;
+    } catch (error) {
+      return failureOf(error);
+    }
+  }
+
+  /** Gives back results that a success did not consume. */
+  async close(): Promise<void> {
+    await this.#collected?.giveBack();
+  }
+
   /** After a successful run: the chain's next link, the barrier, the result. Resolves to the error that fails the job, if any. */
   async advance(): Promise<Error | undefined> {
     try {
       await this.#progress?.flush();
+      // Before the callback's own delete: a crash in between runs the callback again without its results,
+      // which fails it (buried, not run twice on half the results).
+      await this.#collected?.consume();
       await advanceFlow(this.reservation.connection, this.flow, this.#output.value);
       return undefined;
     } catch (error) {

@@ -5,8 +5,8 @@
  * worker, and every path ends the reservation (deleted, released, buried, or given back to the server).
  */
 import { performance } from 'node:perf_hooks';
-import { formatAddress } from '../beanstalk/address.js';
-import type { JobStats } from '../beanstalk/types.js';
+import { formatAddress, type ServerAddress } from '../beanstalk/address.js';
+import type { Beanstalk, JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { type CarriedCounters, carriedOf, withCarried } from '../failures/record.js';
 import { FlowMetaError, readFlow } from '../flows/meta.js';
@@ -56,6 +56,8 @@ export interface JobContext {
    * `stats-job` round trip, so the worker asks for it only where a crashed job can be: see Worker.
    */
   takeCrashCheck(): boolean;
+  /** Opens a connection of its own to a server (a group's callback collecting its members' results). */
+  openConnection(address: ServerAddress): Promise<Beanstalk>;
   /** The task threads, when tasks run off the worker's thread (WorkerOptions.threads). */
   threads(): TaskThreadPool | undefined;
   /** Called when a job overran its TTR: jobs handed back by the server are checked again. */
@@ -176,15 +178,45 @@ async function handle(ctx: JobContext, reservation: Reservation): Promise<void> 
   }
 
   let kwargs = decoded.envelope.kwargs;
+  // A group's callback runs only once every member has succeeded, with their results if it takes them.
+  const chord = flow?.flow.chord;
+  if (flow !== undefined && chord !== undefined) {
+    if (await waitForBarrier(chord, out, stats)) return;
+    if (chord.results !== undefined) {
+      const values = await flow.collectResults(chord.results);
+      if (values instanceof Error) return failed(ctx, out, stats, task, values, 0, flow);
+      kwargs = { ...kwargs, [chord.results.pipe]: values };
+      try {
+        return await runChecked(ctx, reservation, out, stats, task, kwargs, known, meta, flow);
+      } finally {
+        // Results not consumed by a success go back to ready for the next run of the callback.
+        await flow.close();
+      }
+    }
+  }
+  return runChecked(ctx, reservation, out, stats, task, kwargs, known, meta, flow);
+}
+
+/** The rest of {@link handle} once the job is known to be runnable: its schema, its rate limit, the run, the outcome. */
+async function runChecked(
+  ctx: JobContext,
+  reservation: Reservation,
+  out: Outcomes,
+  stats: JobStatsCache,
+  task: RegisteredTask,
+  given: Record<string, unknown>,
+  knownBefore: JobStats | undefined,
+  meta: Record<string, unknown> | undefined,
+  flow: FlowRun | undefined,
+): Promise<void> {
+  let kwargs = given;
+  let known = knownBefore;
   if (task.options.schema !== undefined) {
     const checked = await checkJobKwargs(task, kwargs, ctx.threads() !== undefined);
     // The error carries the issues (`error.issues`) into the failure record; its message is the detail.
     if (checked instanceof KwargsValidationError) return cannotRun(out, stats, 'invalid', checked.message, checked, flow);
     kwargs = checked;
   }
-
-  // A group's callback runs only once every member has succeeded.
-  if (flow?.flow.chord !== undefined && (await waitForBarrier(flow.flow.chord, out, stats))) return;
 
   // Over its rate limit, the job is held (never released) until its turn: see ./rate-limit.ts.
   const limit = task.options.rateLimit;

@@ -126,6 +126,8 @@ export class Worker extends SafeEmitter<WorkerEvents> {
       // count that reservation, so a job that overruns every time is parked by maxCrashes.
       onOverrun: () => this.checkNextJobsForCrashes(),
       threads: () => this.#threads,
+      // A group's callback that takes its members' results reads them on a connection of its own.
+      openConnection: (address) => connect(address, { connectTimeoutMs }),
       listens: (event) => this.listenerCount(event) > 0,
       emit: (event, ...args) => this.emitSafely(event, ...args),
     };

@@ -186,4 +186,34 @@ describe('chains and groups', () => {
       assert.equal(Number(stats?.['current-jobs-ready'] ?? 0), 0);
     }
   });
+  it("hands the members' results to a callback made with pipe, in order, again on its retry, and leaves none behind", async () => {
+    const t = freshTube('group-results');
+    let callbackRuns = 0;
+    const square = queue.task(t)(async function square(kw: { n: number }) {
+      return kw.n * kw.n;
+    });
+    const total = queue.task(t, { retries: 1, backoff: { type: 'fixed', delaySeconds: 0 } })(async function total(kw: {
+      squares: number[];
+      label: string;
+    }) {
+      callbackRuns += 1;
+      // The first run fails: its retry must find the results again.
+      if (callbackRuns === 1) throw new Error('first run fails');
+      return `${kw.label}: ${kw.squares.join(',')}`;
+    });
+    await startWorker([t], 4);
+    await startWorker([t], 4);
+    const members = [0, 1, 2, 3, 4, 5].map((n) => square.with({ n }));
+    const job = await queue
+      .group(...(members as [(typeof members)[0], ...typeof members]))
+      .callback(total.pipe('squares', { label: 'sum' }))
+      .put({ result: true });
+    assert.equal(await job.result({ timeoutMs: 20_000 }), 'sum: 0,1,4,9,16,25');
+    assert.equal(callbackRuns, 2);
+    const tubes = await rawCommand(server.url, 'list-tubes\r\n');
+    for (const line of tubes.split('\n').filter((l) => l.includes('.results'))) {
+      const stats = await rawStatsTube(server.url, line.replace(/^- /, '').trim());
+      assert.equal(Number(stats?.['current-jobs-ready'] ?? 0) + Number(stats?.['current-jobs-reserved'] ?? 0), 0, `${line} is empty`);
+    }
+  });
 });

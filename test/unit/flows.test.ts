@@ -90,6 +90,8 @@ describe('readFlow', () => {
     ['a link with a TTR of 0', { chain: { index: 0, of: 2, next: [{ ...link, ttr: 0 }] } }, /ttr/],
     ['a group barrier that is not an id', { group: { tube: 't', barrier: '12 13' } }, /barrier/],
     ['a chord without a tube', { chord: {} }, /meta\.chord\.tube/],
+    ['a chord collecting zero members', { chord: { tube: 't', results: { tube: 't.results', members: 0, pipe: 'r' } } }, /members/],
+    ['a member collecting results without its index', { group: { tube: 't', barrier: '1', results: 't.results' } }, /index/],
   ];
   for (const [what, meta, mentions] of bad) {
     it(`refuses ${what}, naming the member`, () => {
