@@ -16,7 +16,7 @@ const rawKick = (url: string, id: string): Promise<string> => rawCommand(url, `k
 const JOBS = fileURLToPath(new URL('../fixtures/thread-jobs', import.meta.url));
 const tube = freshTube('threads');
 process.env.BSW_THREAD_TUBE = tube;
-const { crunch, exits, hangs } = await import('../fixtures/thread-jobs/cpu.js');
+const { answer, crunch, exits, hangs } = await import('../fixtures/thread-jobs/cpu.js');
 
 describe('task threads against beanstalkd', () => {
   let server: BeanstalkdServer;
@@ -51,6 +51,19 @@ describe('task threads against beanstalkd', () => {
     // The pool replaced both threads: new work still runs.
     const afterwards = await Promise.all([queue.put(crunch, { ms: 10 }), queue.put(crunch, { ms: 10 })]);
     for (const id of afterwards) await events.waitFor('job:deleted', (e) => e.jobId === id, 10_000);
+  });
+
+  it('carries a result and progress from the task thread back to the caller', async (t) => {
+    await startWorker(t, { tubes: [tube], url: server.url, concurrency: 1, threads: { size: 1, jobsDir: JOBS } });
+    const { JobQueue } = await import('../../src/tasks/queue.js');
+    const queue = new JobQueue({ url: server.url });
+    t.after(() => queue.close());
+    const job = await queue.put(answer, { n: 21 }, { result: true });
+    const progress: unknown[] = [];
+    job.onProgress((value) => progress.push(value));
+    // meta reaches the thread too: the job carries meta.reply.
+    assert.deepEqual(await job.result({ timeoutMs: 15_000 }), { doubled: 42, threaded: true });
+    assert.deepEqual(progress, [{ half: 10.5 }]);
   });
 
   it('while no thread can be started, runs fail at once instead of waiting, and the pool recovers', async (t) => {
