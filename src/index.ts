@@ -31,7 +31,15 @@ export {
 export { FlowStepError } from './flows/advance.js';
 export type { AnyLink, ChainResult, CheckedChain, Link, LinkResult, NoInput, PipeMismatch } from './flows/links.js';
 export type { ChainMeta, ChordMeta, Flow, GroupMeta, ReplyMeta, WireLink } from './flows/meta.js';
-export { CHORD_FALLBACK_SECONDS, type Chain, type Chord, type FlowPutOptions, type Group, type GroupIds } from './flows/put-flows.js';
+export {
+  CHORD_FALLBACK_SECONDS,
+  type Chain,
+  type Chord,
+  type FlowPutOptions,
+  type Group,
+  type GroupIds,
+  GroupPutError,
+} from './flows/put-flows.js';
 export { JobLoadError, loadJobs } from './loader/load-jobs.js';
 export { type CreateLoggerOptions, createLogger, type Logger } from './logging/logger.js';
 export {

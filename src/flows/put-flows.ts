@@ -147,6 +147,31 @@ export interface GroupIds {
   readonly callback: string | undefined;
 }
 
+/**
+ * A group whose put failed part-way: what was put stays (the callback, if put, waits for members that
+ * were never put, re-checking its barrier), and this says what, so an operator can delete it.
+ */
+export class GroupPutError extends Error {
+  constructor(
+    cause: unknown,
+    /** The group's barrier tube. */
+    readonly barrierTube: string,
+    /** The callback's id, when it was put. */
+    readonly callbackId: string | undefined,
+    /** How many barrier jobs were put. */
+    readonly barriersPut: number,
+    /** The members put, in order. */
+    readonly memberIds: readonly string[],
+    members: number,
+  ) {
+    super(
+      `the group was put only in part (${(cause as Error)?.message ?? String(cause)}): ${callbackId === undefined ? 'no callback' : `callback ${callbackId}`}, ${barriersPut} of ${members} barrier jobs in ${barrierTube}, ${memberIds.length} of ${members} members`,
+      { cause },
+    );
+    this.name = 'GroupPutError';
+  }
+}
+
 /** Puts a group, with its callback when there is one; see the file's comment for the order. */
 export async function putGroup(
   queue: FlowQueue,
@@ -179,35 +204,40 @@ export async function putGroup(
   const resultsTube = callback?.pipe === undefined ? undefined : `${tube}.results`;
   let callbackId: string | undefined;
   let result: ResultJob<unknown> | undefined;
-  if (callback !== undefined) {
-    const meta = {
-      chord:
-        resultsTube === undefined
-          ? { tube }
-          : { tube, results: { tube: resultsTube, members: members.length, pipe: callback.pipe as string } },
-    };
-    const putOptions = { ...callback.options, delay: CHORD_FALLBACK_SECONDS, key };
-    if (options?.result === true) {
-      result = await queue.putForResult(callback.metadata, callback.kwargs, putOptions, meta);
-      callbackId = result.id;
-    } else callbackId = await queue.putTask(callback.metadata, callback.kwargs, putOptions, meta);
-  }
-  const barrierParams: PutParams = { priority: 0, delaySeconds: 0, ttrSeconds: 60 };
   const barriers: string[] = [];
-  for (let index = 0; index < members.length; index += 1) {
-    barriers.push(await queue.putRaw(tube, JSON.stringify({ group, member: index }), barrierParams, key));
-  }
   const ids: string[] = [];
-  for (const [index, member] of (members as AnyLink[]).entries()) {
-    const meta = {
-      group: {
-        tube,
-        barrier: splitJobId(barriers[index] as string).id,
-        ...(callbackId === undefined ? {} : { callback: splitJobId(callbackId).id }),
-        ...(resultsTube === undefined ? {} : { results: resultsTube, index }),
-      },
-    };
-    ids.push(await queue.putTask(member.metadata, member.kwargs, { ...member.options, key }, meta));
+  try {
+    if (callback !== undefined) {
+      const meta = {
+        chord:
+          resultsTube === undefined
+            ? { tube }
+            : { tube, results: { tube: resultsTube, members: members.length, pipe: callback.pipe as string } },
+      };
+      const putOptions = { ...callback.options, delay: CHORD_FALLBACK_SECONDS, key };
+      if (options?.result === true) {
+        result = await queue.putForResult(callback.metadata, callback.kwargs, putOptions, meta);
+        callbackId = result.id;
+      } else callbackId = await queue.putTask(callback.metadata, callback.kwargs, putOptions, meta);
+    }
+    const barrierParams: PutParams = { priority: 0, delaySeconds: 0, ttrSeconds: 60 };
+    for (let index = 0; index < members.length; index += 1) {
+      barriers.push(await queue.putRaw(tube, JSON.stringify({ group, member: index }), barrierParams, key));
+    }
+    for (const [index, member] of (members as AnyLink[]).entries()) {
+      const meta = {
+        group: {
+          tube,
+          barrier: splitJobId(barriers[index] as string).id,
+          ...(callbackId === undefined ? {} : { callback: splitJobId(callbackId).id }),
+          ...(resultsTube === undefined ? {} : { results: resultsTube, index }),
+        },
+      };
+      ids.push(await queue.putTask(member.metadata, member.kwargs, { ...member.options, key }, meta));
+    }
+  } catch (error) {
+    if (callbackId === undefined && barriers.length === 0) throw error;
+    throw new GroupPutError(error, tube, callbackId, barriers.length, ids, members.length);
   }
   return result ?? { members: ids, callback: callbackId };
 }

@@ -20,7 +20,7 @@ import { failureOf } from './run-task.js';
  * normally starts it; these re-checks only matter when that kick was lost (a member died between its
  * barrier delete and the kick) or a member is buried waiting for an operator.
  */
-const BARRIER_RECHECK_S = { initial: 5, max: 60, jitter: 0.2 };
+const BARRIER_RECHECK_S = { initial: 30, max: 300, jitter: 0.2 };
 
 /** A job's flow for the length of one run. */
 export class FlowRun {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { JobFailedError, JobQueue, Worker } from '../../src/index.js';
+import { GroupPutError, JobFailedError, JobQueue, Worker } from '../../src/index.js';
 import { type BeanstalkdServer, rawCommand, rawPeekBody, rawStatsJob, rawStatsTube, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { EventRecorder } from '../helpers/events.js';
 import { deferred, freshTube, until } from '../helpers/real-worker.js';
@@ -215,5 +215,23 @@ describe('chains and groups', () => {
       const stats = await rawStatsTube(server.url, line.replace(/^- /, '').trim());
       assert.equal(Number(stats?.['current-jobs-ready'] ?? 0) + Number(stats?.['current-jobs-reserved'] ?? 0), 0, `${line} is empty`);
     }
+  });
+  it('says what a group put only in part left behind', async () => {
+    const t = freshTube('group-part');
+    const echo = queue.task(t)(async function echo(_kw: { text: string }) {});
+    const done = queue.task(t)(async function done() {});
+    await assert.rejects(
+      queue
+        .group(echo.with({ text: 'short' }), echo.with({ text: 'x'.repeat(70_000) }))
+        .callback(done.with())
+        .put(),
+      (error: unknown) => {
+        assert.ok(error instanceof GroupPutError, String(error));
+        assert.equal(error.barriersPut, 2);
+        assert.equal(error.memberIds.length, 1);
+        assert.match(error.message, /1 of 2 members/);
+        return true;
+      },
+    );
   });
 });

@@ -14,6 +14,7 @@ const PUBLIC = [
   'BuriedOnPutError',
   'CHORD_FALLBACK_SECONDS',
   'FlowStepError',
+  'GroupPutError',
   'JobFailedError',
   'REPLY_TUBE_PREFIX',
   'RESULT_TIMEOUT_MS',
