@@ -85,4 +85,65 @@ describe('schedules against beanstalkd', () => {
       await scheduler.stop();
     }
   });
+  it('of two schedulers one is active, and no tick is put twice', async () => {
+    const schedule = declare('*/1 * * * * *');
+    const first = new Scheduler({ url: server.url, logger: silent, leaseTtrSeconds: 3, schedules: [schedule] });
+    const second = new Scheduler({ url: server.url, logger: silent, leaseTtrSeconds: 3, schedules: [schedule] });
+    let activations = 0;
+    for (const scheduler of [first, second]) scheduler.on('scheduler:active', () => (activations += 1));
+    first.start();
+    second.start();
+    try {
+      const jobs = await drain(server.url, schedule.task.tube, 4);
+      assert.equal(jobs.length, 4);
+      assert.equal(activations, 1, 'only one scheduler became active');
+      assert.equal([first, second].filter((scheduler) => scheduler.active).length, 1);
+      assert.equal(new Set(jobs.map((job) => job.tick)).size, jobs.length, 'every tick once');
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+    }
+  });
+
+  /** A marker as downtime leaves it: its tick 10 s in the past, ready at once. */
+  async function putLateMarker(schedule: Schedule): Promise<string> {
+    const tick = new Date(Math.floor(Date.now() / 1_000) * 1_000 - 10_000).toISOString();
+    const [host, port] = server.url.split(':');
+    const connection = await BeanstalkConnection.connect({ host: host ?? '127.0.0.1', port: Number(port) });
+    try {
+      const body = encodeMarker({ schedule: schedule.name, tick, cron: schedule.cron, timezone: schedule.timezone });
+      await connection.putInTube(markerTube(schedule.name), Buffer.from(body), { priority: 0, delaySeconds: 0, ttrSeconds: 10 });
+    } finally {
+      await connection.quit();
+    }
+    return tick;
+  }
+
+  for (const catchUp of ['skip', 'once'] as const) {
+    it(`after downtime, catchUp '${catchUp}' ${catchUp === 'skip' ? 'runs nothing for the late tick' : 'runs the late tick once'}, then goes on from now`, async () => {
+      const schedule = declare('*/1 * * * * *', { catchUp });
+      const oldTick = await putLateMarker(schedule);
+      const startedAt = Date.now();
+      const scheduler = new Scheduler({ url: server.url, logger: silent, leaseTtrSeconds: 3, schedules: [schedule] });
+      const skipped: string[] = [];
+      scheduler.on('scheduler:skip', (event) => skipped.push(event.tick));
+      scheduler.start();
+      try {
+        const jobs = await drain(server.url, schedule.task.tube, 2);
+        const ticks = jobs.map((job) => job.tick);
+        if (catchUp === 'skip') {
+          assert.deepEqual(skipped, [oldTick]);
+          assert.ok(!ticks.includes(oldTick));
+        } else {
+          assert.deepEqual(skipped, []);
+          assert.equal(ticks[0], oldTick, 'the late tick ran, with its own tick in meta');
+        }
+        // Never a burst: no tick between the late one and the restart was put.
+        const fresh = ticks.filter((tick) => tick !== oldTick);
+        assert.ok(fresh.length > 0);
+        for (const tick of fresh) assert.ok(Date.parse(tick) >= startedAt - 1_000, `${tick} is from now, not from the downtime`);
+      } finally {
+        await scheduler.stop();
+      }
+    });
+  }
 });
