@@ -4,7 +4,7 @@
  * connection drops (a SIGKILL) and after its TTR when it is not touched (a SIGSTOP, a hung host).
  */
 import type { Beanstalk } from '../beanstalk/types.js';
-import { LOCK_TUBE } from './markers.js';
+import { ACTIVE_TUBE, LOCK_TUBE, parseActiveInfo } from './markers.js';
 
 /** The body of the lease job: only its presence matters; the text says what it is to an operator. */
 const LEASE_BODY = '{"lease":"bsworker scheduler"}';
@@ -33,15 +33,21 @@ export interface LeaseOptions {
  */
 export async function takeLease(connection: Beanstalk, options: LeaseOptions): Promise<string | undefined> {
   const random = options.random ?? Math.random;
+  let stale: string | undefined;
   while (!options.stopped()) {
     const stats = await connection.statsTube(LOCK_TUBE);
-    if (stats === null || stats.total === 0) {
+    // A stale lease is not one to wait for: it may never come back (see staleLease).
+    if ((stats?.total ?? 0) - (stale === undefined ? 0 : 1) <= 0) {
       await connection.putInTube(LOCK_TUBE, Buffer.from(LEASE_BODY), { priority: 0, delaySeconds: 0, ttrSeconds: options.ttrSeconds });
     }
     const job = await connection.reserve(options.waitSeconds);
-    if (job === null) continue;
+    if (job === null) {
+      stale = await staleLease(connection);
+      continue;
+    }
     const after = await connection.statsTube(LOCK_TUBE);
-    if (after !== null && after.reserved > 1) {
+    const holders = (after?.reserved ?? 1) - (stale !== undefined && stale !== job.id ? 1 : 0);
+    if (holders > 1) {
       await connection.delete(job.id);
       await options.sleep(100 + Math.floor(random() * 900));
       continue;
@@ -50,6 +56,22 @@ export async function takeLease(connection: Beanstalk, options: LeaseOptions): P
     return job.id;
   }
   return undefined;
+}
+
+/**
+ * The lease of the scheduler named active, when it is still reserved more than a second past its TTR.
+ * beanstalkd 1.12 sometimes never times out a job reserved by a connection that has gone silent (a
+ * SIGSTOPped process: seen here in about one run in five), so waiting for that lease to come back could
+ * wait for ever. Its holder fences itself (it steps down once a TTR passed without a touch), so this
+ * one may take over with a new lease.
+ */
+async function staleLease(connection: Beanstalk): Promise<string | undefined> {
+  await connection.use(ACTIVE_TUBE);
+  const job = await connection.peekReady();
+  const info = job === null ? undefined : parseActiveInfo(job.body);
+  if (info === undefined) return undefined;
+  const stats = await connection.statsJob(info.lease);
+  return stats !== null && stats.tube === LOCK_TUBE && stats.state === 'reserved' && stats.timeLeftSeconds <= -1 ? info.lease : undefined;
 }
 
 /** Deletes the lock tube's leases that nobody holds (ready, delayed or buried): any client may. */

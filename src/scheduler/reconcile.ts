@@ -47,6 +47,9 @@ export async function reconcileTube(
 
   const stats = await connection.statsTube(tube);
   const unreserved = stats === null ? 0 : stats.ready + stats.delayed + stats.buried;
+  // A marker reserved elsewhere (by a scheduler stopped mid-tick) is not counted: it may never come
+  // back (see lease.ts on beanstalkd 1.12), and if it does, the active scheduler drops it as a tick
+  // already run or handles it as a late one.
   if (unreserved === 0) return putNext();
   await connection.use(tube);
   if (unreserved === 1) {

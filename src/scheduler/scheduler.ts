@@ -74,6 +74,9 @@ class LeaseLostError extends Error {
   }
 }
 
+/** A holder steps down this long before its lease's TTR runs out without a touch: the touch's own round trip. */
+const FENCE_MARGIN_MS = 500;
+
 const RECONNECT_CURVE = Object.freeze({ initial: 250, max: 5_000, jitter: 0.5 });
 
 interface Armed {
@@ -150,9 +153,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (this.#stopped) break;
         const lost = error instanceof LeaseLostError;
         if (!lost) failures += 1;
+        const reason = toError(error).message;
         this.#logger.warn(
           { err: toError(error), server: this.server },
-          lost ? 'scheduler lease lost; standing by' : `scheduler: ${toError(error).message}; retrying`,
+          this.#active || lost ? `scheduler no longer active (${reason}); standing by` : `scheduler: ${reason}; retrying`,
         );
       } finally {
         if (this.#active) this.emit('scheduler:standby', { reason: 'lease or connection lost' });
@@ -177,9 +181,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
     if (lease === undefined) return;
     let touchedAt = Date.now();
+    // Self-fencing: a holder that went a whole TTR without touching (it was stopped, or starved) takes
+    // the lease as lost even if beanstalkd has not timed it out yet. beanstalkd 1.12 sometimes never
+    // returns the reserved job of a silent connection at its TTR (see lease.ts), so a standby may
+    // already have taken over; a touch would then succeed and make two active schedulers.
+    const fence = (): void => {
+      if (Date.now() - touchedAt >= this.#leaseTtr * 1_000 - FENCE_MARGIN_MS) throw new LeaseLostError('no touch within the TTR');
+    };
     const touch = async (): Promise<void> => {
+      fence();
+      const sent = Date.now();
       await this.#touchLease(connection, lease);
-      touchedAt = Date.now();
+      touchedAt = sent;
     };
     const armed = (this.#given ?? listSchedules()).map((schedule) => ({
       schedule,
@@ -220,7 +233,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         await deleteIfThere(connection, job.id).catch(() => undefined);
         continue;
       }
-      const firing = this.#fire(connection, lease, entry, job, lastTicks);
+      const firing = this.#fire(connection, touch, entry, job, lastTicks);
       this.#firing = firing;
       try {
         await firing;
@@ -268,7 +281,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** Handles one reserved marker; see {@link decideMarker} for what each case means. */
-  async #fire(connection: Beanstalk, lease: string, entry: Armed, job: ReservedJob, lastTicks: Map<string, number>): Promise<void> {
+  async #fire(
+    connection: Beanstalk,
+    touch: () => Promise<void>,
+    entry: Armed,
+    job: ReservedJob,
+    lastTicks: Map<string, number>,
+  ): Promise<void> {
     const { schedule, decision } = entry;
     const tube = markerTube(schedule.name);
     const log = this.#logger.child({ schedule: schedule.name });
@@ -289,6 +308,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       await this.#deleteMarker(connection, job.id);
       return;
     }
+    // Still the holder of the lease and of this marker? A scheduler that was stopped (SIGSTOP) and
+    // resumed finds out here, before it puts anything, rather than at its next touch.
+    await Promise.all([touch(), this.#touchMarker(connection, job.id)]);
     const decided = decideMarker(marker, decision, new Date(), lastTicks.get(schedule.name));
     switch (decided.kind) {
       case 'duplicate':
@@ -312,9 +334,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.emit('scheduler:skip', { schedule: schedule.name, tick: marker.tick });
         return;
       case 'run': {
-        // Still the holder of the lease and of this marker? A scheduler that was stopped (SIGSTOP) and
-        // resumed finds out here, before it puts anything, rather than at its next touch.
-        await Promise.all([this.#touchLease(connection, lease), this.#touchMarker(connection, job.id)]);
         const tick = decided.tick.toISOString();
         const options = {
           ...(schedule.priority === undefined ? {} : { priority: schedule.priority }),

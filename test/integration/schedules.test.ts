@@ -5,47 +5,16 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
-import { decodeEnvelope } from '../../src/envelope/envelope.js';
 import { JobQueue } from '../../src/index.js';
 import { encodeMarker, markerTube } from '../../src/scheduler/markers.js';
 import { unregisterSchedule } from '../../src/scheduler/registry.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { Schedule } from '../../src/scheduler/types.js';
 import { type BeanstalkdServer, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { drainCount } from '../helpers/schedules.js';
 
 const silent = pino({ level: 'silent' });
 const name = (what: string): string => `${what}-${randomUUID().slice(0, 8)}`;
-
-interface Ticked {
-  readonly id: string;
-  readonly schedule: string;
-  readonly tick: string;
-}
-
-/** Reserves and deletes every job of `tube` until `count` were read or `timeoutMs` passes; returns their meta.schedule. */
-async function drain(url: string, tube: string, count: number, timeoutMs = 8_000): Promise<Ticked[]> {
-  const [host, port] = url.split(':');
-  const connection = await BeanstalkConnection.connect({ host: host ?? '127.0.0.1', port: Number(port) }, { stallTimeoutMs: 5_000 });
-  const seen: Ticked[] = [];
-  const deadline = Date.now() + timeoutMs;
-  try {
-    await connection.watch(tube);
-    await connection.ignore('default');
-    while (seen.length < count && Date.now() < deadline) {
-      const job = await connection.reserve(1);
-      if (job === null) continue;
-      const decoded = decodeEnvelope(job.body);
-      assert.ok(decoded.ok);
-      const meta = decoded.envelope.meta as { schedule?: { name: string; tick: string } } | undefined;
-      assert.ok(meta?.schedule, 'the scheduled job carries meta.schedule');
-      seen.push({ id: job.id, schedule: meta.schedule.name, tick: meta.schedule.tick });
-      await connection.delete(job.id);
-    }
-  } finally {
-    await connection.quit();
-  }
-  return seen;
-}
 
 describe('schedules against beanstalkd', () => {
   let server: BeanstalkdServer;
@@ -74,7 +43,7 @@ describe('schedules against beanstalkd', () => {
     const scheduler = new Scheduler({ url: server.url, logger: silent, leaseTtrSeconds: 3, schedules: [schedule] });
     scheduler.start();
     try {
-      const jobs = await drain(server.url, schedule.task.tube, 3);
+      const jobs = await drainCount(server.url, schedule.task.tube, 3);
       assert.equal(jobs.length, 3);
       const ticks = jobs.map((job) => Date.parse(job.tick));
       for (const job of jobs) assert.equal(job.schedule, schedule.name);
@@ -94,7 +63,7 @@ describe('schedules against beanstalkd', () => {
     first.start();
     second.start();
     try {
-      const jobs = await drain(server.url, schedule.task.tube, 4);
+      const jobs = await drainCount(server.url, schedule.task.tube, 4);
       assert.equal(jobs.length, 4);
       assert.equal(activations, 1, 'only one scheduler became active');
       assert.equal([first, second].filter((scheduler) => scheduler.active).length, 1);
@@ -128,7 +97,7 @@ describe('schedules against beanstalkd', () => {
       scheduler.on('scheduler:skip', (event) => skipped.push(event.tick));
       scheduler.start();
       try {
-        const jobs = await drain(server.url, schedule.task.tube, 2);
+        const jobs = await drainCount(server.url, schedule.task.tube, 2);
         const ticks = jobs.map((job) => job.tick);
         if (catchUp === 'skip') {
           assert.deepEqual(skipped, [oldTick]);
