@@ -47,6 +47,9 @@ export {
   type StatsSource,
 } from './metrics/server-metrics.js';
 export { collectWorkerMetrics, WorkerMetrics, type WorkerMetricsOptions } from './metrics/worker-metrics.js';
+export { DuplicateScheduleError } from './scheduler/registry.js';
+export { SCHEDULER_DEFAULTS, Scheduler, type SchedulerEvents, type SchedulerOptions } from './scheduler/scheduler.js';
+export type { CatchUp, Schedule, ScheduleOptions } from './scheduler/types.js';
 export { KwargsValidationError, PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';

@@ -178,4 +178,17 @@ describe('bsworker scheduler and schedules', () => {
     assert.equal((await second.waitForExit()).code, 0);
     assert.equal((await first.waitForExit()).code, 0);
   });
+
+  it('a worker with --scheduler --processes 2 runs one scheduler, in child 0, and its ticks are put', async () => {
+    const p = prefix('wsch');
+    const pool = new Cli(['--tubes', `${p}-ticks`, '--jobs', dir, '--url', server.url, '--scheduler', '--processes', '2'], env(p));
+    const put = (line: Record<string, unknown>): boolean => line.msg === 'scheduled job put';
+    await pool.waitForLine((line) => pool.lines.filter(put).length >= 2 && put(line), 'two scheduled jobs put');
+    const started = pool.lines.filter((line) => line.msg === 'scheduler started beside the worker');
+    assert.equal(started.length, 1, 'one child runs the scheduler');
+    assert.equal(started[0]?.child, 0);
+    assert.equal(new Set(pool.lines.filter(put).map((line) => line.pid)).size, 1);
+    pool.signal('SIGTERM');
+    assert.equal((await pool.waitForExit()).code, 0);
+  });
 });
