@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BeanstalkdServer, startBeanstalkd } from '../helpers/beanstalkd.js';
+import { type BeanstalkdServer, rawPut, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { Cli, children, prefix, run, writeFixtureJobs } from '../helpers/cli.js';
 import { drainTicks } from '../helpers/schedules.js';
 import { startProxy } from '../helpers/tcp-proxy.js';
@@ -190,5 +190,22 @@ describe('bsworker scheduler and schedules', () => {
     assert.equal(new Set(pool.lines.filter(put).map((line) => line.pid)).size, 1);
     pool.signal('SIGTERM');
     assert.equal((await pool.waitForExit()).code, 0);
+  });
+
+  it('schedules escapes what it reads from the server: an info job with control characters in its host', async () => {
+    const p = prefix('esc');
+    await rawPut(
+      server.url,
+      'bsworker.scheduler.active',
+      JSON.stringify({ host: 'evil\u001b[2J\u202ehost', pid: 1, since: 'x', lease: '999999' }),
+      { priority: 0 },
+    );
+    const shown = await run(['schedules', '--jobs', dir, '--url', server.url], env(p));
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.ok(!shown.stdout.includes('\u001b') && !shown.stdout.includes('\u202e'), JSON.stringify(shown.stdout));
+    assert.match(shown.stdout, /evil\\u001b\[2J\\u202ehost/);
+    const json = await run(['schedules', '--jobs', dir, '--url', server.url, '--json'], env(p));
+    assert.ok(!json.stdout.includes('\u001b') && !json.stdout.includes('\u202e'));
+    assert.equal(JSON.parse(json.stdout).active.holding, false);
   });
 });
