@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BeanstalkConnection } from '../../src/beanstalk/connection.js';
 import { type BeanstalkdServer, rawPut, startBeanstalkd } from '../helpers/beanstalkd.js';
 import { Cli, children, prefix, run, writeFixtureJobs } from '../helpers/cli.js';
 import { drainTicks } from '../helpers/schedules.js';
@@ -194,6 +195,14 @@ describe('bsworker scheduler and schedules', () => {
 
   it('schedules escapes what it reads from the server: an info job with control characters in its host', async () => {
     const p = prefix('esc');
+    // The only info job, as an active scheduler leaves it (it deletes the older ones).
+    const connection = await BeanstalkConnection.connect({ host: server.host, port: server.port });
+    try {
+      await connection.use('bsworker.scheduler.active');
+      for (let old = await connection.peekReady(); old !== null; old = await connection.peekReady()) await connection.delete(old.id);
+    } finally {
+      await connection.quit();
+    }
     await rawPut(
       server.url,
       'bsworker.scheduler.active',
