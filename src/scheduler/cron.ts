@@ -2,7 +2,12 @@
  * The cron expressions of schedules, through croner (parsing and next-run computation only: the
  * scheduler's timing lives in beanstalkd's delayed marker jobs, never in croner's timers).
  */
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
+import { lazyRequire } from '../loader/lazy-require.js';
+
+// Loaded on first use: every process that imports bsworker imports this file (through JobQueue), and
+// only those that declare a schedule need croner.
+const loadCroner = lazyRequire<typeof import('croner')>('croner');
 
 /**
  * A compiled expression. Throws a TypeError naming the expression when croner cannot parse it, and a
@@ -12,7 +17,7 @@ export function compileCron(expression: string, timezone: string): Cron {
   let cron: Cron;
   try {
     // 5 fields, or 6 with seconds first; croner's 7th (years) field is left out: it is not cron.
-    cron = new Cron(expression, { paused: true, timezone, mode: '5-or-6-parts' });
+    cron = new (loadCroner().Cron)(expression, { paused: true, timezone, mode: '5-or-6-parts' });
   } catch (error) {
     throw new TypeError(
       `Expected the cron expression to be 5 fields (minute hour day month weekday) or 6 with seconds first, got ${JSON.stringify(expression)}: ${(error as Error).message}`,
