@@ -62,6 +62,9 @@ export { collectWorkerMetrics, WorkerMetrics, type WorkerMetricsOptions } from '
 export { JobFailedError, ResultTimeoutError, ResultUnavailableError } from './results/errors.js';
 export { REPLY_TUBE_PREFIX } from './results/reply-listener.js';
 export { RESULT_TIMEOUT_MS, type ResultJob, type ResultOptions } from './results/result-job.js';
+export { DuplicateScheduleError } from './scheduler/registry.js';
+export { SCHEDULER_DEFAULTS, Scheduler, type SchedulerEvents, type SchedulerOptions } from './scheduler/scheduler.js';
+export type { CatchUp, Schedule, ScheduleOptions } from './scheduler/types.js';
 export { KwargsValidationError, PutManyError, UnrecoverableError } from './tasks/errors.js';
 export { PUT_DEFAULTS } from './tasks/put-options.js';
 export { JobQueue, type JobQueueOptions } from './tasks/queue.js';

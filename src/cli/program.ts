@@ -7,6 +7,8 @@ import { Command } from 'commander';
 import { registerCheckCommand } from './check.js';
 import { formatError } from './errors.js';
 import { registerOperatingCommands } from './ops/index.js';
+import { registerSchedulesCommand } from './ops/schedules.js';
+import { registerSchedulerCommand } from './run-scheduler.js';
 import { runWorker } from './run-worker.js';
 import { registerServeCommand } from './serve.js';
 import { runSupervisor } from './supervisor.js';
@@ -80,6 +82,8 @@ export function buildProgram(io: ProgramIo): Command {
   registerOperatingCommands(program, { print: io.print, isTTY: io.isTTY ?? false });
   registerCheckCommand(program, { ...io, isTTY: io.isTTY ?? false });
   registerServeCommand(program, io);
+  registerSchedulerCommand(program, io.exit);
+  registerSchedulesCommand(program, { print: io.print, isTTY: io.isTTY ?? false });
   // `bsworker help [command]`, as `--help` does. Added last: subcommands copy the help command
   // setting, and `put help f` must still put into a tube called help.
   program.helpCommand(true);

@@ -19,6 +19,7 @@ import { EXIT, UsageError } from './errors.js';
 import { type HealthFile, startHealthFile } from './health-file.js';
 import { IPC, onSupervisorMessage, sendToSupervisor } from './ipc.js';
 import { logLevelOf } from './parse.js';
+import { startSchedulerBeside } from './run-scheduler.js';
 import { listenForStopSignals } from './signals.js';
 import { setStdoutClosedHandler, watchLoggerOutput } from './stdout.js';
 import { waitForAnyServer } from './wait-for-server.js';
@@ -209,7 +210,13 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
       health = await startHealthFile(options.healthFile, logger, () => running.state === 'running');
     }
     logger.debug({ files: files.length, tasks: tasks.length, servers: running.servers }, 'jobs loaded');
+    // One process of a pool runs it: the others would only add connections waiting for the lease.
+    const scheduler =
+      options.scheduler === true && (childIndex === undefined || childIndex === 0) && !stopRequested
+        ? startSchedulerBeside(options.url, logger)
+        : undefined;
     const result = await stopped;
+    await scheduler?.stop();
     await health?.stop();
     return result.graceful && !forced && (signals < 2 || childIndex !== undefined) ? EXIT.ok : EXIT.failure;
   }

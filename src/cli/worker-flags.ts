@@ -192,6 +192,14 @@ const TABLE = {
     child: { never: 'set by the supervisor on its children, refused from a user with --processes' },
     worker: null,
   }),
+  scheduler: flag<boolean>({
+    flags: '--scheduler',
+    description:
+      'also run a scheduler for the schedules the jobs directory declares (one is active among all; with --processes, child 0 runs it)',
+    // Every child gets the switch; only child 0 acts on it, so a restarted child 0 takes it up again.
+    child: 'same',
+    worker: null,
+  }),
   processes: flag({
     flags: '--processes <n>',
     description: 'run n worker processes under a supervisor that restarts any that dies (1 to 64)',

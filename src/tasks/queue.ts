@@ -16,6 +16,7 @@ import { type Chain, type FlowQueue, type Group, makeChain, makeGroup } from '..
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ReplyListener } from '../results/reply-listener.js';
 import { type ResultJob, settledResult } from '../results/result-job.js';
+import { defineSchedule, type Schedule, type ScheduleOptions } from '../scheduler/index.js';
 import { PutRouter } from '../servers/put-router.js';
 import { parseServerList } from '../servers/server-list.js';
 import { createTaskDecorator } from './decorator.js';
@@ -353,6 +354,16 @@ export class JobQueue implements FlowQueue {
     batch.assertSizes(maxJobSize);
     const key = putOptions.key;
     return putWindowed((body, done) => this.#sendThen(metadata.tube, body, params, key, done), batch, window);
+  }
+
+  /**
+   * Declares the recurring schedule `name`: a job for `task` with `kwargs` at every tick of `cron` (5
+   * fields, or 6 with seconds first), put by this queue while a `bsworker scheduler` (or a worker with
+   * `--scheduler`) is active. Every argument is checked now, so a typo fails when the module is imported.
+   * See the README's "Schedules" for what is guaranteed.
+   */
+  schedule<F extends TaskFunction>(name: string, cron: string, task: F, kwargs: KwargsOf<F>, options?: ScheduleOptions): Schedule {
+    return defineSchedule(this, name, cron, task, kwargs, options);
   }
 
   /** Closes the connection, if one is open. Later puts reject. Idempotent. */

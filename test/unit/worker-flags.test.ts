@@ -39,6 +39,7 @@ const SAMPLES: { readonly [K in WorkerFlagName]-?: NonNullable<WorkerFlagValues[
   metricsPort: 9464,
   metricsHost: '0.0.0.0',
   metricsIpc: true,
+  scheduler: true,
   processes: 4,
   maxJobsPerChild: 100,
   maxMemoryPerChild: 512,
