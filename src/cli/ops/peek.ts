@@ -90,6 +90,8 @@ export function printJob(output: Output, job: PeekJson): void {
   if (job.envelope) {
     line('func_name', terminalSafeJson(job.envelope.func_name));
     if (job.envelope.tube !== job.tube) line('body tube', job.envelope.tube === null ? '(none)' : terminalSafeJson(job.envelope.tube));
+    // The flow's summary names tasks from the body: escaped like the rest of it.
+    if (job.flow) line('flow', terminalSafeText(job.flow.summary));
     jsonLines('kwargs', job.envelope.kwargs);
     const meta = job.history === undefined ? job.envelope.meta : metaWithoutHistory(job.envelope.meta);
     if (meta !== undefined) jsonLines('meta', meta);
