@@ -151,6 +151,22 @@ export interface WorkerReading {
   readonly reconnects: number | null;
 }
 
+/** One running job's latest progress (`GET /api/progress`); its value is job data: untrusted. */
+export interface ProgressEntry {
+  readonly worker: string;
+  readonly jobId: string;
+  readonly tube: string | null;
+  readonly task: string | null;
+  readonly value: unknown;
+  readonly truncated: boolean;
+  readonly at: string;
+}
+
+export interface ProgressReading {
+  readonly jobs: readonly ProgressEntry[];
+  readonly workers: readonly { readonly url: string; readonly reachable: boolean; readonly error: string | null }[];
+}
+
 export interface WorkersReply {
   readonly workers: readonly WorkerReading[];
 }
