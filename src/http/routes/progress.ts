@@ -11,13 +11,15 @@ import { TAGS } from './params.js';
 /** How long one worker may take to answer: short, so one stuck worker does not hold the page. */
 const READ_TIMEOUT_MS = 1_000;
 
+const nullableString = { anyOf: [{ type: 'string' }, { type: 'null' }] } as const;
+
 const entrySchema = {
   type: 'object',
   properties: {
     worker: { type: 'string', description: 'The `--worker-metrics` URL of the worker running the job.' },
     jobId: { type: 'string' },
-    tube: { type: ['string', 'null'] },
-    task: { type: ['string', 'null'] },
+    tube: nullableString,
+    task: nullableString,
     value: {
       description:
         'The latest value the task reported (`ctx.progress`), any JSON; when its JSON is over 1 KiB, the first 1 KiB of that JSON as a string and `truncated` true. Job data: untrusted.',
@@ -33,7 +35,7 @@ const sourceSchema = {
   properties: {
     url: { type: 'string' },
     reachable: { type: 'boolean' },
-    error: { type: ['string', 'null'] },
+    error: nullableString,
     jobs: { type: 'integer', description: 'Jobs with progress it listed.' },
     childrenMissing: { type: 'integer', description: 'Under `--processes`: children that did not answer in time.' },
   },
