@@ -8,6 +8,7 @@
 import type { JobStats } from '../beanstalk/types.js';
 import { decodeEnvelope } from '../envelope/envelope.js';
 import { readFailureHistory, withCarried } from '../failures/record.js';
+import { describeFlow, displayMeta } from '../flows/describe.js';
 import type { DeadLetterSummary, FailureSummary, JobHistory, JobReport } from './types.js';
 
 /** The longest message and stack line a {@link FailureSummary} keeps; the whole entry is in `history`. */
@@ -90,8 +91,18 @@ function historyOf(body: Buffer): JobHistory | null {
   return history.carried === undefined ? { failures: history.failures } : { failures: history.failures, carried: history.carried };
 }
 
+/** Options of {@link describeJob}. */
+export interface DescribeJobOptions {
+  /**
+   * The job's own view (read by id, or peeked): the links of its chain with their kwargs. A list
+   * (false) names the links only, and leaves `meta.chain.next` out of `envelope.meta`.
+   * @defaultValue false
+   */
+  readonly detail?: boolean;
+}
+
 /** Builds the {@link JobReport} of a job from its stats and body. */
-export function describeJob(server: string, id: string, own: JobStats, body: Buffer): JobReport {
+export function describeJob(server: string, id: string, own: JobStats, body: Buffer, options: DescribeJobOptions = {}): JobReport {
   // A copy buried with its failure record carries the counters of the jobs it replaced: the report
   // gives the job's whole life, as the worker counts it (the kick bound, attempts).
   const stats = withCarried(own, readFailureHistory(body)?.carried);
@@ -122,18 +133,22 @@ export function describeJob(server: string, id: string, own: JobStats, body: Buf
       lastFailure: null,
       // A dead letter of a body that was not an envelope is `{"meta":{"dead_letter":{...}}}`.
       deadLetter: deadLetterOf(parsedMeta(body)),
+      // A worker runs no flow of a body that is not an envelope.
+      flow: null,
     };
   }
   const { func_name, tube, kwargs } = decoded.envelope;
   const meta = metaOf(body);
   const history = historyOf(body);
+  const shownMeta = displayMeta(meta, options);
   return {
     ...counters,
-    envelope: { func_name, tube: tube ?? null, kwargs, ...(meta === undefined ? {} : { meta }) },
+    envelope: { func_name, tube: tube ?? null, kwargs, ...(meta === undefined ? {} : { meta: shownMeta }) },
     raw: null,
     decodeError: null,
     history,
     lastFailure: summariseLastFailure(history),
     deadLetter: deadLetterOf(meta),
+    flow: describeFlow(meta, options),
   };
 }

@@ -4,6 +4,8 @@
  */
 import { NotFoundError as BeanstalkNotFound } from '../beanstalk/errors.js';
 import type { Beanstalk, JobStats, PeekedJob } from '../beanstalk/types.js';
+import { barrierLeft } from '../flows/advance.js';
+import { summariseFlow } from '../flows/describe.js';
 import { describeJob } from './describe.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { checkInteger, checkTube, parseCursor } from './input.js';
@@ -29,8 +31,27 @@ export async function readJob(server: AdminServer, id: string, shownId: string, 
     if (!job) throw missing(shownId);
     // Another client deleted it between the two commands.
     if (!stats) throw new NotFoundError('JOB_NOT_FOUND', `job ${shownId} was deleted while it was being read`);
-    return describeJob(server.name, formatId(server, id), stats, job.body);
+    return withMembersLeft(connection, describeJob(server.name, formatId(server, id), stats, job.body, { detail: true }));
   });
+}
+
+/**
+ * A group callback's report with the members still unfinished: one `stats-tube` of its barrier tube,
+ * counted as the worker counts it, only in the job's own view (a list would pay one per callback). A
+ * count that cannot be read stays null: the job is still shown.
+ */
+async function withMembersLeft(connection: Beanstalk, report: JobReport): Promise<JobReport> {
+  const { flow } = report;
+  if (!flow?.chord) return report;
+  let membersLeft: number;
+  try {
+    membersLeft = await barrierLeft(connection, flow.chord);
+  } catch (error) {
+    if (isDown(error)) throw error;
+    return report;
+  }
+  const parts = { ...flow, chord: { ...flow.chord, membersLeft } };
+  return { ...report, flow: { ...parts, summary: summariseFlow(parts) } };
 }
 
 /** Checks a state name: one of {@link JOB_STATES}. */
@@ -67,7 +88,7 @@ export async function peekState(
         if (!job) return undefined;
         const stats = await connection.statsJob(job.id);
         if (!stats) throw new NotFoundError('JOB_NOT_FOUND', `job ${job.id} was deleted while it was being read`);
-        return describeJob(server.name, formatId(server, job.id), stats, job.body);
+        return withMembersLeft(connection, describeJob(server.name, formatId(server, job.id), stats, job.body, { detail: true }));
       });
     } catch (error) {
       if (!isDown(error)) throw error;

@@ -9,6 +9,7 @@
  * gave. With one server a job id is beanstalkd's own (`"42"`); with several it is `host:port/42`.
  */
 import type { CarriedCounters, FailureEntry } from '../failures/record.js';
+import type { FlowDescription } from '../flows/describe.js';
 
 /** The states beanstalkd reports for a job. */
 export type JobState = 'ready' | 'delayed' | 'reserved' | 'buried';
@@ -145,7 +146,11 @@ export interface JobEnvelope {
   /** The tube the producer wrote into the body (not necessarily the tube the job is in), or null if absent. */
   readonly tube: string | null;
   readonly kwargs: Record<string, unknown>;
-  /** The body's `meta` field, present only when the body has one (failures, dead-letter records). */
+  /**
+   * The body's `meta` field, present only when the body has one (failures, dead-letter records, flows),
+   * as the body has it but for two members: a reply's `token` reads `"[redacted]"`, and in lists (not a
+   * job read by id) a chain's `next` links are left out (`flow` names them).
+   */
   readonly meta?: unknown;
 }
 
@@ -229,6 +234,11 @@ export interface JobReport {
   readonly lastFailure: FailureSummary | null;
   /** Set when the job is a dead letter (`meta.dead_letter`). */
   readonly deadLetter: DeadLetterSummary | null;
+  /**
+   * The chain, group, chord and reply the body's `meta` asks for, read as a worker reads them (a
+   * malformed one says so in `malformed`); null when it asks for none. See the README's "HTTP API".
+   */
+  readonly flow: FlowDescription | null;
 }
 
 /** Why a {@link JobPage} scan stopped. */

@@ -11,6 +11,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Registry } from 'prom-client';
+import type { ProgressEntry } from '../metrics/progress.js';
 
 /** One metric as `Registry.getMetricsAsJSON()` gives it. */
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
@@ -32,19 +33,25 @@ export const IPC = Object.freeze({
   metricsReply: 'bsworker:metrics-reply',
   /** Child -> supervisor: the last counts, sent when the worker has stopped. */
   metricsFinal: 'bsworker:metrics-final',
+  /** Supervisor -> child: answer with your running jobs' progress, under this `id`. */
+  progressRequest: 'bsworker:progress-request',
+  /** Child -> supervisor: the answer to progress request `id`. */
+  progressReply: 'bsworker:progress-reply',
 } as const);
 
 /** What the supervisor sends a child. */
 export type SupervisorMessage =
   | { readonly type: typeof IPC.force }
   | { readonly type: typeof IPC.siblingDied }
-  | { readonly type: typeof IPC.metricsRequest; readonly id: number };
+  | { readonly type: typeof IPC.metricsRequest; readonly id: number }
+  | { readonly type: typeof IPC.progressRequest; readonly id: number };
 
 /** What a child sends the supervisor. */
 export type ChildMessage =
   | { readonly type: typeof IPC.recycled }
   | { readonly type: typeof IPC.metricsReply; readonly id: number; readonly metrics: MetricJson[] }
-  | { readonly type: typeof IPC.metricsFinal; readonly metrics: MetricJson[] };
+  | { readonly type: typeof IPC.metricsFinal; readonly metrics: MetricJson[] }
+  | { readonly type: typeof IPC.progressReply; readonly id: number; readonly jobs: ProgressEntry[] };
 
 /**
  * Why a value is not a message. A metrics reply that carries a request id but malformed metrics keeps
@@ -80,6 +87,31 @@ function metricsProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/** The most entries a progress reply may carry: a child's board holds at most 1,000. */
+const MAX_PROGRESS_ENTRIES = 1_000;
+
+const isNullableText = (value: unknown): boolean => value === null || typeof value === 'string';
+
+/** Why `value` is not a list of {@link ProgressEntry}, or undefined when it is. Values are any JSON. */
+function progressProblem(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return 'jobs is not an array';
+  if (value.length > MAX_PROGRESS_ENTRIES) return `jobs holds more than ${MAX_PROGRESS_ENTRIES} entries`;
+  for (const [i, entry] of (value as unknown[]).entries()) {
+    if (!isRecord(entry)) return `jobs[${i}] is not an object`;
+    const { jobId, tube, task, truncated, at } = entry;
+    if (
+      typeof jobId !== 'string' ||
+      !isNullableText(tube) ||
+      !isNullableText(task) ||
+      typeof truncated !== 'boolean' ||
+      typeof at !== 'string'
+    ) {
+      return `jobs[${i}] is not a progress entry`;
+    }
+  }
+  return undefined;
+}
+
 const malformed = (reason: string, replyTo?: number): Malformed => ({ ok: false, reason, replyTo });
 const accepted = <M>(message: M): Decoded<M> => ({ ok: true, message });
 
@@ -100,6 +132,12 @@ export function decodeChildMessage(value: unknown): Decoded<ChildMessage> {
       if (problem !== undefined) return malformed(`a last metrics snapshot whose ${problem}`);
       return accepted({ type: IPC.metricsFinal, metrics: value.metrics as MetricJson[] });
     }
+    case IPC.progressReply: {
+      if (!isRequestId(value.id)) return malformed('a progress reply without a request id');
+      const problem = progressProblem(value.jobs);
+      if (problem !== undefined) return malformed(`a progress reply whose ${problem}`, value.id);
+      return accepted({ type: IPC.progressReply, id: value.id, jobs: value.jobs as ProgressEntry[] });
+    }
     default:
       return malformed(`unknown message type ${JSON.stringify(String(value.type)).slice(0, 80)}`);
   }
@@ -115,6 +153,8 @@ export function decodeSupervisorMessage(value: unknown): Decoded<SupervisorMessa
       return accepted({ type: IPC.siblingDied });
     case IPC.metricsRequest:
       return isRequestId(value.id) ? accepted({ type: IPC.metricsRequest, id: value.id }) : malformed('a metrics request without an id');
+    case IPC.progressRequest:
+      return isRequestId(value.id) ? accepted({ type: IPC.progressRequest, id: value.id }) : malformed('a progress request without an id');
     default:
       return malformed(`unknown message type ${JSON.stringify(String(value.type)).slice(0, 80)}`);
   }

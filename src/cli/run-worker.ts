@@ -183,7 +183,13 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         },
       );
       worker = candidate;
-      const detach = metrics?.metrics.attach(candidate);
+      const detachMetrics = metrics?.metrics.attach(candidate);
+      // Progress is followed only where it is served (--metrics-port, or a child's IPC answers).
+      const detachProgress = metrics?.progress.attach(candidate);
+      const detach = (): void => {
+        detachMetrics?.();
+        detachProgress?.();
+      };
       if (stopRequested) {
         // Asked to stop before it started (stdout closed, a signal, the parent gone): it never starts,
         // and its stop resolves at once. Starting it now would throw: a Worker runs once.
@@ -195,7 +201,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<number> {
         break;
       } catch (error) {
         worker = undefined;
-        detach?.();
+        detach();
         if (!(error instanceof ConnectionError)) throw error;
         if (stopRequested) return EXIT.ok;
         logger.warn(

@@ -11,7 +11,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ClusterMetrics } from '../metrics/cluster.js';
-import { type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
+import { jsonRenderer, type MetricsEndpoint, startMetricsServer } from '../metrics/http.js';
 import { warnIfExposed } from '../metrics/worker-endpoint.js';
 import { parseServerList } from '../servers/server-list.js';
 import { backoffDelay } from '../util/backoff.js';
@@ -134,6 +134,8 @@ async function serveClusterMetrics(metrics: ClusterMetrics, options: SupervisorO
       host,
       port,
       render: () => metrics.render(),
+      // The children's running jobs with progress, merged over the same IPC channel as the metrics.
+      documents: { '/progress': jsonRenderer(() => metrics.progress()) },
       onError: (error) => logger.error({ err: error }, 'rendering the metrics failed'),
     });
   } catch (error) {

@@ -167,6 +167,41 @@ const deadLetterSummary = object({
   at: nullable(string),
 });
 
+const flowLink = object(
+  {
+    func_name: string,
+    tube: string,
+    kwargs: { type: 'object', description: 'Only in a job read by id. Job data: untrusted.' },
+    pipe: nullable({ type: 'string', description: "The kwargs key that receives the previous link's return value." }),
+  },
+  { optional: ['kwargs', 'pipe'] },
+);
+
+/** A job's chain, group, chord and reply, as a worker reads them from `meta`. */
+const flowDescription = object(
+  {
+    summary: { type: 'string', description: 'One line for people: `link 2 of 3, then notify; a caller waits for its result`.' },
+    chain: nullable(
+      object({
+        position: { type: 'integer', description: '1-based: link `position` of `of`.' },
+        of: integer,
+        nextCount: { type: 'integer', description: 'Links after this one.' },
+        next: array(flowLink),
+      }),
+    ),
+    group: nullable(object({ tube: { type: 'string', description: 'The barrier tube.' }, barrier: string, callback: nullable(string) })),
+    chord: nullable(
+      object({
+        tube: { type: 'string', description: 'The barrier tube it waits on.' },
+        membersLeft: nullable({ type: 'integer', description: 'Jobs in the barrier tube; only in a job read by id.' }),
+      }),
+    ),
+    reply: { type: 'boolean', description: 'A caller waits for the result (the reply token is never shown).' },
+    malformed: nullable({ type: 'string', description: 'Why a worker would bury the job as invalid; the parts are null then.' }),
+  },
+  { description: 'Read from `meta` as a worker reads it; null when the job has no flow.' },
+);
+
 /** One job: exactly one of `envelope` and `raw` is non-null. */
 export const jobReportSchema: Schema = {
   $id: 'JobReport',
@@ -201,6 +236,7 @@ export const jobReportSchema: Schema = {
     ),
     lastFailure: nullable(failureSummary),
     deadLetter: nullable(deadLetterSummary),
+    flow: nullable(flowDescription),
   }),
 };
 

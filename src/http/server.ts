@@ -18,6 +18,7 @@ import { type ErrorReply, errorReply, HttpError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { EMPTY_METRICS, registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerProgressRoutes } from './routes/progress.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTubeRoutes } from './routes/tubes.js';
@@ -345,6 +346,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   registerJobRoutes(app, context);
   registerTaskRoutes(app, context);
   registerWorkerRoutes(app, context);
+  registerProgressRoutes(app, context);
+  // One module per resource under ./routes/: `GET /api/schedules` (src/scheduler/, not here yet) goes in
+  // ./routes/schedules.ts, registered here, with its shapes in ../admin/ and its schema beside the route.
   registerHealthRoutes(app, context, { source: options.metricsRegistry ?? EMPTY_METRICS, auth: options.metricsAuth ?? true });
   await registerDashboard(app, { sessions, verifier });
   await app.ready();

@@ -13,6 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Registry } from 'prom-client';
 import { IPC, type MetricJson, onChildMessage, onSupervisorMessage, sendToChild, sendToSupervisor } from '../cli/ipc.js';
 import type { RenderedMetrics } from './http.js';
+import type { ProgressEntry, ProgressReport } from './progress.js';
 import { promClient } from './prom-client.js';
 
 /** Every timing of the cluster metrics, in one place. */
@@ -26,12 +27,22 @@ const CUMULATIVE: ReadonlySet<string> = new Set(['counter', 'histogram']);
 const cumulativeOnly = (metrics: readonly MetricJson[]): MetricJson[] => metrics.filter((metric) => CUMULATIVE.has(String(metric.type)));
 
 /**
- * Child side: answers the supervisor's requests with `registry`'s metrics. Returns a function that
- * sends the last snapshot (call it once the worker has stopped) and stops answering.
+ * Child side: answers the supervisor's requests with `registry`'s metrics, and with `progress`'s
+ * running jobs when given. Returns a function that sends the last snapshot (call it once the worker has
+ * stopped) and stops answering.
  */
-export function answerMetricsRequests(registry: Registry, channel: NodeJS.Process = process): () => Promise<void> {
+export function answerMetricsRequests(
+  registry: Registry,
+  channel: NodeJS.Process = process,
+  progress?: { snapshot(): ProgressReport },
+): () => Promise<void> {
   const stopListening = onSupervisorMessage(
     (message) => {
+      if (message.type === IPC.progressRequest) {
+        const jobs = progress === undefined ? [] : [...progress.snapshot().jobs];
+        void sendToSupervisor({ type: IPC.progressReply, id: message.id, jobs }, channel);
+        return;
+      }
       if (message.type !== IPC.metricsRequest) return;
       const { id } = message;
       registry.getMetricsAsJSON().then(
@@ -69,6 +80,8 @@ export class ClusterMetrics {
   /** What children that are gone counted (counters and histograms). */
   #retired: MetricJson[][] = [];
   readonly #waiting = new Map<number, (metrics: MetricJson[] | undefined) => void>();
+  /** Progress requests waiting for their child; ids come from the same counter as the metrics'. */
+  readonly #progressWaiting = new Map<number, (jobs: ProgressEntry[] | undefined) => void>();
   #nextId = 1;
   #restarts = 0;
   #missing = 0;
@@ -132,10 +145,13 @@ export class ClusterMetrics {
           entry.last = message.metrics;
           this.#waiting.get(message.id)?.(message.metrics);
         } else if (message.type === IPC.metricsFinal) entry.last = message.metrics;
+        else if (message.type === IPC.progressReply) this.#progressWaiting.get(message.id)?.(message.jobs);
       },
       // A malformed answer counts the child as silent for this scrape at once (the supervisor logs it).
       (problem) => {
-        if (problem.replyTo !== undefined) this.#waiting.get(problem.replyTo)?.(undefined);
+        if (problem.replyTo === undefined) return;
+        this.#waiting.get(problem.replyTo)?.(undefined);
+        this.#progressWaiting.get(problem.replyTo)?.(undefined);
       },
     );
     // 'close' comes after every message the child sent has been read.
@@ -159,6 +175,37 @@ export class ClusterMetrics {
     const parts = [...this.#retired, ...answers.map((answer) => answer.metrics), await this.registry.getMetricsAsJSON()];
     const summed = promClient().AggregatorRegistry.aggregate(parts);
     return { contentType: summed.contentType, body: await summed.metrics() };
+  }
+
+  /**
+   * Every child's running jobs with progress, merged (oldest report first); `missing` counts the
+   * children that did not answer within the deadline (their jobs are not listed). Never rejects.
+   */
+  async progress(): Promise<ProgressReport & { readonly missing: number }> {
+    const answers = await Promise.all([...this.#children.keys()].map((child) => this.#askProgress(child)));
+    const jobs = answers.flatMap((answer) => answer ?? []).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    return { jobs, missing: answers.filter((answer) => answer === undefined).length };
+  }
+
+  async #askProgress(child: ChildProcess): Promise<ProgressEntry[] | undefined> {
+    if (!child.connected) return undefined;
+    const id = this.#nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<ProgressEntry[] | undefined>((resolve) => {
+      this.#progressWaiting.set(id, resolve);
+      timer = setTimeout(() => resolve(undefined), this.#timeoutMs);
+    });
+    try {
+      sendToChild(child, { type: IPC.progressRequest, id }, (error) => {
+        if (error) this.#progressWaiting.get(id)?.(undefined);
+      });
+    } catch {
+      this.#progressWaiting.get(id)?.(undefined);
+    }
+    const jobs = await answer;
+    clearTimeout(timer);
+    this.#progressWaiting.delete(id);
+    return jobs;
   }
 
   async #ask(child: ChildProcess, entry: ChildMetrics): Promise<{ metrics: MetricJson[]; missing: boolean }> {

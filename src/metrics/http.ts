@@ -1,6 +1,7 @@
 /**
  * A minimal `/metrics` endpoint over node:http, for the worker (`--metrics-port`), the supervisor and
- * tests. Read-only: GET or HEAD `/metrics`; anything else is 404 or 405. The HTTP API of `bsworker serve`
+ * tests. Read-only: GET or HEAD `/metrics` (and the `documents` given, such as the worker's
+ * `/progress`); anything else is 404 or 405. The HTTP API of `bsworker serve`
  * mounts a renderer on its own server instead.
  */
 
@@ -31,6 +32,13 @@ export interface MetricsServerOptions {
   readonly render: MetricsRenderer;
   /** Called with what a render threw; the scrape gets a 500. */
   readonly onError?: (error: unknown) => void;
+  /** More read-only paths beside `/metrics` (`/progress`), each with its renderer. @defaultValue none */
+  readonly documents?: Readonly<Record<string, MetricsRenderer>>;
+}
+
+/** A renderer of a JSON document. */
+export function jsonRenderer(read: () => unknown | Promise<unknown>): MetricsRenderer {
+  return async () => ({ contentType: 'application/json; charset=utf-8', body: JSON.stringify(await read()) });
 }
 
 /** A listening `/metrics` endpoint. */
@@ -47,9 +55,11 @@ export interface MetricsEndpoint {
 /** Starts listening; rejects when the address is taken or cannot be bound. */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsEndpoint> {
   const host = options.host ?? '127.0.0.1';
+  const documents = new Map(Object.entries(options.documents ?? {}));
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '').split('?')[0];
-    if (path !== '/metrics') {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    const render = path === '/metrics' ? options.render : documents.get(path);
+    if (render === undefined) {
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: the metrics are at /metrics\n');
       return;
     }
@@ -57,9 +67,9 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
       return;
     }
-    options.render().then(
+    render().then(
       ({ contentType, body }) => {
-        response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
         response.end(request.method === 'HEAD' ? undefined : body);
       },
       (error: unknown) => {

@@ -50,7 +50,7 @@ export interface RunTaskInput {
   readonly kwargs: Record<string, unknown>;
   readonly reservation: Reservation;
   /** The job's outcomes: its child logger (made on first use) and where a late keep-alive is reported. */
-  readonly out: Pick<Outcomes, 'log' | 'reportOverrun'>;
+  readonly out: Pick<Outcomes, 'log' | 'reportOverrun' | 'ctx'>;
   /** The job's counters, read at most once. */
   readonly stats: Pick<JobStatsCache, 'get'>;
   /** Already read (a crash check), so the keep-alive starts at once. */
@@ -136,7 +136,13 @@ class TaskRun implements TaskContext {
 
   get progress(): (value: unknown) => void {
     this.#progressBound ??= (value) => {
-      if (!this.#finished) this.#input.onProgress?.(value);
+      if (this.#finished) return;
+      const { onProgress } = this.#input;
+      if (onProgress !== undefined) return onProgress(value);
+      // A job with no flow has no sink: the event is still emitted, and only here, so a job that
+      // never reports progress pays nothing for it.
+      const { ctx } = this.#input.out;
+      if (ctx.listens('job:progress')) ctx.emit('job:progress', { ...this.#input.reservation.event, value });
     };
     return this.#progressBound;
   }

@@ -39,6 +39,8 @@ export interface BuriedListedJob extends BuriedJobSummary {
   readonly failures: number;
   /** The most recent of them, or null. */
   readonly lastFailure: FailureSummary | null;
+  /** Only for a job of a chain, group or reply: its place (`link 2 of 3, then notify`), as the API's `flow.summary`. */
+  readonly flow?: string;
 }
 
 /**
@@ -93,7 +95,8 @@ export interface BuriedOptions {
 
 /** A listed job: the summary, its priority and its failure record. */
 function listed(job: JobReport): BuriedListedJob {
-  return { ...summary(job), priority: job.priority, failures: job.history?.failures.length ?? 0, lastFailure: job.lastFailure };
+  const listedJob = { ...summary(job), priority: job.priority, failures: job.history?.failures.length ?? 0, lastFailure: job.lastFailure };
+  return job.flow ? { ...listedJob, flow: job.flow.summary } : listedJob;
 }
 
 /** The oldest buried job (the next one `kick` moves), or null: kicked or deleted by someone else since the count. */
@@ -195,6 +198,8 @@ function printJobText(output: Output, job: BuriedListedJob): void {
     const raw = job.raw.length > 200 ? `${job.raw.slice(0, 200)}…` : job.raw;
     output.print(`  body:      ${terminalSafeJson(raw)} (not a bsworker job: ${terminalSafeText(job.decodeError ?? 'unknown reason')})`);
   }
+  // The summary names tasks from the body: escaped like the rest of it.
+  if (job.flow !== undefined) output.print(`  flow:      ${terminalSafeText(job.flow)}`);
   if (job.kicks !== null) output.print(`  kicks:     ${job.kicks}`);
   if (job.ageSeconds !== null) output.print(`  age:       ${formatDuration(job.ageSeconds)}`);
   if (job.lastFailure) printFailure(output, job.lastFailure, job.failures);

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { Admin } from '../../admin/admin.js';
 import type { JobEnvelope, JobHistory, JobReport } from '../../admin/types.js';
 import type { FailureEntry } from '../../failures/record.js';
+import type { FlowDescription } from '../../flows/describe.js';
 import { withAdmin } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { colors, type Output, printJson, terminalSafeJson, terminalSafeText } from '../output.js';
@@ -22,12 +23,14 @@ export type PeekEnvelopeJson = JobEnvelope;
 /**
  * The document `bsworker peek --json` prints: the admin layer's job report without the fields that name
  * the server or repeat the body (`server`, `lastFailure`, `deadLetter`), and `history` only for a job
- * whose body has one. Counters and times come from `stats-job`, in whole seconds. Exactly one of
+ * whose body has one, `flow` only for a job of a chain, group or reply. Counters and times come from `stats-job`, in whole seconds. Exactly one of
  * `envelope` and `raw` is non-null.
  */
-export interface PeekJson extends Omit<JobReport, 'server' | 'history' | 'lastFailure' | 'deadLetter'> {
+export interface PeekJson extends Omit<JobReport, 'server' | 'history' | 'lastFailure' | 'deadLetter' | 'flow'> {
   /** The failure history kept in the body (`meta.failures`); present only when there is one. */
   readonly history?: JobHistory;
+  /** The job's chain, group or reply (as the API's `flow`); present only when it has one. */
+  readonly flow?: FlowDescription;
   /** Only with several servers configured: the server the job is on (its id is qualified too). */
   readonly server?: string;
 }
@@ -42,8 +45,9 @@ const INLINE_JSON_CHARS = 100;
 
 /** The `peek --json` document of a job report; `several`: several servers are configured. */
 export function peekJson(job: JobReport, several = false): PeekJson {
-  const { server, history, lastFailure: _last, deadLetter: _dead, ...rest } = job;
-  const withHistory = history === null ? rest : { ...rest, history };
+  const { server, history, lastFailure: _last, deadLetter: _dead, flow, ...rest } = job;
+  const withFlow = flow === null ? rest : { ...rest, flow };
+  const withHistory = history === null ? withFlow : { ...withFlow, history };
   return several ? { ...withHistory, server } : withHistory;
 }
 
@@ -90,6 +94,8 @@ export function printJob(output: Output, job: PeekJson): void {
   if (job.envelope) {
     line('func_name', terminalSafeJson(job.envelope.func_name));
     if (job.envelope.tube !== job.tube) line('body tube', job.envelope.tube === null ? '(none)' : terminalSafeJson(job.envelope.tube));
+    // The flow's summary names tasks from the body: escaped like the rest of it.
+    if (job.flow) line('flow', terminalSafeText(job.flow.summary));
     jsonLines('kwargs', job.envelope.kwargs);
     const meta = job.history === undefined ? job.envelope.meta : metaWithoutHistory(job.envelope.meta);
     if (meta !== undefined) jsonLines('meta', meta);

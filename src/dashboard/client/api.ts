@@ -5,6 +5,7 @@
 import type {
   JobPage,
   JobReport,
+  ProgressReading,
   PutOptions,
   PutResult,
   RequeueJobResult,
@@ -81,6 +82,7 @@ export const api = {
   },
   tasks: () => call<TasksReply>('GET', '/api/tasks'),
   workers: () => call<WorkersReply>('GET', '/api/workers'),
+  progress: () => call<ProgressReading>('GET', '/api/progress'),
   put: (tube: string, funcName: string, kwargs: unknown, options: PutOptions) =>
     call<PutResult>('POST', `/api/tubes/${enc(tube)}/jobs`, { func_name: funcName, kwargs, options }),
   requeueJob: (id: string) => call<RequeueJobResult>('POST', `/api/jobs/${enc(id)}/requeue`),

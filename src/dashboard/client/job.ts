@@ -5,7 +5,83 @@
  */
 import { api } from './api.js';
 import { button, type Child, duration, el, replace, toast, viewLink } from './dom.js';
-import type { FailureEntry, JobReport } from './types.js';
+import type { FailureEntry, FlowDescription, JobReport } from './types.js';
+
+/**
+ * A job id of the group's, as this page links to it: ids in a flow are the server's own, and with
+ * several servers (ids read `host:port/42`) the job's own server qualifies them.
+ */
+function sameServerId(job: JobReport, id: string): string {
+  return job.id.includes('/') ? `${job.server}/${id}` : id;
+}
+
+/** The job's chain, group, chord and reply: its place, what runs after it, who waits for it. */
+function flowSection(job: JobReport, flow: FlowDescription): HTMLElement {
+  const parts: Child[] = [];
+  if (flow.malformed !== null) {
+    parts.push(
+      el('p', { class: 'error', id: 'flow-malformed' }, `Malformed flow: ${flow.malformed}. A worker buries this job as invalid.`),
+    );
+  }
+  const { chain, group, chord } = flow;
+  if (chain !== null) {
+    parts.push(
+      el('p', { id: 'flow-chain' }, `Link ${chain.position} of ${chain.of}`, chain.nextCount === 0 ? ', the last.' : '. Still to run:'),
+    );
+    if (chain.nextCount > 0) {
+      parts.push(
+        el(
+          'ol',
+          { id: 'flow-next', start: chain.position + 1 },
+          ...chain.next.map((link) =>
+            el(
+              'li',
+              {},
+              el('code', {}, link.func_name),
+              ' in ',
+              viewLink(link.tube, 'tube', link.tube),
+              link.pipe ? ` (the return value goes to kwargs.${link.pipe})` : '',
+              link.kwargs === undefined
+                ? null
+                : el('details', {}, el('summary', {}, 'kwargs'), el('pre', {}, JSON.stringify(link.kwargs, null, 2))),
+            ),
+          ),
+        ),
+      );
+    }
+  }
+  if (group !== null) {
+    parts.push(
+      el(
+        'p',
+        { id: 'flow-group' },
+        'Member of the group whose barrier tube is ',
+        viewLink(group.tube, 'tube', group.tube),
+        ` (its barrier job ${group.barrier})`,
+        group.callback === null ? '; the group has no callback.' : '; callback: job ',
+        group.callback === null ? null : viewLink(group.callback, 'job', sameServerId(job, group.callback)),
+      ),
+    );
+  }
+  if (chord !== null) {
+    const left =
+      chord.membersLeft === null ? 'members left unknown' : `${chord.membersLeft} ${chord.membersLeft === 1 ? 'member' : 'members'} left`;
+    parts.push(
+      el('p', { id: 'flow-chord' }, 'Callback of the group whose barrier tube is ', viewLink(chord.tube, 'tube', chord.tube), `: ${left}.`),
+    );
+  }
+  if (flow.reply) parts.push(el('p', { id: 'flow-reply' }, 'A caller waits for its result.'));
+  return el('section', { 'aria-label': 'Flow' }, el('h2', {}, 'Flow'), ...parts);
+}
+
+/** Over a buried chain link's failures: which link it was, and that the links after it did not run. */
+function failedLink(job: JobReport): HTMLElement | null {
+  const chain = job.flow?.chain;
+  if (!chain || (job.history?.failures.length ?? 0) === 0) return null;
+  const task = job.envelope?.func_name ?? '?';
+  const after = chain.nextCount === 0 ? 'it is the last link' : `the ${chain.nextCount} after it have not run`;
+  return el('p', { id: 'failed-link' }, `Link ${chain.position} of ${chain.of} (${task}) failed; ${after}.`);
+}
 
 function facts(job: JobReport): HTMLElement {
   const rows: [string, Child][] = [
@@ -181,10 +257,12 @@ export function showJob(main: HTMLElement, id: string): () => void {
       actions,
       facts(job),
       body(job),
+      job.flow ? flowSection(job, job.flow) : null,
       el(
         'section',
         { 'aria-label': 'Failures' },
         el('h2', {}, `Failure history (${failures.length})`),
+        failedLink(job),
         failures.length > 0
           ? el('ol', { class: 'failures' }, ...failures.map((entry) => failure(entry)))
           : el('p', {}, 'No failure recorded.'),

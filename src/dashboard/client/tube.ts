@@ -58,8 +58,11 @@ async function jobLists(name: string, limit: number, several: boolean): Promise<
   );
 }
 
+/** The task, and the job's place in its flow (`link 2 of 3, then notify`) under it when it has one. */
 function funcName(job: JobReport): Child {
-  return job.envelope ? job.envelope.func_name : el('em', { class: 'raw-mark' }, 'not an envelope');
+  if (!job.envelope) return el('em', { class: 'raw-mark' }, 'not an envelope');
+  if (!job.flow) return job.envelope.func_name;
+  return el('span', {}, job.envelope.func_name, el('br', {}), el('small', { class: 'hint', 'data-flow': '' }, job.flow.summary));
 }
 
 function buriedRows(jobs: readonly JobReport[]): Child[][] {

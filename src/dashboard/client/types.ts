@@ -58,6 +58,24 @@ export interface FailureEntry {
   readonly at: string;
 }
 
+/** A link still to run; `kwargs` only in a job read by id. */
+export interface FlowLink {
+  readonly func_name: string;
+  readonly tube: string;
+  readonly kwargs?: unknown;
+  readonly pipe?: string | null;
+}
+
+/** A job's chain, group, chord and reply (see src/flows/describe.ts). */
+export interface FlowDescription {
+  readonly summary: string;
+  readonly chain: { readonly position: number; readonly of: number; readonly nextCount: number; readonly next: readonly FlowLink[] } | null;
+  readonly group: { readonly tube: string; readonly barrier: string; readonly callback: string | null } | null;
+  readonly chord: { readonly tube: string; readonly membersLeft: number | null } | null;
+  readonly reply: boolean;
+  readonly malformed: string | null;
+}
+
 export interface JobReport {
   readonly id: string;
   readonly server: string;
@@ -86,6 +104,8 @@ export interface JobReport {
     readonly at: string;
   } | null;
   readonly deadLetter: { readonly tube: string | null } | null;
+  /** Absent from a server older than this page. */
+  readonly flow?: FlowDescription | null;
 }
 
 export interface JobPage {
@@ -129,6 +149,22 @@ export interface WorkerReading {
   readonly jobs: Readonly<Record<string, number>>;
   readonly tubes: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly reconnects: number | null;
+}
+
+/** One running job's latest progress (`GET /api/progress`); its value is job data: untrusted. */
+export interface ProgressEntry {
+  readonly worker: string;
+  readonly jobId: string;
+  readonly tube: string | null;
+  readonly task: string | null;
+  readonly value: unknown;
+  readonly truncated: boolean;
+  readonly at: string;
+}
+
+export interface ProgressReading {
+  readonly jobs: readonly ProgressEntry[];
+  readonly workers: readonly { readonly url: string; readonly reachable: boolean; readonly error: string | null }[];
 }
 
 export interface WorkersReply {

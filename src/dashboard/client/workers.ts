@@ -2,12 +2,41 @@
  * Workers: how many connections watch each tube and how many of them wait in a reserve (beanstalkd's
  * `current-watching` and `current-waiting`, per server), and, for the workers `bsworker serve
  * --worker-metrics` names, their state, jobs held and rates, read from their own `/metrics`. The rates
- * are the change of the workers' counters between two polls of this page.
+ * are the change of the workers' counters between two polls of this page. Then the running jobs that
+ * report progress, read from the same workers' `/progress`.
  */
 import { api } from './api.js';
 import { type Child, el, replace, table } from './dom.js';
 import { POLL_MS } from './overview.js';
-import type { TubesReport, WorkerReading } from './types.js';
+import type { ProgressReading, TubesReport, WorkerReading } from './types.js';
+
+/** A progress value as one line of text: a string as it is, anything else as its JSON. Never HTML. */
+function progressText(value: unknown, truncated: boolean): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null');
+  return truncated ? `${text}… (truncated)` : text;
+}
+
+function progressTable(reading: ProgressReading): HTMLElement {
+  const down = reading.workers.filter((worker) => !worker.reachable);
+  const rows: Child[][] = reading.jobs.map((job) => [
+    // The id is a worker's: with several servers it is qualified, as the job view takes it.
+    el('a', { href: `#/job/${encodeURIComponent(job.jobId)}` }, job.jobId),
+    job.tube === null ? '–' : el('a', { href: `#/tube/${encodeURIComponent(job.tube)}` }, job.tube),
+    job.task ?? '–',
+    el('span', { class: 'progress-value' }, progressText(job.value, job.truncated)),
+    new Date(job.at).toLocaleTimeString(),
+    el('code', {}, job.worker),
+  ]);
+  return el(
+    'section',
+    { 'aria-label': 'Progress', id: 'progress' },
+    el('h2', {}, 'Running jobs with progress'),
+    rows.length === 0
+      ? el('p', { id: 'no-progress' }, 'No running job has reported progress (ctx.progress).')
+      : table('Progress', ['Job', 'Tube', 'Task', 'Progress', 'Reported', 'Worker'], rows, 'progress'),
+    ...down.map((worker) => el('p', { class: 'hint' }, `${worker.url}: unreachable (${worker.error ?? ''}), its jobs are not listed`)),
+  );
+}
 
 /** The outcomes a worker's row shows, as `bsworker_jobs_total` labels them. */
 const OUTCOMES = ['completed', 'failed', 'buried'] as const;
@@ -45,13 +74,17 @@ function stateOf(reading: WorkerReading): Child {
 export function showWorkers(main: HTMLElement): () => void {
   const connections = el('section', { 'aria-label': 'Connections' });
   const workers = el('section', { 'aria-label': 'Worker metrics' });
-  replace(main, el('h1', {}, 'Workers'), connections, workers);
+  const progress = el('div');
+  replace(main, el('h1', {}, 'Workers'), connections, workers, progress);
   const previous = new Map<string, { reading: WorkerReading; at: number }>();
   let stopped = false;
   let timer: number | undefined;
   const poll = async (): Promise<void> => {
-    const [tubes, metrics] = await Promise.allSettled([api.tubes(), api.workers()]);
+    const [tubes, metrics, running] = await Promise.allSettled([api.tubes(), api.workers(), api.progress()]);
     if (stopped) return;
+    if (running.status === 'rejected') replace(progress, el('p', { class: 'error' }, (running.reason as Error).message));
+    else if (running.value.workers.length === 0) replace(progress);
+    else replace(progress, progressTable(running.value));
     if (tubes.status === 'fulfilled') replace(connections, connectionsTable(tubes.value));
     else replace(connections, el('p', { class: 'error' }, (tubes.reason as Error).message));
     if (metrics.status === 'rejected') replace(workers, el('p', { class: 'error' }, (metrics.reason as Error).message));
