@@ -12,6 +12,7 @@ import type { TaskRegistry } from '../http/types.js';
 import { loadJobs } from '../loader/load-jobs.js';
 import { createLogger } from '../logging/logger.js';
 import { monitorServer, ServerMetrics } from '../metrics/server-metrics.js';
+import { listSchedules } from '../scheduler/registry.js';
 import { parseServerList } from '../servers/server-list.js';
 import { findTask, listTasks } from '../tasks/registry.js';
 import { validateKwargs } from '../tasks/schema.js';
@@ -75,7 +76,7 @@ export async function runServe(options: ServeCommandOptions, url: string | undef
       admin,
       logger,
       ...(token === undefined ? {} : { token }),
-      ...(jobs ? { registry: jobs.registry, validate: validateKwargs } : {}),
+      ...(jobs ? { registry: jobs.registry, validate: validateKwargs, schedules: listSchedules } : {}),
       allowedHosts: options.allowedHost ?? [],
       bodyLimitBytes: options.bodyLimit,
       metricsAuth: options.metricsAuth,

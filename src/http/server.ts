@@ -19,6 +19,7 @@ import { registerOpenApi } from './openapi.js';
 import { EMPTY_METRICS, registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerProgressRoutes } from './routes/progress.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerTubeRoutes } from './routes/tubes.js';
@@ -340,6 +341,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     registry: options.registry,
     validate: options.validate,
     workerMetrics: options.workerMetrics ?? [],
+    schedules: options.schedules,
   };
   registerServerRoutes(app, context);
   registerTubeRoutes(app, context);
@@ -347,8 +349,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   registerTaskRoutes(app, context);
   registerWorkerRoutes(app, context);
   registerProgressRoutes(app, context);
-  // One module per resource under ./routes/: `GET /api/schedules` (src/scheduler/, not here yet) goes in
-  // ./routes/schedules.ts, registered here, with its shapes in ../admin/ and its schema beside the route.
+  registerScheduleRoutes(app, context);
   registerHealthRoutes(app, context, { source: options.metricsRegistry ?? EMPTY_METRICS, auth: options.metricsAuth ?? true });
   await registerDashboard(app, { sessions, verifier });
   await app.ready();

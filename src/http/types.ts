@@ -5,6 +5,7 @@
  */
 import type { Admin } from '../admin/index.js';
 import type { Logger } from '../logging/logger.js';
+import type { Schedule } from '../scheduler/types.js';
 import type { RegisteredTask } from '../tasks/registry.js';
 
 /** The loaded tasks, as the server reads them: `findTask` and `listTasks` of `src/tasks/registry.ts` fit. */
@@ -46,6 +47,11 @@ export interface ApiServerOptions {
   readonly admin: Admin;
   /** Workers' `/metrics` URLs (`bsworker --metrics-port`), read by `GET /api/workers`. @defaultValue none */
   readonly workerMetrics?: readonly string[];
+  /**
+   * The declared schedules (`listSchedules` once the jobs are loaded), listed by `GET /api/schedules`
+   * with their task; markers found on the server are listed either way. @defaultValue none
+   */
+  readonly schedules?: () => readonly Schedule[];
   /**
    * The bearer token every request but the health probes must carry. Give one (from a file or the
    * environment) to listen on a non-loopback address; without one a random token is generated, and the
@@ -113,4 +119,6 @@ export interface RouteContext {
   readonly validate: KwargsValidator | undefined;
   /** See {@link ApiServerOptions.workerMetrics}. */
   readonly workerMetrics: readonly string[];
+  /** See {@link ApiServerOptions.schedules}. */
+  readonly schedules: (() => readonly Schedule[]) | undefined;
 }

@@ -7,8 +7,8 @@ import { BeanstalkConnection } from '../beanstalk/connection.js';
 import type { Beanstalk } from '../beanstalk/types.js';
 import { parseServerList, type ServerUrls } from '../servers/server-list.js';
 import { compileCron, nextTick } from './cron.js';
-import { ACTIVE_TUBE, type ActiveInfo, chooseServer, markerTube, parseActiveInfo, parseMarker } from './markers.js';
-import type { CatchUp, Schedule } from './types.js';
+import { ACTIVE_TUBE, type ActiveInfo, chooseServer, MARKER_TUBE_PREFIX, markerTube, parseActiveInfo, parseMarker } from './markers.js';
+import type { CatchUp, Marker, Schedule } from './types.js';
 
 /**
  * Where a schedule's next run comes from: `delayed` (its marker waits for the tick), `ready` (the tick
@@ -97,4 +97,89 @@ async function readOne(connection: Beanstalk, schedule: Schedule): Promise<Sched
   if (stats !== null && stats.reserved > 0) return { ...base, nextRun: null, marker: 'reserved' };
   const next = nextTick(compileCron(schedule.cron, schedule.timezone), new Date());
   return { ...base, nextRun: next?.toISOString() ?? null, marker: 'not armed' };
+}
+
+/** One schedule as the HTTP API lists it: declared in code, found on the server as a marker, or both. */
+export interface ServerScheduleStatus {
+  readonly name: string;
+  readonly cron: string;
+  readonly timezone: string;
+  /** Null for a marker no loaded module declares (a schedule removed from the code, or no `--jobs`). */
+  readonly catchUp: CatchUp | null;
+  readonly task: { readonly tube: string; readonly name: string } | null;
+  readonly tube: string;
+  readonly nextRun: string | null;
+  readonly marker: MarkerState;
+  /** True when a loaded module declares it. */
+  readonly declared: boolean;
+}
+
+/** `GET /api/schedules`. */
+export interface ServerSchedulesStatus {
+  readonly server: string;
+  readonly active: ActiveStatus | null;
+  readonly schedules: readonly ServerScheduleStatus[];
+}
+
+/** At most this many marker tubes are read for schedules no module declares. */
+const MAX_UNDECLARED = 500;
+
+/**
+ * The schedules `declared` (those the loaded jobs declare, maybe none) with their state on the chosen
+ * server, plus every marker on that server that no declaration names, read from the marker itself
+ * (its schedule name, cron expression, time zone and next tick): what an HTTP server that loaded no
+ * jobs can still show, and a schedule removed from the code whose marker is left behind.
+ */
+export async function readServerSchedules(
+  url: ServerUrls | undefined,
+  declared: readonly Schedule[],
+  timeoutMs = 5_000,
+): Promise<ServerSchedulesStatus> {
+  const chosen = chooseServer(parseServerList(url));
+  const connection = await BeanstalkConnection.connect(chosen.address, { connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+  try {
+    const active = await readActive(connection);
+    const schedules: ServerScheduleStatus[] = [];
+    const known = new Set<string>();
+    for (const schedule of declared) {
+      const status = await readOne(connection, schedule);
+      known.add(status.tube);
+      schedules.push({ ...status, declared: true });
+    }
+    const others = (await connection.listTubes())
+      .filter((tube) => tube.startsWith(MARKER_TUBE_PREFIX) && !known.has(tube))
+      .sort()
+      .slice(0, MAX_UNDECLARED);
+    for (const tube of others) {
+      const found = await readMarker(connection, tube);
+      schedules.push({
+        name: found?.marker.schedule ?? tube.slice(MARKER_TUBE_PREFIX.length),
+        cron: found?.marker.cron ?? '',
+        timezone: found?.marker.timezone ?? '',
+        catchUp: null,
+        task: null,
+        tube,
+        nextRun: found === undefined ? null : new Date(found.marker.tick).toISOString(),
+        marker: found?.state ?? 'reserved',
+        declared: false,
+      });
+    }
+    return { server: chosen.name, active, schedules };
+  } finally {
+    await connection.quit();
+  }
+}
+
+/** The marker in `tube`, delayed or ready; undefined when it is reserved (being handled) or not a marker. */
+async function readMarker(connection: Beanstalk, tube: string): Promise<{ marker: Marker; state: MarkerState } | undefined> {
+  await connection.use(tube);
+  for (const [state, peek] of [
+    ['delayed', () => connection.peekDelayed()],
+    ['ready', () => connection.peekReady()],
+  ] as const) {
+    const job = await peek();
+    const marker = job === null ? undefined : parseMarker(job.body);
+    if (marker !== undefined) return { marker, state };
+  }
+  return undefined;
 }

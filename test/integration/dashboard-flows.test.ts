@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawPut } from '../helpers/beanstalkd.js';
+import { rawCommand, rawPut } from '../helpers/beanstalkd.js';
 import { type DashboardRig, startDashboardRig } from '../helpers/browser.js';
 import { Cli, envelope, prefix, writeFixtureJobs } from '../helpers/cli.js';
 import { freshTube, until } from '../helpers/real-worker.js';
@@ -116,6 +116,24 @@ describe('dashboard: flows and progress', () => {
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     await writeFile(releaseFile, '');
     await page.locator('#no-progress').waitFor({ timeout: 10_000 });
+    assert.deepEqual(watched.pageErrors, []);
+  });
+  it('the Workers view lists the schedules on the server and who is active, server text as text', TEST_TIMEOUT, async () => {
+    const url = rig.beanstalkd.url;
+    // A marker as a scheduler leaves it, with hostile text where a name and an expression go.
+    const name = `${p}-nightly`;
+    const marker = JSON.stringify({ schedule: name, tick: new Date(Date.now() + 3_600_000).toISOString(), cron: HOSTILE, timezone: 'UTC' });
+    await rawCommand(url, `use bsworker.schedule.${name}\r\nput 0 3600 60 ${marker.length}\r\n${marker}\r\n`);
+    const watched = await rig.loggedIn();
+    const { page } = watched;
+    await page.goto('/#/workers');
+    const row = page.locator('#schedules table tbody tr', { has: page.locator(`td:text-is("${name}")`) });
+    await row.waitFor({ timeout: 10_000 });
+    assert.equal(await row.locator('code').innerText(), HOSTILE);
+    assert.match(await row.innerText(), /not declared by the loaded jobs/);
+    assert.match(await page.locator('#scheduler').innerText(), /No active scheduler/);
+    assert.equal(await page.locator('#schedules img').count(), 0, 'server text is text, not markup');
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.deepEqual(watched.pageErrors, []);
   });
 });

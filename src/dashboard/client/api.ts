@@ -9,6 +9,7 @@ import type {
   PutOptions,
   PutResult,
   RequeueJobResult,
+  SchedulesReading,
   ServersReply,
   TasksReply,
   TubeReport,
@@ -83,6 +84,7 @@ export const api = {
   tasks: () => call<TasksReply>('GET', '/api/tasks'),
   workers: () => call<WorkersReply>('GET', '/api/workers'),
   progress: () => call<ProgressReading>('GET', '/api/progress'),
+  schedules: () => call<SchedulesReading>('GET', '/api/schedules'),
   put: (tube: string, funcName: string, kwargs: unknown, options: PutOptions) =>
     call<PutResult>('POST', `/api/tubes/${enc(tube)}/jobs`, { func_name: funcName, kwargs, options }),
   requeueJob: (id: string) => call<RequeueJobResult>('POST', `/api/jobs/${enc(id)}/requeue`),

@@ -184,3 +184,25 @@ export interface PutOptions {
   readonly delay?: number;
   readonly ttr?: number;
 }
+
+/** `GET /api/schedules`. */
+export interface SchedulesReading {
+  readonly server: string;
+  readonly active: {
+    readonly host: string;
+    readonly pid: number;
+    readonly since: string;
+    readonly lease: string;
+    readonly holding: boolean;
+  } | null;
+  readonly schedules: readonly {
+    readonly name: string;
+    readonly cron: string;
+    readonly timezone: string;
+    readonly task: { readonly tube: string; readonly name: string } | null;
+    readonly tube: string;
+    readonly nextRun: string | null;
+    readonly marker: 'delayed' | 'ready' | 'reserved' | 'not armed';
+    readonly declared: boolean;
+  }[];
+}

@@ -8,7 +8,7 @@
 import { api } from './api.js';
 import { type Child, el, replace, table } from './dom.js';
 import { POLL_MS } from './overview.js';
-import type { ProgressReading, TubesReport, WorkerReading } from './types.js';
+import type { ProgressReading, SchedulesReading, TubesReport, WorkerReading } from './types.js';
 
 /** A progress value as one line of text: a string as it is, anything else as its JSON. Never HTML. */
 function progressText(value: unknown, truncated: boolean): string {
@@ -35,6 +35,49 @@ function progressTable(reading: ProgressReading): HTMLElement {
       ? el('p', { id: 'no-progress' }, 'No running job has reported progress (ctx.progress).')
       : table('Progress', ['Job', 'Tube', 'Task', 'Progress', 'Reported', 'Worker'], rows, 'progress'),
     ...down.map((worker) => el('p', { class: 'hint' }, `${worker.url}: unreachable (${worker.error ?? ''}), its jobs are not listed`)),
+  );
+}
+
+/** When a schedule runs next, as its marker on the server says. */
+function nextRunText(entry: SchedulesReading['schedules'][number]): string {
+  if (entry.marker === 'reserved') return 'being put now';
+  const when = entry.nextRun === null ? 'never' : new Date(entry.nextRun).toLocaleString();
+  if (entry.marker === 'not armed') return `${when} (not yet armed: no scheduler active since it was declared)`;
+  return entry.marker === 'ready' ? `${when} (due)` : when;
+}
+
+/** The schedules and the active scheduler. Names, expressions and hosts come from the server: text only. */
+function schedulesSection(reading: SchedulesReading): HTMLElement {
+  const { active } = reading;
+  const who =
+    active === null
+      ? el('p', { id: 'scheduler', class: 'down' }, `No active scheduler (on ${reading.server}).`)
+      : active.holding
+        ? el(
+            'p',
+            { id: 'scheduler', class: 'up' },
+            `Active scheduler: ${active.host} pid ${active.pid}, since ${active.since} (lease ${active.lease} on ${reading.server}).`,
+          )
+        : el(
+            'p',
+            { id: 'scheduler', class: 'down' },
+            `No active scheduler: the last one, ${active.host} pid ${active.pid}, no longer holds its lease.`,
+          );
+  const rows: Child[][] = reading.schedules.map((entry) => [
+    entry.name,
+    el('code', {}, entry.cron),
+    entry.timezone,
+    entry.task === null ? 'not declared by the loaded jobs' : `${entry.task.tube}: ${entry.task.name}`,
+    nextRunText(entry),
+  ]);
+  return el(
+    'section',
+    { 'aria-label': 'Schedules', id: 'schedules' },
+    el('h2', {}, 'Schedules'),
+    who,
+    rows.length === 0
+      ? el('p', { id: 'no-schedules' }, 'No schedule is armed on the server (and none is declared by the loaded jobs).')
+      : table('Schedules', ['Name', 'Cron', 'Time zone', 'Task', 'Next run'], rows, 'schedules'),
   );
 }
 
@@ -75,13 +118,16 @@ export function showWorkers(main: HTMLElement): () => void {
   const connections = el('section', { 'aria-label': 'Connections' });
   const workers = el('section', { 'aria-label': 'Worker metrics' });
   const progress = el('div');
-  replace(main, el('h1', {}, 'Workers'), connections, workers, progress);
+  const schedules = el('div');
+  replace(main, el('h1', {}, 'Workers'), connections, workers, progress, schedules);
   const previous = new Map<string, { reading: WorkerReading; at: number }>();
   let stopped = false;
   let timer: number | undefined;
   const poll = async (): Promise<void> => {
-    const [tubes, metrics, running] = await Promise.allSettled([api.tubes(), api.workers(), api.progress()]);
+    const [tubes, metrics, running, scheduled] = await Promise.allSettled([api.tubes(), api.workers(), api.progress(), api.schedules()]);
     if (stopped) return;
+    if (scheduled.status === 'rejected') replace(schedules, el('p', { class: 'error' }, (scheduled.reason as Error).message));
+    else replace(schedules, schedulesSection(scheduled.value));
     if (running.status === 'rejected') replace(progress, el('p', { class: 'error' }, (running.reason as Error).message));
     else if (running.value.workers.length === 0) replace(progress);
     else replace(progress, progressTable(running.value));

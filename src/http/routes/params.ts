@@ -34,6 +34,7 @@ export const TAGS = Object.freeze({
   jobs: 'jobs',
   tasks: 'tasks',
   workers: 'workers',
+  schedules: 'schedules',
   health: 'health',
   metrics: 'metrics',
 });
