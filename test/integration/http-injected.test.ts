@@ -162,6 +162,8 @@ describe('HTTP API: metrics, the OpenAPI document, an unexpected error', () => {
           'DELETE /api/jobs/{id}',
           'GET /api/jobs/{id}',
           'GET /api/openapi.json',
+          'GET /api/progress',
+          'GET /api/schedules',
           'GET /api/servers',
           'GET /api/tasks',
           'GET /api/tubes',
