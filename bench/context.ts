@@ -57,7 +57,8 @@ export type Group =
   | 'drain-sizes'
   | 'drain-backlog'
   | 'drain-tubes'
-  | 'producers';
+  | 'producers'
+  | 'flows';
 
 /**
  * A piece of a run: scenarios whose figure depends on round trips (one put at a time, latency) are

@@ -218,6 +218,7 @@ function details(result: ScenarioResult): string {
   if (m.maxRssMb !== undefined)
     parts.push(`max RSS ${m.maxRssMb.toFixed(1)} MB (idle before the drain ${m.idleRssMb?.toFixed(1) ?? 'n/a'} MB)`);
   if (m.cpuUsPerJob !== undefined) parts.push(`${formatNumber(m.cpuUsPerJob)} us CPU per job`);
+  if (m.callerCpuUsPerJob !== undefined) parts.push(`caller ${formatNumber(m.callerCpuUsPerJob)} us CPU per job`);
   if (m.coldJobsPerSecond !== undefined)
     parts.push(`cold batch ${formatNumber(m.coldJobsPerSecond)} jobs/s (full speed after ${formatNumber(m.coldRampMs ?? Number.NaN)} ms)`);
   if (m.rampMs !== undefined) parts.push(`full speed after ${formatNumber(m.rampMs)} ms`);

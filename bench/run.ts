@@ -20,6 +20,7 @@ import { type BenchContext, type Group, REPO, type Sample, type Scenario, type S
 import { buildJson, evaluateTargets, formatTable, type MachineInfo, summarise } from './report.js';
 import { drainGroup } from './scenarios/drain.js';
 import { drainCurveGroup } from './scenarios/drain-curve.js';
+import { flowsGroup } from './scenarios/flows.js';
 import { latencyGroup } from './scenarios/latency.js';
 import { peersGroup } from './scenarios/peers.js';
 import { producerGroup } from './scenarios/producer.js';
@@ -44,9 +45,13 @@ const GROUPS: readonly Group[] = [
   'drain-backlog',
   'drain-tubes',
   'producers',
+  'flows',
 ];
-/** Groups that run only when `--only` names them: the curves take minutes of their own. */
-const OPT_IN: readonly Group[] = ['sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes', 'producers'];
+/**
+ * Groups that run only when `--only` names them: the curves take minutes of their own, and the flows
+ * compare flows with plain jobs among themselves (a plain job's figure is the default run's drain).
+ */
+const OPT_IN: readonly Group[] = ['sizes', 'drain-sizes', 'drain-backlog', 'drain-tubes', 'producers', 'flows'];
 
 /** A bad flag: reported as one line plus the usage, exit code 2. */
 class UsageError extends Error {}
@@ -64,7 +69,8 @@ Options:
   --only LIST     comma-separated groups (${GROUPS.join(', ')}) or scenario names;
                   ${OPT_IN.join(', ')} run only when named (the producer's body-size
                   curve; the worker's body-size, backlog and watched-tubes curves;
-                  1, 4 and 16 producer processes)
+                  1, 4 and 16 producer processes; results, chains and
+                  groups against plain jobs through one -c 16 worker)
   --help          this text
 `;
 
@@ -179,7 +185,17 @@ async function main(): Promise<number> {
     progress(`beanstalkd ${machine.beanstalkd} on ${server.url}; ${quick ? 'quick' : 'full'} run, ${runs} run(s) per scenario`);
 
     // One at a time, so that the groups made before a failing one are still closed.
-    for (const makeGroup of [rawGroup, producerGroup, drainGroup, latencyGroup, peersGroup, sizesGroup, drainCurveGroup, producersGroup])
+    for (const makeGroup of [
+      rawGroup,
+      producerGroup,
+      drainGroup,
+      latencyGroup,
+      peersGroup,
+      sizesGroup,
+      drainCurveGroup,
+      producersGroup,
+      flowsGroup,
+    ])
       groups.push(await makeGroup(ctx));
     const all = groups.flatMap((group) => group.scenarios);
     const unknown = only?.filter((name) => !all.some((scenario) => scenario.name === name || scenario.group === name)) ?? [];

@@ -146,3 +146,35 @@ describe('npm run bench -- --quick --only producers', { timeout: BENCH_TIMEOUT_M
     }
   });
 });
+
+describe('npm run bench -- --quick --only flows', { timeout: BENCH_TIMEOUT_MS + 10_000 }, () => {
+  it('runs results, chains and groups beside their plain baselines through one worker', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bsworker-bench-flows-'));
+    try {
+      const result = await runBench(out, ['--only', 'flows']);
+      assert.equal(result.code, 0, `exit ${result.code}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
+      const json = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as {
+        scenarios: Record<string, { jobsPerSecond?: unknown; ratioToBaseline?: unknown }>;
+      };
+      const names = [
+        'flows-plain-drain',
+        'flows-results',
+        'flows-plain-roundtrip',
+        'flows-result-roundtrip',
+        'flows-singles',
+        'flows-chains',
+        'flows-group-plain',
+        'flows-group-callback',
+        'flows-group-collect',
+      ];
+      assert.deepEqual(Object.keys(json.scenarios).sort(), [...names].sort());
+      for (const name of names) {
+        const { jobsPerSecond, ratioToBaseline } = json.scenarios[name] ?? {};
+        assert.ok(typeof jobsPerSecond === 'number' && jobsPerSecond > 0, `${name}: jobsPerSecond is ${String(jobsPerSecond)}`);
+        assert.ok(typeof ratioToBaseline === 'number' && ratioToBaseline > 0, `${name}: ratioToBaseline is ${String(ratioToBaseline)}`);
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
