@@ -53,13 +53,24 @@ export async function readSchedulesStatus(
   schedules: readonly Schedule[],
   timeoutMs = 5_000,
 ): Promise<SchedulesStatus> {
-  const chosen = chooseServer(parseServerList(url));
-  const connection = await BeanstalkConnection.connect(chosen.address, { connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
-  try {
+  return onChosenServer(url, timeoutMs, async (connection, server) => {
     const active = await readActive(connection);
     const statuses: ScheduleStatus[] = [];
     for (const schedule of schedules) statuses.push(await readOne(connection, schedule));
-    return { server: chosen.name, active, schedules: statuses };
+    return { server, active, schedules: statuses };
+  });
+}
+
+/** Runs `read` on a connection to the chosen server of `url`, every command bounded by `timeoutMs`. */
+async function onChosenServer<T>(
+  url: ServerUrls | undefined,
+  timeoutMs: number,
+  read: (connection: Beanstalk, server: string) => Promise<T>,
+): Promise<T> {
+  const chosen = chooseServer(parseServerList(url));
+  const connection = await BeanstalkConnection.connect(chosen.address, { connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
+  try {
+    return await read(connection, chosen.name);
   } finally {
     await connection.quit();
   }
@@ -84,15 +95,8 @@ async function readOne(connection: Beanstalk, schedule: Schedule): Promise<Sched
     task: { tube: schedule.task.tube, name: schedule.task.name },
     tube,
   };
-  await connection.use(tube);
-  for (const [state, peek] of [
-    ['delayed', () => connection.peekDelayed()],
-    ['ready', () => connection.peekReady()],
-  ] as const) {
-    const job = await peek();
-    const marker = job === null ? undefined : parseMarker(job.body);
-    if (marker !== undefined) return { ...base, nextRun: new Date(marker.tick).toISOString(), marker: state };
-  }
+  const found = await readMarker(connection, tube);
+  if (found !== undefined) return { ...base, nextRun: new Date(found.marker.tick).toISOString(), marker: found.state };
   const stats = await connection.statsTube(tube);
   if (stats !== null && stats.reserved > 0) return { ...base, nextRun: null, marker: 'reserved' };
   const next = nextTick(compileCron(schedule.cron, schedule.timezone), new Date());
@@ -135,9 +139,7 @@ export async function readServerSchedules(
   declared: readonly Schedule[],
   timeoutMs = 5_000,
 ): Promise<ServerSchedulesStatus> {
-  const chosen = chooseServer(parseServerList(url));
-  const connection = await BeanstalkConnection.connect(chosen.address, { connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs });
-  try {
+  return onChosenServer(url, timeoutMs, async (connection, server) => {
     const active = await readActive(connection);
     const schedules: ServerScheduleStatus[] = [];
     const known = new Set<string>();
@@ -164,10 +166,8 @@ export async function readServerSchedules(
         declared: false,
       });
     }
-    return { server: chosen.name, active, schedules };
-  } finally {
-    await connection.quit();
-  }
+    return { server, active, schedules };
+  });
 }
 
 /** The marker in `tube`, delayed or ready; undefined when it is reserved (being handled) or not a marker. */
